@@ -1,0 +1,202 @@
+"""Settings: one tree of defaulted msgspec Structs, camelCase on the wire.
+
+Sources are merged in one place (:func:`merge_settings`), lowest first:
+defaults < user config file < workspace ``.codehearth.toml`` < initializationOptions
+< ``workspace/didChangeConfiguration``. An invalid value is reported once and falls
+back to its default; the rest of the tree still applies.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+import platformdirs
+
+DEFAULT_MODEL_ID = "smollm2-135m-instruct"
+WORKSPACE_CONFIG_NAME = ".codehearth.toml"
+
+
+class _Base(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_fields=False):
+    pass
+
+
+class EngineSettings(_Base):
+    """How text is generated: the embedded llama.cpp engine or a remote server."""
+
+    kind: Literal["embedded", "llama-server", "openai"] = "embedded"
+    n_ctx: int = msgspec.field(default=4096)
+    n_threads: int = 0  # 0: one per physical core, as llama.cpp chooses
+    n_batch: int = 256
+    n_gpu_layers: int = 0  # -1: offload every layer
+    separate_explain_context: bool = True  # explanations get their own llama context
+    url: str = ""
+    model: str = ""  # the model name the remote server expects
+    api_key_env: str = ""  # name of the environment variable holding the API key
+    allow_insecure_http: bool = False  # plain http beyond loopback
+    timeout_ms: int = 10000  # start-up and explanation calls to a remote server
+
+
+class ContextSettings(_Base):
+    """How the prompt is assembled from the workspace."""
+
+    budget_tokens: int = 1024
+    prefix_share: float = 0.55
+    suffix_share: float = 0.15
+    repo_share: float = 0.30
+    max_file_bytes: int = 1_000_000
+    exclude: list[str] = msgspec.field(default_factory=list)
+    include_secrets: bool = False  # index .env files, keys and credentials (never by default)
+    index_workspace: bool = True
+
+
+class ExplainSettings(_Base):
+    max_tokens: int = 384
+    budget_tokens: int = 1536
+
+
+class Settings(_Base):
+    model: str = "default"
+    model_dir: str = ""  # where pulled weights live; CODEHEARTH_MODELS_DIR wins
+    latency_budget_ms: int = 400
+    debounce_ms: int = 0
+    max_tokens_single_line: int = 32
+    max_tokens_multi_line: int = 96
+    disabled_languages: list[str] = msgspec.field(default_factory=list)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    stream_completion_chunks: bool = False  # send codehearth/completionChunk notifications
+    keep_generating_ms: int = 1500  # in-flight reuse: generation goes on after the deadline answer
+    engine: EngineSettings = msgspec.field(default_factory=EngineSettings)
+    context: ContextSettings = msgspec.field(default_factory=ContextSettings)
+    explain: ExplainSettings = msgspec.field(default_factory=ExplainSettings)
+
+    def model_id(self) -> str:
+        return DEFAULT_MODEL_ID if self.model in ("", "default") else self.model
+
+    def language_enabled(self, language: str | None) -> bool:
+        return (language or "plaintext") not in self.disabled_languages
+
+
+class SettingsProblem(msgspec.Struct, frozen=True):
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"setting {self.path}: {self.message}; using its default"
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    merged: dict[str, Any] = dict(base)
+    for key, value in override.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _drop_path(tree: dict[str, Any], path: str) -> bool:
+    """Remove the value at a msgspec error path such as ``$.engine.nGpuLayers``."""
+    keys = [k for k in path.removeprefix("$").split(".") if k]
+    node: Any = tree
+    for key in keys[:-1]:
+        key = key.split("[")[0]
+        if not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+    last = keys[-1].split("[")[0] if keys else ""
+    if isinstance(node, dict) and last in node:
+        del node[last]
+        return True
+    return False
+
+
+def _error_path(message: str) -> str | None:
+    marker = "at `"
+    if marker not in message:
+        return None
+    return message.split(marker, 1)[1].split("`", 1)[0]
+
+
+def settings_from_tree(tree: Mapping[str, Any]) -> tuple[Settings, list[SettingsProblem]]:
+    """Validate a merged tree; every invalid value falls back to its default."""
+    work = deep_merge({}, tree)
+    problems: list[SettingsProblem] = []
+    for _ in range(64):
+        try:
+            return msgspec.convert(work, Settings, str_keys=True), problems
+        except msgspec.ValidationError as exc:
+            path = _error_path(str(exc))
+            if path is None or not _drop_path(work, path):
+                problems.append(SettingsProblem("$", str(exc)))
+                return Settings(), problems
+            problems.append(SettingsProblem(path, str(exc).split(" - at `")[0]))
+    return Settings(), problems
+
+
+def read_toml(path: Path) -> tuple[dict[str, Any], list[SettingsProblem]]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh), []
+    except FileNotFoundError:
+        return {}, []
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        return {}, [SettingsProblem(str(path), f"unreadable settings file ({exc})")]
+
+
+def user_config_path() -> Path:
+    override = os.environ.get("CODEHEARTH_CONFIG")
+    if override:
+        return Path(override)
+    return Path(platformdirs.user_config_dir("codehearth")) / "config.toml"
+
+
+def merge_settings(
+    workspace_roots: Iterable[Path] = (),
+    init_options: Mapping[str, Any] | None = None,
+    client_settings: Mapping[str, Any] | None = None,
+    user_config: Path | None = None,
+) -> tuple[Settings, list[SettingsProblem]]:
+    """Merge every source, lowest priority first, and validate the result once."""
+    problems: list[SettingsProblem] = []
+    tree: dict[str, Any] = {}
+    layers: list[Mapping[str, Any]] = []
+    file_tree, file_problems = read_toml(user_config or user_config_path())
+    layers.append(file_tree)
+    problems += file_problems
+    for root in workspace_roots:
+        ws_tree, ws_problems = read_toml(Path(root) / WORKSPACE_CONFIG_NAME)
+        layers.append(ws_tree)
+        problems += ws_problems
+    layers.append(_unwrap(init_options))
+    layers.append(_unwrap(client_settings))
+    for layer in layers:
+        if not isinstance(layer, Mapping):
+            problems.append(SettingsProblem("$", "settings must be an object"))
+            continue
+        tree = deep_merge(tree, layer)
+    settings, tree_problems = settings_from_tree(tree)
+    return settings, problems + tree_problems
+
+
+def _unwrap(options: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """Clients may nest our tree under a ``codehearth`` key (VS Code's section name)."""
+    if not options:
+        return {}
+    if isinstance(options, Mapping) and isinstance(options.get("codehearth"), Mapping):
+        return options["codehearth"]
+    return options
+
+
+def settings_schema() -> dict[str, Any]:
+    """JSON schema of the settings tree: the source of the VS Code contributions and the docs."""
+    return msgspec.json.schema(Settings)
+
+
+def cache_dir() -> Path:
+    override = os.environ.get("CODEHEARTH_CACHE_DIR")
+    return Path(override) if override else Path(platformdirs.user_cache_dir("codehearth"))
