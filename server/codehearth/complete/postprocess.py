@@ -1,0 +1,183 @@
+"""Post-processing of raw model output into a suggestion worth showing.
+
+Pure functions over strings: no model, no LSP. Each rule has golden tests with a cursor marker.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+Shape = Literal["line", "block"]
+
+OPENERS = {"(": ")", "[": "]", "{": "}"}
+CLOSERS = {v: k for k, v in OPENERS.items()}
+QUOTES = ("'", '"', "`")
+
+
+@dataclass(frozen=True)
+class CursorContext:
+    """What surrounds the cursor: the current line split at the cursor, and the lines around it."""
+
+    line_prefix: str  # current line up to the cursor
+    line_suffix: str  # current line after the cursor
+    next_lines: tuple[str, ...] = ()  # the lines below the cursor's line (a few)
+    previous_line: str = ""  # the nearest non-blank line above
+    indent_unit: str = "    "
+
+
+def indentation(line: str) -> str:
+    return line[: len(line) - len(line.lstrip(" \t"))]
+
+
+def block_shape_stop(text: str, base_indent: str) -> bool:
+    """For a new block: stop once a complete line dedents to the block's opener level or below."""
+    lines = text.split("\n")
+    for line in lines[1:-1]:  # complete lines after the first
+        if line.strip() and len(indentation(line)) < len(base_indent):
+            return True
+    return "\n\n\n" in text
+
+
+def line_shape_stop(text: str) -> bool:
+    return "\n" in text.lstrip("\n") if text.startswith("\n") else "\n" in text
+
+
+def cut_to_shape(text: str, shape: Shape, base_indent: str, line_prefix: str) -> str:
+    """Keep the part of the output the shape asks for."""
+    if shape == "line":
+        if line_prefix.strip() == "" and text.startswith("\n"):
+            text = text.lstrip("\n")
+        return text.split("\n", 1)[0]
+    kept: list[str] = []
+    for i, line in enumerate(text.split("\n")):
+        if i > 0 and line.strip() and len(indentation(line)) < len(base_indent):
+            break
+        kept.append(line)
+    return "\n".join(kept)
+
+
+def complete_lines(text: str, shape: Shape) -> str:
+    """What may be shown at a deadline: only whole lines, never half of one."""
+    if "\n" not in text:
+        return ""
+    return text[: text.rfind("\n")]
+
+
+def trim_suffix_overlap(text: str, line_suffix: str) -> str:
+    """Drop the end of the suggestion that the rest of the line already has (``foo)`` before ``)``)."""
+    rest = line_suffix.rstrip()
+    if not rest or "\n" in text:
+        return text
+    first = text
+    for size in range(min(len(first), len(rest)), 0, -1):
+        if first.endswith(rest[:size]):
+            return first[: len(first) - size]
+    return text
+
+
+def balance_brackets(text: str, line_prefix: str, line_suffix: str) -> str:
+    """Cut the suggestion at a closing bracket that nothing opened (the suffix closes it already)."""
+    stack: list[str] = []
+    for ch in _code_chars(line_prefix):
+        if ch in OPENERS:
+            stack.append(ch)
+        elif ch in CLOSERS and stack and stack[-1] == CLOSERS[ch]:
+            stack.pop()
+    # Openers before the cursor that the rest of the line closes are not ours to close.
+    for ch in _code_chars(line_suffix):
+        if ch in CLOSERS and stack and stack[-1] == CLOSERS[ch]:
+            stack.pop()
+    for index, ch in enumerate(text):
+        if ch in OPENERS:
+            stack.append(ch)
+        elif ch in CLOSERS:
+            if stack and stack[-1] == CLOSERS[ch]:
+                stack.pop()
+            else:
+                return text[:index].rstrip()
+    return text
+
+
+def _code_chars(line: str) -> str:
+    """The line without string literals, so brackets inside quotes do not count."""
+    return re.sub(r"\"(\\.|[^\"\\])*\"|'(\\.|[^'\\])*'", "", line)
+
+
+def balance_quotes(text: str, line_suffix: str) -> str:
+    """Do not close a quote the suffix closes already: drop a final quote that the suffix begins with."""
+    stripped = line_suffix.lstrip()
+    for quote in QUOTES:
+        if text.endswith(quote) and stripped.startswith(quote) and text.count(quote) % 2 == 1:
+            return text[:-1]
+    return text
+
+
+def fix_indentation(text: str, ctx: CursorContext) -> str:
+    """At the start of a blank line the typed indentation stands already; the model must not add more."""
+    if ctx.line_prefix.strip() or not text.startswith((" ", "\t")):
+        return text
+    expected = indentation(ctx.previous_line)
+    if ctx.previous_line.rstrip().endswith((":", "{", "(", "[")):
+        expected += ctx.indent_unit
+    if len(ctx.line_prefix) >= len(expected):
+        first, _, rest = text.partition("\n")
+        return first.lstrip(" \t") + ("\n" + rest if rest else "")
+    return text
+
+
+def repeats_existing_code(text: str, ctx: CursorContext) -> bool:
+    """A suggestion that only restates the lines below (or the rest of the line) is noise."""
+    candidate = (ctx.line_prefix + text).strip()
+    if not candidate:
+        return True
+    if text.strip() and text.strip() == ctx.line_suffix.strip():
+        return True
+    following = [line.strip() for line in ctx.next_lines if line.strip()]
+    first_lines = [line.strip() for line in text.split("\n") if line.strip()]
+    if not following or not first_lines:
+        return False
+    return first_lines == following[: len(first_lines)]
+
+
+def trim_repeated_tail(text: str, ctx: CursorContext) -> str:
+    """Multi-line: stop where the suggestion starts copying the next existing line."""
+    following = [line.strip() for line in ctx.next_lines if line.strip()]
+    if not following:
+        return text
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if i > 0 and line.strip() and line.strip() == following[0]:
+            return "\n".join(lines[:i]).rstrip()
+    return text
+
+
+def is_repetitive(text: str) -> bool:
+    """Loops of a small model: the same line three times, or one short pattern filling the text."""
+    lines = [line.strip() for line in text.split("\n") if line.strip()]
+    if len(lines) >= 3 and any(lines.count(line) >= 3 for line in set(lines)):
+        return True
+    compact = text.strip()
+    if len(compact) >= 24:
+        match = re.fullmatch(r"(.{1,8}?)\1{5,}.*", compact, flags=re.DOTALL)
+        if match:
+            return True
+    return False
+
+
+def postprocess(text: str, shape: Shape, ctx: CursorContext) -> str:
+    """All rules in order; returns "" when nothing is worth showing."""
+    base_indent = indentation(ctx.line_prefix) if not ctx.line_prefix.strip() else indentation(ctx.previous_line)
+    text = cut_to_shape(text, shape, base_indent, ctx.line_prefix)
+    text = "\n".join(line.rstrip() for line in text.split("\n")).rstrip()
+    if shape == "block":
+        text = trim_repeated_tail(text, ctx)
+    text = fix_indentation(text, ctx)
+    if "\n" not in text:
+        text = trim_suffix_overlap(text, ctx.line_suffix)
+        text = balance_quotes(text, ctx.line_suffix)
+        text = balance_brackets(text, ctx.line_prefix, ctx.line_suffix)
+    if not text.strip() or is_repetitive(text) or repeats_existing_code(text, ctx):
+        return ""
+    return text

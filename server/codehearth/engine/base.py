@@ -1,0 +1,149 @@
+"""The Engine protocol: what the services need from a text generator, embedded or remote."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import msgspec
+
+StopReason = Literal["eos", "length", "stop", "deadline", "cancelled", "error"]
+FimStyle = Literal["psm", "spm", "none"]
+
+
+class EngineError(Exception):
+    """Generation failed in a way the user should hear about (one line)."""
+
+
+class EngineUnavailable(EngineError):
+    """The engine cannot serve right now (model not loaded, remote server down)."""
+
+
+class SpecialToken(msgspec.Struct, frozen=True):
+    """A control token in a prompt: its text (for text-based remote servers) and id (for the embedded engine)."""
+
+    text: str
+    id: int
+
+
+PromptPiece = str | SpecialToken
+
+
+class ModelInfo(msgspec.Struct, kw_only=True):
+    """What the engine learned about the model from its metadata and vocabulary."""
+
+    name: str
+    family: str  # llama, mistral, qwen2, codellama, starcoder, ...
+    architecture: str
+    fim_style: FimStyle = "none"
+    fim_prefix: SpecialToken | None = None
+    fim_suffix: SpecialToken | None = None
+    fim_middle: SpecialToken | None = None
+    repo_name: SpecialToken | None = None
+    file_sep: SpecialToken | None = None
+    chat_template: str | None = None
+    bos: str = ""
+    eos: str = ""
+    context_length: int = 0
+    path: str = ""
+
+    @property
+    def has_fim(self) -> bool:
+        return self.fim_style != "none" and self.fim_prefix is not None and self.fim_suffix is not None
+
+
+class Timings(msgspec.Struct, kw_only=True):
+    prompt_tokens: int = 0
+    tokens_evaluated: int = 0  # prompt tokens decoded by this call
+    tokens_reused: int = 0  # prompt tokens already in the KV cache
+    tokens_generated: int = 0
+    prefill_ms: float = 0.0
+    decode_ms: float = 0.0
+    total_ms: float = 0.0
+
+
+class GenerationResult(msgspec.Struct, kw_only=True):
+    text: str
+    stop_reason: StopReason
+    timings: Timings
+
+
+class CancelToken:
+    """Set from any thread; the token loop checks it after every token."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+
+@dataclass
+class GenerationRequest:
+    """One generation. ``prompt`` mixes text and control tokens; the engine tokenizes the text itself."""
+
+    prompt: Sequence[PromptPiece]
+    max_tokens: int = 32
+    stop: Sequence[str] = ()
+    deadline: float | None = None  # time.monotonic() value; None means no deadline
+    cancel: CancelToken | None = None
+    # Called with the text generated so far after each token; returns True to stop (shape rules).
+    should_stop: Callable[[str], bool] | None = None
+    on_text: Callable[[str], None] | None = None  # streaming: the whole text so far
+    temperature: float = 0.0
+    repeat_penalty: float = 1.0
+    add_bos: bool = True
+    purpose: Literal["complete", "chat"] = "complete"
+    label: str = field(default="")
+
+    def expired(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.cancelled
+
+
+class ChatMessage(msgspec.Struct):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class EngineCounters(msgspec.Struct, kw_only=True):
+    calls: int = 0
+    tokens_evaluated: int = 0
+    tokens_reused: int = 0
+    tokens_generated: int = 0
+    prefill_ms: float = 0.0
+    decode_ms: float = 0.0
+
+    def add(self, t: Timings) -> None:
+        self.calls += 1
+        self.tokens_evaluated += t.tokens_evaluated
+        self.tokens_reused += t.tokens_reused
+        self.tokens_generated += t.tokens_generated
+        self.prefill_ms += t.prefill_ms
+        self.decode_ms += t.decode_ms
+
+
+class Engine(Protocol):
+    """A text generator. ``generate`` and ``chat`` block; services run them in a worker thread."""
+
+    info: ModelInfo
+    counters: EngineCounters
+
+    def tokenize(self, text: str) -> list[int]: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def generate(self, request: GenerationRequest) -> GenerationResult: ...
+
+    def chat_prompt(self, messages: Sequence[ChatMessage]) -> list[PromptPiece]: ...
+
+    def close(self) -> None: ...

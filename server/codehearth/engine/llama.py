@@ -1,0 +1,408 @@
+"""The embedded engine: a GGUF model run in-process through llama-cpp-python.
+
+One llama context decodes at a time (the ``DecodeGate``). Completions hold the gate for a whole request;
+explanations take it one token at a time and let a waiting completion go first. Explanations run in their
+own llama context (the weights are mmapped once and shared), so they never evict the completion's KV cache.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from codehearth.config import EngineSettings
+from codehearth.engine.base import (
+    ChatMessage,
+    EngineCounters,
+    EngineError,
+    GenerationRequest,
+    GenerationResult,
+    ModelInfo,
+    PromptPiece,
+    SpecialToken,
+    StopReason,
+    Timings,
+)
+from codehearth.engine.templates import (
+    FILE_SEP_TEXTS,
+    REPO_NAME_TEXTS,
+    detect_fim_style,
+    render_chat,
+)
+from codehearth.models.registry import ModelError, check_gguf_file
+
+log = logging.getLogger(__name__)
+
+PREFILL_CHUNK = 64  # prompt tokens decoded between deadline checks
+
+
+class DecodeGate:
+    """One decode at a time; urgent holders (completions) go before patient ones (explanations)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._busy = False
+        self._urgent_waiting = 0
+
+    @contextlib.contextmanager
+    def hold(self, urgent: bool) -> Iterator[None]:
+        with self._cond:
+            if urgent:
+                self._urgent_waiting += 1
+            try:
+                while self._busy or (not urgent and self._urgent_waiting > 0):
+                    self._cond.wait()
+            finally:
+                if urgent:
+                    self._urgent_waiting -= 1
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+
+    @property
+    def urgent_waiting(self) -> bool:
+        return self._urgent_waiting > 0
+
+
+def default_threads() -> int:
+    # llama-cpp-python defaults to half the CPUs; on a 2-core laptop that leaves one idle.
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+class _Context:
+    """One llama context and the bookkeeping of what its KV cache holds."""
+
+    def __init__(self, path: Path, settings: EngineSettings, label: str) -> None:
+        from llama_cpp import Llama
+
+        threads = settings.n_threads or default_threads()
+        self.label = label
+        try:
+            self.llm = Llama(
+                model_path=str(path),
+                n_ctx=settings.n_ctx,
+                n_batch=settings.n_batch,
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_gpu_layers=settings.n_gpu_layers,
+                use_mmap=True,
+                logits_all=False,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelError(f"llama.cpp could not load {path}: {exc}") from exc
+        self.n_ctx = self.llm.n_ctx()
+        self.n_vocab = self.llm.n_vocab()
+
+    def cached_tokens(self) -> list[int]:
+        return [int(t) for t in self.llm._input_ids]
+
+    def forget(self) -> None:
+        self.llm.reset()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.llm.close()
+
+
+class LlamaEngine:
+    """The embedded engine behind the ``Engine`` protocol."""
+
+    def __init__(self, path: Path | str, settings: EngineSettings | None = None) -> None:
+        self.path = Path(path)
+        self.settings = settings or EngineSettings()
+        check_gguf_file(self.path)
+        self._gate = DecodeGate()
+        self._complete = _Context(self.path, self.settings, "complete")
+        self._chat: _Context | None = None
+        self._chat_lock = threading.Lock()
+        self.counters = EngineCounters()
+        self.info = self._read_model_info()
+        self._eog_cache: dict[int, bool] = {}
+
+    # -- metadata -------------------------------------------------------------------------------
+
+    def _read_model_info(self) -> ModelInfo:
+        llm = self._complete.llm
+        meta: dict[str, Any] = dict(llm.metadata or {})
+        model = llm._model
+        arch = str(meta.get("general.architecture", "unknown"))
+        name = str(meta.get("general.name", self.path.stem))
+
+        def special(token_id: int) -> SpecialToken | None:
+            if token_id is None or token_id < 0:
+                return None
+            return SpecialToken(text=model.token_get_text(token_id), id=int(token_id))
+
+        def by_text(texts: Sequence[str]) -> SpecialToken | None:
+            for text in texts:
+                ids = llm.tokenize(text.encode(), add_bos=False, special=True)
+                if len(ids) == 1 and model.token_get_text(ids[0]) == text:
+                    return SpecialToken(text=text, id=int(ids[0]))
+            return None
+
+        fim_prefix = special(model.token_prefix())
+        fim_suffix = special(model.token_suffix())
+        fim_middle = special(model.token_middle())
+        explicit = meta.get("codehearth.fim_style")
+        style = detect_fim_style(fim_prefix.text if fim_prefix else None, name, explicit)
+        if fim_prefix is None or fim_suffix is None or (style == "psm" and fim_middle is None):
+            style = "none"
+        family = self._family(arch, name, meta)
+        bos_id, eos_id = llm.token_bos(), llm.token_eos()
+        return ModelInfo(
+            name=name,
+            family=family,
+            architecture=arch,
+            fim_style=style,
+            fim_prefix=fim_prefix,
+            fim_suffix=fim_suffix,
+            fim_middle=fim_middle,
+            repo_name=by_text(REPO_NAME_TEXTS) if style != "none" else None,
+            file_sep=by_text(FILE_SEP_TEXTS) if style != "none" else None,
+            chat_template=meta.get("tokenizer.chat_template"),
+            bos=model.token_get_text(bos_id) if bos_id >= 0 else "",
+            eos=model.token_get_text(eos_id) if eos_id >= 0 else "",
+            context_length=int(meta.get(f"{arch}.context_length", 0) or 0),
+            path=str(self.path),
+        )
+
+    @staticmethod
+    def _family(arch: str, name: str, meta: dict[str, Any]) -> str:
+        lowered = name.lower()
+        for hint in ("codestral", "codellama", "mistral", "starcoder", "deepseek"):
+            if hint in lowered.replace(" ", "").replace("-", ""):
+                return hint
+        template = str(meta.get("tokenizer.chat_template", ""))
+        if arch == "llama" and "[INST]" in template and "<<SYS>>" not in template:
+            return "mistral"
+        return arch
+
+    # -- tokens -----------------------------------------------------------------------------------
+
+    def tokenize(self, text: str) -> list[int]:
+        return self._complete.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text)) if text else 0
+
+    def prompt_tokens(self, pieces: Sequence[PromptPiece], add_bos: bool = True) -> list[int]:
+        llm = self._complete.llm
+        tokens: list[int] = []
+        bos = llm.token_bos()
+        if add_bos and bos >= 0 and self._adds_bos():
+            tokens.append(bos)
+        for piece in pieces:
+            if isinstance(piece, SpecialToken):
+                tokens.append(piece.id)
+            elif piece:
+                # Text is never parsed for control tokens: "<|fim_prefix|>" typed in code stays text.
+                tokens += llm.tokenize(piece.encode("utf-8"), add_bos=False, special=False)
+        return tokens
+
+    def _adds_bos(self) -> bool:
+        value = (self._complete.llm.metadata or {}).get("tokenizer.ggml.add_bos_token")
+        return value is None or str(value).lower() == "true"
+
+    def _is_eog(self, ctx: _Context, token: int) -> bool:
+        cached = self._eog_cache.get(token)
+        if cached is None:
+            import llama_cpp
+
+            cached = bool(llama_cpp.llama_vocab_is_eog(ctx.llm._model.vocab, token))
+            self._eog_cache[token] = cached
+        return cached
+
+    # -- generation -------------------------------------------------------------------------------
+
+    def chat_prompt(self, messages: Sequence[ChatMessage]) -> list[PromptPiece]:
+        text = render_chat(self.info.chat_template, messages, bos=self.info.bos, eos=self.info.eos)
+        llm = self._complete.llm
+        # The rendered template holds control tokens as text: parse them here, where we made them.
+        ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        return [SpecialToken(text=llm._model.token_get_text(i), id=int(i)) for i in ids]
+
+    def _chat_context(self) -> _Context:
+        if not self.settings.separate_explain_context:
+            return self._complete
+        with self._chat_lock:
+            if self._chat is None:
+                self._chat = _Context(self.path, self.settings, "chat")
+            return self._chat
+
+    def generate(self, request: GenerationRequest) -> GenerationResult:
+        urgent = request.purpose == "complete"
+        ctx = self._complete if urgent else self._chat_context()
+        tokens = self.prompt_tokens(request.prompt, add_bos=request.add_bos)
+        if len(tokens) >= ctx.n_ctx:
+            raise EngineError(f"prompt of {len(tokens)} tokens does not fit the context of {ctx.n_ctx}")
+        if urgent:
+            with self._gate.hold(urgent=True):
+                result = self._run(ctx, tokens, request, step_gate=None)
+        else:
+            result = self._run(ctx, tokens, request, step_gate=self._gate)
+        self.counters.add(result.timings)
+        return result
+
+    def _run(
+        self, ctx: _Context, tokens: list[int], req: GenerationRequest, step_gate: DecodeGate | None
+    ) -> GenerationResult:
+        """Prefill what the KV cache lacks, then decode greedily, checking stop conditions after each token."""
+        start = time.monotonic()
+        timings = Timings(prompt_tokens=len(tokens))
+        llm = ctx.llm
+
+        def gated() -> contextlib.AbstractContextManager[None]:
+            return step_gate.hold(urgent=False) if step_gate is not None else contextlib.nullcontext()
+
+        # 1. Prefill: keep the longest common prefix, evaluate the rest in chunks (deadline between chunks).
+        with gated():
+            cached = ctx.cached_tokens()
+            keep = 0
+            for a, b in zip(cached, tokens, strict=False):
+                if a != b:
+                    break
+                keep += 1
+            if keep == len(tokens):
+                keep -= 1  # re-evaluate the last prompt token to get fresh logits
+            if keep < llm.n_tokens and not llm._ctx.kv_cache_seq_rm(-1, keep, -1):
+                keep = 0
+                llm.reset()
+            llm.n_tokens = keep
+            timings.tokens_reused = keep
+        pending = tokens[keep:]
+        reason: StopReason | None = None
+        while pending:
+            if req.cancelled():
+                reason = "cancelled"
+                break
+            if req.expired():
+                reason = "deadline"
+                break
+            chunk, pending = pending[:PREFILL_CHUNK], pending[PREFILL_CHUNK:]
+            with gated():
+                if step_gate is not None and llm.n_tokens != len(tokens) - len(pending) - len(chunk):
+                    # Someone else used this context while we waited (shared-context mode): start over.
+                    return self._run(ctx, tokens, req, step_gate)
+                llm.eval(chunk)
+            timings.tokens_evaluated += len(chunk)
+        timings.prefill_ms = (time.monotonic() - start) * 1000
+        if reason is not None:
+            timings.total_ms = timings.prefill_ms
+            return GenerationResult(text="", stop_reason=reason, timings=timings)
+
+        # 2. Decode.
+        decode_start = time.monotonic()
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        text = ""
+        generated: list[int] = []
+        reason = "length"
+        for _ in range(max(0, req.max_tokens)):
+            if req.cancelled():
+                reason = "cancelled"
+                break
+            if req.expired():
+                reason = "deadline"
+                break
+            with gated():
+                token = self._pick(ctx, generated, req)
+                if self._is_eog(ctx, token):
+                    reason = "eos"
+                    break
+                if llm.n_tokens >= ctx.n_ctx:
+                    reason = "length"
+                    break
+                llm.eval([token])
+            generated.append(token)
+            text += decoder.decode(llm.detokenize([token], special=False))
+            stop_at = _find_stop(text, req.stop)
+            if stop_at is not None:
+                text = text[:stop_at]
+                reason = "stop"
+                break
+            if req.on_text is not None:
+                req.on_text(text)
+            if req.should_stop is not None and req.should_stop(text):
+                reason = "stop"
+                break
+        timings.tokens_generated = len(generated)
+        timings.decode_ms = (time.monotonic() - decode_start) * 1000
+        timings.total_ms = (time.monotonic() - start) * 1000
+        return GenerationResult(text=text, stop_reason=reason, timings=timings)
+
+    def _pick(self, ctx: _Context, generated: list[int], req: GenerationRequest) -> int:
+        import llama_cpp
+
+        logits_ptr = llama_cpp.llama_get_logits_ith(ctx.llm._ctx.ctx, -1)
+        logits = np.ctypeslib.as_array(logits_ptr, shape=(ctx.n_vocab,))
+        if req.repeat_penalty != 1.0 and generated:
+            logits = logits.copy()
+            recent = np.unique(np.array(generated[-64:], dtype=np.intc))
+            values = logits[recent]
+            logits[recent] = np.where(values > 0, values / req.repeat_penalty, values * req.repeat_penalty)
+        return int(np.argmax(logits))
+
+    def forget_cache(self) -> None:
+        """Drop the completion context's KV cache (the no-reuse baseline of the benchmarks)."""
+        with self._gate.hold(urgent=True):
+            self._complete.forget()
+
+    def close(self) -> None:
+        self._complete.close()
+        if self._chat is not None:
+            self._chat.close()
+
+
+def _find_stop(text: str, stops: Sequence[str]) -> int | None:
+    positions = [text.find(s) for s in stops if s]
+    found = [p for p in positions if p >= 0]
+    return min(found) if found else None
+
+
+def gpu_offload_supported() -> bool:
+    try:
+        import llama_cpp
+
+        return bool(llama_cpp.llama_supports_gpu_offload())
+    except Exception:  # pragma: no cover - library missing or too old
+        return False
+
+
+def llama_cpp_version() -> str:
+    try:
+        import llama_cpp
+
+        return str(llama_cpp.__version__)
+    except Exception:  # pragma: no cover
+        return "not installed"
+
+
+def load_engine(model_path: Path, settings: EngineSettings) -> LlamaEngine:
+    return LlamaEngine(model_path, settings)
+
+
+def system_info() -> dict[str, Any]:
+    info: dict[str, Any] = {"llamaCppPython": llama_cpp_version(), "gpuOffload": gpu_offload_supported()}
+    try:
+        import llama_cpp
+
+        info["system"] = llama_cpp.llama_print_system_info().decode(errors="replace").strip()
+    except Exception:  # pragma: no cover
+        pass
+    return info
+
+
+__all__ = ["DecodeGate", "LlamaEngine", "gpu_offload_supported", "load_engine", "system_info"]

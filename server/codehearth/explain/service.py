@@ -1,0 +1,193 @@
+"""The explanation service: "Explain this function", streamed, cached on disk, never in a completion's way."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hashlib
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import msgspec
+
+from codehearth.config import Settings
+from codehearth.context.builder import ContextBuilder, ExplainContext
+from codehearth.context.document import Document, Point
+from codehearth.engine.base import CancelToken, ChatMessage, Engine, EngineError, GenerationRequest, Timings
+
+log = logging.getLogger(__name__)
+
+PROMPT_VERSION = "1"
+SYSTEM_PROMPT = (
+    "You are a senior software engineer helping a colleague read code. Explain clearly and briefly what the "
+    "given function does: its purpose, its inputs and result, notable side effects and edge cases. Do not "
+    "repeat the code. Answer in a few short paragraphs or bullet points."
+)
+
+
+class ExplainError(Exception):
+    """The explanation cannot be made (no function here, no model): a one-line message for the user."""
+
+
+class Explanation(msgspec.Struct, kw_only=True):
+    text: str
+    cached: bool
+    function: str
+    first_chunk_ms: float = 0.0
+    total_ms: float = 0.0
+    chunks: int = 0
+    stop_reason: str = ""
+    timings: Timings | None = None
+
+
+def explain_messages(ctx: ExplainContext, path: str, language: str | None) -> list[ChatMessage]:
+    parts = [f"File: {path}" + (f" ({language})" if language else "")]
+    if ctx.header.strip():
+        parts.append(f"It is defined inside:\n```\n{ctx.header.rstrip()}\n```")
+    if ctx.callees:
+        defs = "\n\n".join(
+            f"# {d.path}:{d.start_line}\n{(d.text or d.signature).rstrip()}" for d in ctx.callees
+        )
+        parts.append(f"Definitions of functions it calls:\n```\n{defs}\n```")
+    cut = " (cut to fit; the rest of the body is omitted)" if ctx.truncated else ""
+    parts.append(f"The function{cut}:\n```{language or ''}\n{ctx.function.text.rstrip()}\n```")
+    parts.append(f"Explain what `{ctx.function.name}` does.")
+    return [ChatMessage("system", SYSTEM_PROMPT), ChatMessage("user", "\n\n".join(parts))]
+
+
+class ExplainService:
+    def __init__(
+        self,
+        settings: Settings,
+        builder: ContextBuilder,
+        engine: Callable[[], Engine | None],
+        cache_dir: Path | None,
+        executor: concurrent.futures.Executor | None = None,
+    ) -> None:
+        self.settings = settings
+        self.builder = builder
+        self._engine = engine
+        self._executor = executor or concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="explain")
+        self._cache = _open_cache(cache_dir)
+
+    def find_function(self, doc: Document, point: Point) -> ExplainContext | None:
+        return self.builder.explain_context(doc, point, self.settings.explain.budget_tokens)
+
+    async def explain(
+        self,
+        doc: Document,
+        point: Point,
+        on_chunk: Callable[[str], None] | None = None,
+        cancel: CancelToken | None = None,
+    ) -> Explanation:
+        started = time.monotonic()
+        ctx = self.find_function(doc, point)
+        if ctx is None:
+            raise ExplainError("no function or method at this position")
+        engine = self._engine()
+        if engine is None:
+            raise ExplainError("the model is not loaded yet")
+        key = self._cache_key(ctx, engine)
+        hit = self._cache_get(key)
+        if hit is not None:
+            if on_chunk is not None:
+                on_chunk(hit)
+            ms = (time.monotonic() - started) * 1000
+            return Explanation(text=hit, cached=True, function=ctx.function.name, first_chunk_ms=ms, total_ms=ms,
+                               chunks=1, stop_reason="cached")
+
+        loop = asyncio.get_running_loop()
+        sent = 0
+        chunks = 0
+        first_chunk_ms = 0.0
+
+        def deliver(text: str) -> None:
+            nonlocal sent, chunks, first_chunk_ms
+            if len(text) <= sent:
+                return
+            delta, sent = text[sent:], len(text)
+            chunks += 1
+            if chunks == 1:
+                first_chunk_ms = (time.monotonic() - started) * 1000
+            if on_chunk is not None:
+                on_chunk(delta)
+
+        request = GenerationRequest(
+            prompt=engine.chat_prompt(explain_messages(ctx, self._display_path(doc), doc.language)),
+            max_tokens=self.settings.explain.max_tokens,
+            cancel=cancel,
+            on_text=lambda text: loop.call_soon_threadsafe(deliver, text.rstrip()),
+            purpose="chat",
+            add_bos=False,  # the chat template writes its own BOS where the model wants one
+            repeat_penalty=1.15,
+        )
+        try:
+            result = await loop.run_in_executor(self._executor, engine.generate, request)
+        except asyncio.CancelledError:
+            if cancel is not None:
+                cancel.cancel()
+            raise
+        except EngineError as exc:
+            raise ExplainError(str(exc)) from exc
+        await asyncio.sleep(0)  # let queued chunk deliveries run before the final one
+        text = result.text.strip()
+        deliver(text)
+        if result.stop_reason in ("eos", "length", "stop") and text:
+            self._cache_set(key, text)
+        return Explanation(
+            text=text,
+            cached=False,
+            function=ctx.function.name,
+            first_chunk_ms=first_chunk_ms,
+            total_ms=(time.monotonic() - started) * 1000,
+            chunks=chunks,
+            stop_reason=result.stop_reason,
+            timings=result.timings,
+        )
+
+    def _display_path(self, doc: Document) -> str:
+        return doc.path.name if doc.path is not None else doc.uri
+
+    @staticmethod
+    def _cache_key(ctx: ExplainContext, engine: Engine) -> str:
+        digest = hashlib.sha256()
+        for part in (PROMPT_VERSION, engine.info.name, engine.info.path, ctx.header, ctx.function.text):
+            digest.update(part.encode("utf-8", errors="surrogatepass"))
+            digest.update(b"\x00")
+        return "explain:" + digest.hexdigest()
+
+    def _cache_get(self, key: str) -> str | None:
+        if self._cache is None:
+            return None
+        try:
+            value = self._cache.get(key)
+        except Exception:  # a corrupted cache must cost a regeneration, not the feature
+            log.warning("explanation cache unreadable", exc_info=True)
+            return None
+        return value if isinstance(value, str) else None
+
+    def _cache_set(self, key: str, text: str) -> None:
+        if self._cache is None:
+            return
+        try:
+            self._cache.set(key, text)
+        except Exception:
+            log.warning("explanation cache not writable", exc_info=True)
+
+    def close(self) -> None:
+        if self._cache is not None:
+            self._cache.close()
+
+
+def _open_cache(cache_dir: Path | None):  # type: ignore[no-untyped-def]
+    if cache_dir is None:
+        return None
+    import diskcache
+
+    try:
+        return diskcache.Cache(str(cache_dir / "explanations"), size_limit=64 * 1024 * 1024)
+    except Exception:
+        log.warning("cannot open the explanation cache in %s", cache_dir, exc_info=True)
+        return None
