@@ -1,0 +1,2 @@
+(function_definition) @scope.function
+(struct_specifier body: (_)) @scope.class

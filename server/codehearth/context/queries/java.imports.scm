@@ -1,0 +1,2 @@
+(import_declaration (scoped_identifier) @import.source)
+(import_declaration (identifier) @import.source)

@@ -1,0 +1,348 @@
+"""Symbol records and their extraction from a tree-sitter tree (shared by documents and the index).
+
+Everything here is plain data (msgspec Structs) so that records can be cached on disk and sent
+between processes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import msgspec
+import tree_sitter as ts
+
+from . import languages
+
+MAX_DEFINITION_TEXT = 4000  # characters of a definition body kept in the index
+MAX_SIGNATURE = 400
+
+_BODY_FIELDS = ("body", "value")
+_IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class Definition(msgspec.Struct, kw_only=True):
+    """One definition in the workspace (function, class, method, type, constant, …)."""
+
+    name: str
+    kind: str
+    signature: str
+    doc: str
+    path: str
+    start_line: int  # 0-based, inclusive
+    end_line: int  # 0-based, inclusive
+    text: str  # the definition's source, maybe truncated (see ``truncated``)
+    container: str = ""  # enclosing class / impl / namespace name, if any
+    language: str = ""
+    exported: bool = True
+    truncated: bool = False
+
+
+class Import(msgspec.Struct, kw_only=True):
+    """One imported thing: ``from source import name as alias`` in any language's spelling."""
+
+    source: str
+    name: str = ""
+    alias: str = ""
+
+
+class FileSymbols(msgspec.Struct, kw_only=True):
+    definitions: list[Definition]
+    imports: list[Import]
+    exports: list[str]
+
+
+def node_text(node: ts.Node, source: bytes) -> str:
+    return source[node.start_byte : node.end_byte].decode("utf-8", "replace")
+
+
+def _line_start(source: bytes, byte: int) -> int:
+    return source.rfind(b"\n", 0, byte) + 1
+
+
+def _body_node(node: ts.Node) -> ts.Node | None:
+    for field in _BODY_FIELDS:
+        body = node.child_by_field_name(field)
+        if body is not None and body.start_point.row >= node.start_point.row:
+            if field == "value":  # JS `const f = (x) => {...}`: the arrow function's body
+                inner = body.child_by_field_name("body")
+                return inner if inner is not None else None
+            return body
+    return None
+
+
+def signature_of(node: ts.Node, source: bytes) -> str:
+    """The definition's header: from its first line up to its body (the first line when bodiless)."""
+    start = _line_start(source, node.start_byte)
+    body = _body_node(node)
+    if body is not None and body.start_byte > node.start_byte:
+        end = body.start_byte
+        text = source[start:end].decode("utf-8", "replace").rstrip()
+        if body.type in ("block",) and not text.endswith(":"):
+            text = text.rstrip()
+    else:
+        end = source.find(b"\n", node.start_byte)
+        if end < 0 or end > node.end_byte:
+            end = node.end_byte
+        text = source[start:end].decode("utf-8", "replace").rstrip()
+    if len(text) > MAX_SIGNATURE:
+        text = text[:MAX_SIGNATURE].rstrip() + " …"
+    return text
+
+
+_COMMENT_MARKERS = re.compile(r"^\s*(///?!?|/\*\*?|\*/?|#+|--)\s?")
+
+
+def _clean_comment_line(text: str) -> str:
+    for raw in text.splitlines():
+        line = _COMMENT_MARKERS.sub("", raw).strip().rstrip("*/").strip()
+        if line:
+            return line
+    return ""
+
+
+def docstring_of(node: ts.Node, source: bytes, language: str) -> str:
+    """The first line of the definition's documentation (docstring or the comment right above)."""
+    if language == "python":
+        body = node.child_by_field_name("body")
+        if body is not None and body.named_child_count:
+            first = body.named_children[0]
+            if first.type == "expression_statement" and first.named_child_count:
+                expr = first.named_children[0]
+                if expr.type in ("string", "concatenated_string"):
+                    raw = node_text(expr, source)
+                    raw = raw.lstrip("rRbBuUfF").strip("\"'")
+                    for line in raw.splitlines():
+                        if line.strip():
+                            return line.strip()
+        return ""
+    target = node
+    if target.parent is not None and target.parent.type in ("export_statement", "decorated_definition"):
+        target = target.parent
+    prev = target.prev_sibling
+    lines: list[str] = []
+    row = target.start_point.row
+    while prev is not None and prev.type in languages.COMMENT_NODE_TYPES and prev.end_point.row >= row - 1:
+        lines.insert(0, node_text(prev, source))
+        row = prev.start_point.row
+        prev = prev.prev_sibling
+    return _clean_comment_line("\n".join(lines)) if lines else ""
+
+
+def _cut_text(text: str, limit: int) -> tuple[str, bool]:
+    if len(text) <= limit:
+        return text, False
+    cut = text.rfind("\n", 0, limit)
+    if cut <= 0:
+        cut = limit
+    return text[:cut] + "\n", True
+
+
+def scope_ids(tree: ts.Tree, language: str) -> tuple[set[int], set[int]]:
+    """Node ids of function-like and class-like scopes in the whole tree."""
+    cursor = languages.query_cursor(language, "scopes")
+    functions: set[int] = set()
+    classes: set[int] = set()
+    if cursor is None:
+        return functions, classes
+    for name, nodes in cursor.captures(tree.root_node).items():
+        target = functions if name == "scope.function" else classes
+        target.update(n.id for n in nodes)
+    return functions, classes
+
+
+def container_name(node: ts.Node, source: bytes) -> str:
+    name = node.child_by_field_name("name")
+    if name is None:
+        name = node.child_by_field_name("type")  # rust impl_item
+    if name is None:
+        return ""
+    return node_text(name, source)
+
+
+def _is_exported(node: ts.Node, name: str, language: str, source: bytes) -> bool:
+    if language == "python":
+        return not name.startswith("_")
+    if language == "go":
+        return name[:1].isupper()
+    if language in ("javascript", "typescript", "tsx"):
+        parent = node.parent
+        while parent is not None and parent.type in ("lexical_declaration", "variable_declaration"):
+            parent = parent.parent
+        return parent is not None and parent.type == "export_statement"
+    if language == "rust":
+        return any(c.type == "visibility_modifier" for c in node.children)
+    if language == "java":
+        mods = next((c for c in node.children if c.type == "modifiers"), None)
+        return mods is not None and b"public" in source[mods.start_byte : mods.end_byte]
+    return True
+
+
+def extract_symbols(tree: ts.Tree | None, source: bytes, language: str | None, path: str) -> FileSymbols:
+    """Definitions (top-level and members of containers; locals skipped), imports and exports."""
+    if tree is None or language is None:
+        return FileSymbols(definitions=[], imports=[], exports=[])
+    defs = extract_definitions(tree, source, language, path)
+    return FileSymbols(
+        definitions=defs,
+        imports=extract_imports(tree, source, language),
+        exports=sorted({d.name for d in defs if d.exported and not d.container}),
+    )
+
+
+def extract_definitions(tree: ts.Tree, source: bytes, language: str, path: str) -> list[Definition]:
+    cursor = languages.query_cursor(language, "defs")
+    if cursor is None:
+        return []
+    function_ids, class_ids = scope_ids(tree, language)
+    out: list[Definition] = []
+    seen: set[tuple[int, str]] = set()
+    for _pattern, caps in cursor.matches(tree.root_node):
+        name_nodes = caps.get("name")
+        def_key = next((k for k in caps if k.startswith("definition.")), None)
+        if not name_nodes or def_key is None:
+            continue
+        node = caps[def_key][0]
+        name = node_text(name_nodes[0], source)
+        if not name or (node.start_byte, name) in seen:
+            continue
+        seen.add((node.start_byte, name))
+        kind = def_key.split(".", 1)[1]
+        # Where is it? Skip locals (inside a function); note the enclosing container.
+        container = ""
+        local = False
+        parent = node.parent
+        while parent is not None:
+            if parent.id in function_ids:
+                local = True
+                break
+            if parent.id in class_ids:
+                container = container_name(parent, source)
+                break
+            parent = parent.parent
+        if local:
+            continue
+        if container and kind == "function":
+            kind = "method"
+        span = node
+        if span.parent is not None and span.parent.type == "decorated_definition":
+            span = span.parent
+        if (
+            kind == "variable"
+            and span.parent is not None
+            and span.parent.type
+            in (
+                "lexical_declaration",
+                "variable_declaration",
+                "expression_statement",
+            )
+        ):
+            span = span.parent
+        start = _line_start(source, span.start_byte)
+        text, truncated = _cut_text(
+            source[start : span.end_byte].decode("utf-8", "replace"), MAX_DEFINITION_TEXT
+        )
+        out.append(
+            Definition(
+                name=name,
+                kind=kind,
+                signature=signature_of(node, source),
+                doc=docstring_of(node, source, language),
+                path=path,
+                start_line=span.start_point.row,
+                end_line=span.end_point.row,
+                text=text,
+                container=container,
+                language=language,
+                exported=_is_exported(node, name, language, source),
+                truncated=truncated,
+            )
+        )
+    out.sort(key=lambda d: d.start_line)
+    return out
+
+
+def extract_imports(tree: ts.Tree, source: bytes, language: str) -> list[Import]:
+    cursor = languages.query_cursor(language, "imports")
+    if cursor is None:
+        return []
+    out: list[Import] = []
+    for _pattern, caps in cursor.matches(tree.root_node):
+        sources = caps.get("import.source")
+        if not sources:
+            continue
+        src = node_text(sources[0], source).strip().strip("\"'<>")
+        name = node_text(caps["import.name"][0], source) if caps.get("import.name") else ""
+        alias = node_text(caps["import.alias"][0], source) if caps.get("import.alias") else ""
+        out.append(Import(source=src, name=name, alias=alias))
+    return out
+
+
+def called_names_in(
+    tree: ts.Tree, language: str, start: tuple[int, int], end: tuple[int, int], source: bytes
+) -> list[str]:
+    """Called names between two points, in order of appearance, unique."""
+    cursor = languages.query_cursor(language, "calls")
+    if cursor is None:
+        return []
+    cursor.set_point_range(start, end)
+    nodes: list[ts.Node] = []
+    for _name, found in cursor.captures(tree.root_node).items():
+        nodes.extend(n for n in found if start <= n.start_point and n.end_point <= end)
+    nodes.sort(key=lambda n: n.start_byte)
+    return unique(node_text(n, source) for n in nodes)
+
+
+_NOT_CALLS = frozenset(
+    [
+        "if",
+        "for",
+        "while",
+        "switch",
+        "return",
+        "catch",
+        "sizeof",
+        "typeof",
+        "def",
+        "function",
+        "elif",
+        "and",
+        "or",
+        "not",
+        "in",
+        "is",
+        "with",
+        "match",
+        "case",
+        "new",
+        "delete",
+        "throw",
+        "await",
+        "yield",
+        "lambda",
+        "print",
+        "else",
+        "do",
+        "try",
+    ]
+)
+_CALL_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+
+
+def called_names_in_text(text: str) -> list[str]:
+    """Line-based fallback for languages without a grammar."""
+    return unique(m.group(1) for m in _CALL_RE.finditer(text) if m.group(1) not in _NOT_CALLS)
+
+
+def identifiers_in(text: str) -> list[str]:
+    return unique(_IDENT_RE.findall(text))
+
+
+def unique(items: Iterable[str]) -> list[str]:
+    seen: set[str] = set()
+    out: list[str] = []
+    for item in items:
+        if item and item not in seen:
+            seen.add(item)
+            out.append(item)
+    return out
