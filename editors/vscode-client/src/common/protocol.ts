@@ -1,0 +1,74 @@
+// The custom parts of docs/protocol.md, as the client sees them. No vscode imports: unit-testable.
+
+export const EXPLAIN_COMMAND = 'codehearth.explain';
+export const EXPLAIN_CHUNK = 'codehearth/explainChunk';
+export const CANCEL_EXPLAIN = 'codehearth/cancelExplain';
+export const STATUS_NOTIFICATION = 'codehearth/status';
+export const STATS_REQUEST = 'codehearth/stats';
+
+export type ModelState = 'loading' | 'ready' | 'error';
+
+/** `codehearth/explainChunk`: `text` is the new text since the previous chunk. */
+export interface ExplainChunk {
+  id: string;
+  text: string;
+  done: boolean;
+  error?: string;
+}
+
+/** Result of `workspace/executeCommand` `codehearth.explain`. */
+export interface ExplainResult {
+  id: string;
+  text: string;
+  cached: boolean;
+}
+
+/** `codehearth/status` notification. */
+export interface StatusParams {
+  state: ModelState;
+  model: string;
+  message?: string;
+}
+
+export interface LatencySummary {
+  p50?: number | null;
+  p95?: number | null;
+  p99?: number | null;
+  count?: number;
+}
+
+/** `codehearth/stats` result (only the fields the client reads are typed strictly). */
+export interface Stats {
+  requests?: number;
+  answeredFromCache?: number;
+  cancelled?: number;
+  superseded?: number;
+  latencyMs?: LatencySummary;
+  model?: string;
+  state?: ModelState;
+  lastLatencyMs?: number | null;
+  error?: string | null;
+  [key: string]: unknown;
+}
+
+/** An LSP position (in the negotiated encoding; VS Code's client negotiates UTF-16). */
+export interface WirePosition {
+  line: number;
+  character: number;
+}
+
+export function isExplainChunk(value: unknown): value is ExplainChunk {
+  if (typeof value !== 'object' || value === null) {
+    return false;
+  }
+  const v = value as Record<string, unknown>;
+  return typeof v.id === 'string' && typeof v.text === 'string' && typeof v.done === 'boolean';
+}
+
+export function isWirePosition(value: unknown): value is WirePosition {
+  if (typeof value !== 'object' || value === null) {
+    return false;
+  }
+  const v = value as Record<string, unknown>;
+  return Number.isInteger(v.line) && Number.isInteger(v.character);
+}
