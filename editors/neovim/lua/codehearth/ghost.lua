@@ -1,0 +1,490 @@
+-- Inline ghost text.
+-- Neovim 0.12+: vim.lsp.inline_completion. Neovim 0.10/0.11: extmarks drawn from a raw
+-- textDocument/inlineCompletion request, growing live from codehearth/completionChunk.
+local config = require("codehearth.config")
+local lsp = require("codehearth.lsp")
+
+local api = vim.api
+local uv = vim.uv or vim.loop
+local M = {}
+
+M.ns = api.nvim_create_namespace("codehearth.ghost")
+
+---@class codehearth.GhostState
+---@field buf integer
+---@field row integer        0-based row of the anchor (where the ghost text starts)
+---@field col integer        0-based byte column of the anchor
+---@field line string        the anchor line's text, to notice edits
+---@field token string       workDoneToken sent with the request
+---@field client_id integer
+---@field req_id integer?
+---@field full string        the whole suggestion, from the position of the request
+---@field consumed string    the part of `full` typed through or accepted since
+---@field answered boolean   the request was answered
+---@field replace_end integer? byte column on the anchor row that accepting "all" replaces up to
+---@field extmark integer?
+
+---@type codehearth.GhostState?
+local st = nil
+local seq = 0
+local timer = nil
+
+--- Counters for tests and :checkhealth.
+M.stats = { requests = 0, responses = 0, chunks = 0, shown = 0, accepted = 0 }
+
+local function has_builtin()
+  return vim.lsp.inline_completion ~= nil and vim.fn.has("nvim-0.12") == 1
+end
+
+--- The backend in use: "builtin" or "extmark".
+function M.backend()
+  local b = config.options.ghost_text.backend
+  if b == "builtin" or (b == "auto" and has_builtin()) then
+    return "builtin"
+  end
+  return "extmark"
+end
+
+local function display_text()
+  if not st or st.full == "" then
+    return ""
+  end
+  if st.full:sub(1, #st.consumed) ~= st.consumed then
+    return ""
+  end
+  return st.full:sub(#st.consumed + 1)
+end
+
+local function undraw()
+  if st and st.extmark and api.nvim_buf_is_valid(st.buf) then
+    pcall(api.nvim_buf_del_extmark, st.buf, M.ns, st.extmark)
+  end
+  if st then
+    st.extmark = nil
+  end
+end
+
+--- Hide the suggestion and forget it (cancels a request in flight).
+function M.clear()
+  if not st then
+    return
+  end
+  undraw()
+  if st.req_id and not st.answered then
+    local client = vim.lsp.get_client_by_id(st.client_id)
+    if client then
+      pcall(lsp.cancel_request, client, st.req_id)
+    end
+  end
+  st = nil
+end
+
+local function expand_tabs(s)
+  if not s:find("\t", 1, true) then
+    return s
+  end
+  return (s:gsub("\t", string.rep(" ", vim.bo.tabstop > 0 and vim.bo.tabstop or 8)))
+end
+
+local function draw()
+  if not st or not api.nvim_buf_is_valid(st.buf) then
+    return
+  end
+  local text = display_text()
+  if text == "" or api.nvim_get_current_buf() ~= st.buf or not vim.api.nvim_get_mode().mode:match("^i") then
+    undraw()
+    return
+  end
+  local lines = vim.split(text, "\n", { plain = true })
+  local hl = config.options.ghost_text.hl_group
+  local opts = {
+    id = st.extmark,
+    virt_text = { { expand_tabs(lines[1]), hl } },
+    virt_text_pos = vim.fn.has("nvim-0.10") == 1 and "inline" or "overlay",
+    hl_mode = "combine",
+    priority = 200,
+  }
+  if #lines > 1 then
+    local vl = {}
+    for i = 2, #lines do
+      vl[#vl + 1] = { { expand_tabs(lines[i]), hl } }
+    end
+    opts.virt_lines = vl
+  end
+  local ok, id = pcall(api.nvim_buf_set_extmark, st.buf, M.ns, st.row, st.col, opts)
+  if ok then
+    if not st.extmark then
+      M.stats.shown = M.stats.shown + 1
+    end
+    st.extmark = id
+  end
+end
+
+---@return boolean
+function M.visible()
+  return st ~= nil and st.extmark ~= nil and display_text() ~= ""
+end
+
+--- What is shown now (for tests and statuslines).
+function M.state()
+  if not st then
+    return { visible = false, text = "" }
+  end
+  return {
+    visible = M.visible(),
+    text = display_text(),
+    full = st.full,
+    answered = st.answered,
+    row = st.row,
+    col = st.col,
+    token = st.token,
+  }
+end
+
+local function cursor()
+  local pos = api.nvim_win_get_cursor(0)
+  return pos[1] - 1, pos[2]
+end
+
+local function get_line(buf, row)
+  return api.nvim_buf_get_lines(buf, row, row + 1, false)[1] or ""
+end
+
+--- Keep the suggestion when the user typed its beginning; clear it otherwise.
+---@return boolean kept
+local function sync()
+  if not st then
+    return false
+  end
+  local buf = api.nvim_get_current_buf()
+  local row, col = cursor()
+  if buf ~= st.buf or row ~= st.row then
+    M.clear()
+    return false
+  end
+  local line = get_line(buf, row)
+  if col == st.col and line == st.line then
+    return true
+  end
+  if col > st.col and st.full ~= "" then
+    local typed = line:sub(st.col + 1, col)
+    local rest = display_text()
+    if
+      #typed < #rest
+      and rest:sub(1, #typed) == typed
+      and line == st.line:sub(1, st.col) .. typed .. st.line:sub(st.col + 1)
+    then
+      st.consumed = st.consumed .. typed
+      st.col = col
+      st.line = line
+      draw()
+      return true
+    end
+  end
+  M.clear()
+  return false
+end
+
+local function item_text(item)
+  local t = item.insertText
+  if type(t) == "table" then
+    t = t.value
+  end
+  if type(t) ~= "string" then
+    return nil
+  end
+  return t
+end
+
+--- Fit an item's text and range to the anchor: returns the text to show from the anchor on.
+local function fit_item(s, item, client)
+  local text = item_text(item)
+  if not text then
+    return nil
+  end
+  s.replace_end = nil
+  if type(item.range) == "table" and item.range.start then
+    local enc = client.offset_encoding or "utf-16"
+    local srow, scol = lsp.pos_to_byte(s.buf, item.range.start, enc)
+    local erow, ecol = lsp.pos_to_byte(s.buf, item.range["end"], enc)
+    if srow ~= s.row or erow ~= s.row then
+      return nil
+    end
+    local anchor = s.col - #s.consumed
+    if scol < anchor then
+      -- The item replaces text left of the cursor: it must repeat it.
+      local before = s.line:sub(scol + 1, anchor)
+      if text:sub(1, #before) ~= before then
+        return nil
+      end
+      text = text:sub(#before + 1)
+    elseif scol > anchor then
+      return nil
+    end
+    if ecol > anchor then
+      s.replace_end = ecol + #s.consumed
+    end
+  end
+  return text
+end
+
+local function on_response(token, err, result)
+  if not st or st.token ~= token then
+    return
+  end
+  M.stats.responses = M.stats.responses + 1
+  st.answered = true
+  if err or not result then
+    return
+  end
+  local items = result.items or result
+  local item = type(items) == "table" and items[1] or nil
+  if not item then
+    -- Empty answer (deadline, superseded): chunks may still follow; keep what streamed.
+    return
+  end
+  local client = vim.lsp.get_client_by_id(st.client_id)
+  local text = client and fit_item(st, item, client)
+  if not text then
+    return
+  end
+  st.full = text
+  draw()
+end
+
+lsp.handlers["codehearth/completionChunk"] = function(_, params)
+  if type(params) ~= "table" or not st or params.token ~= st.token then
+    return
+  end
+  M.stats.chunks = M.stats.chunks + 1
+  local text = params.text
+  if type(text) ~= "string" then
+    return
+  end
+  if st.answered and st.full ~= "" then
+    -- After the answer, chunks may only extend it (generation went on past the deadline).
+    if #text <= #st.full or text:sub(1, #st.full) ~= st.full then
+      return
+    end
+  end
+  st.full = text
+  draw()
+end
+
+--- Ask the server for a suggestion at the cursor (the extmark backend).
+function M.request()
+  if M.backend() ~= "extmark" or not config.options.ghost_text.enabled then
+    return
+  end
+  if not api.nvim_get_mode().mode:match("^i") then
+    return
+  end
+  local buf = api.nvim_get_current_buf()
+  if vim.b[buf].codehearth_disable or vim.g.codehearth_disable then
+    return
+  end
+  local client = lsp.get_client(buf)
+  if not client then
+    return
+  end
+  local caps = client.server_capabilities or {}
+  if not caps.inlineCompletionProvider then
+    return
+  end
+  M.clear()
+  seq = seq + 1
+  local token = ("codehearth-ghost-%d-%d"):format(vim.fn.getpid(), seq)
+  local row, col = cursor()
+  st = {
+    buf = buf,
+    row = row,
+    col = col,
+    line = get_line(buf, row),
+    token = token,
+    client_id = client.id,
+    full = "",
+    consumed = "",
+    answered = false,
+  }
+  local params = lsp.position_params(0, client)
+  params.context = { triggerKind = 2 } -- Automatic
+  params.workDoneToken = token
+  M.stats.requests = M.stats.requests + 1
+  local ok, req_id = lsp.request(client, "textDocument/inlineCompletion", params, function(err, result)
+    on_response(token, err, result)
+  end, buf)
+  if ok and st and st.token == token then
+    st.req_id = req_id
+  end
+end
+
+local function schedule()
+  if not timer then
+    timer = uv.new_timer()
+  end
+  timer:stop()
+  timer:start(
+    config.options.ghost_text.debounce_ms,
+    0,
+    vim.schedule_wrap(function()
+      M.request()
+    end)
+  )
+end
+
+--- Accept the suggestion: "all", "word" (the next word) or "line" (up to the end of the line).
+---@param kind? "all"|"word"|"line"
+---@return boolean accepted
+function M.accept(kind)
+  kind = kind or "all"
+  if not M.visible() or not st then
+    return false
+  end
+  local text = display_text()
+  local part
+  if kind == "line" then
+    if text:sub(1, 1) == "\n" then
+      local nl = text:find("\n", 2, true)
+      part = nl and text:sub(1, nl - 1) or text
+    else
+      local nl = text:find("\n", 1, true)
+      part = nl and text:sub(1, nl - 1) or text
+    end
+  elseif kind == "word" then
+    part = text:match("^[ \t]*[%w_]+")
+      or text:match("^[ \t]*[^%w_%s]+")
+      or text:match("^\n[ \t]*")
+      or text:match("^%s+")
+      or text
+  else
+    part = text
+  end
+  local buf, row, col = st.buf, st.row, st.col
+  local end_col = col
+  if kind == "all" and st.replace_end and st.replace_end > col then
+    end_col = math.min(st.replace_end, #get_line(buf, row))
+  end
+  local lines = vim.split(part, "\n", { plain = true })
+  undraw()
+  api.nvim_buf_set_text(buf, row, col, row, end_col, lines)
+  local new_row = row + #lines - 1
+  local new_col = #lines == 1 and (col + #part) or #lines[#lines]
+  api.nvim_win_set_cursor(0, { new_row + 1, new_col })
+  M.stats.accepted = M.stats.accepted + 1
+  if kind == "all" or part == text then
+    M.clear()
+  else
+    st.consumed = st.consumed .. part
+    st.row = new_row
+    st.col = new_col
+    st.line = get_line(buf, new_row)
+    if new_row ~= row then
+      -- The rest of the suggestion now starts on a new row: the anchor moved with it.
+      st.replace_end = nil
+    end
+    draw()
+  end
+  return true
+end
+
+local function termcodes(key)
+  return api.nvim_replace_termcodes(key, true, false, true)
+end
+
+local function map_accept(bufnr, key, fn, desc)
+  if not key or key == "" then
+    return
+  end
+  vim.keymap.set("i", key, function()
+    if not fn() then
+      api.nvim_feedkeys(termcodes(key), "ni", false)
+    end
+  end, { buffer = bufnr, silent = true, desc = desc })
+end
+
+local augroup = api.nvim_create_augroup("codehearth.ghost", { clear = true })
+
+--- Set up ghost text for a buffer the server attached to.
+function M.attach(client, bufnr)
+  local o = config.options.ghost_text
+  if not o.enabled or vim.b[bufnr].codehearth_ghost_attached then
+    return
+  end
+  vim.b[bufnr].codehearth_ghost_attached = true
+  local km = o.keymaps
+  if M.backend() == "builtin" then
+    vim.lsp.inline_completion.enable(true, { bufnr = bufnr })
+    if km.accept then
+      vim.keymap.set("i", km.accept, function()
+        if not vim.lsp.inline_completion.get() then
+          api.nvim_feedkeys(termcodes(km.accept), "ni", false)
+        end
+      end, { buffer = bufnr, silent = true, desc = "codehearth: accept the suggestion" })
+    end
+    return
+  end
+  map_accept(bufnr, km.accept, function()
+    return M.accept("all")
+  end, "codehearth: accept the suggestion")
+  map_accept(bufnr, km.accept_word, function()
+    return M.accept("word")
+  end, "codehearth: accept the next word")
+  map_accept(bufnr, km.accept_line, function()
+    return M.accept("line")
+  end, "codehearth: accept the line")
+  map_accept(bufnr, km.dismiss, function()
+    if M.visible() then
+      M.clear()
+      return true
+    end
+    return false
+  end, "codehearth: dismiss the suggestion")
+
+  api.nvim_create_autocmd("TextChangedI", {
+    group = augroup,
+    buffer = bufnr,
+    callback = function()
+      if not sync() then
+        schedule()
+      end
+    end,
+  })
+  api.nvim_create_autocmd("CursorMovedI", {
+    group = augroup,
+    buffer = bufnr,
+    callback = function()
+      sync()
+    end,
+  })
+  api.nvim_create_autocmd("InsertEnter", {
+    group = augroup,
+    buffer = bufnr,
+    callback = function()
+      if config.options.ghost_text.on_insert_enter then
+        schedule()
+      end
+    end,
+  })
+  api.nvim_create_autocmd({ "InsertLeave", "BufLeave" }, {
+    group = augroup,
+    buffer = bufnr,
+    callback = function()
+      if timer then
+        timer:stop()
+      end
+      M.clear()
+    end,
+  })
+end
+
+lsp.attach_hooks.ghost = function(client, bufnr)
+  M.attach(client, bufnr)
+end
+
+lsp.exit_hooks.ghost = function(_, _, client_id)
+  if st and st.client_id == client_id then
+    M.clear()
+  end
+end
+
+return M
