@@ -52,6 +52,8 @@ class ContextSettings(_Base):
     exclude: list[str] = msgspec.field(default_factory=list)
     include_secrets: bool = False  # index .env files, keys and credentials (never by default)
     index_workspace: bool = True
+    index_workers: int = 0  # parsing processes for the scan; 0: one per core (at most 4); 1: in-process
+    similar_files: int = 8  # recently opened/edited files searched for similar chunks
 
 
 class ExplainSettings(_Base):
