@@ -4,10 +4,4 @@ if vim.g.loaded_codehearth then
 end
 vim.g.loaded_codehearth = true
 
-vim.api.nvim_create_user_command("CodehearthExplain", function()
-  require("codehearth").explain()
-end, { desc = "codehearth: explain the function under the cursor" })
-
-vim.api.nvim_create_user_command("CodehearthCancel", function()
-  require("codehearth").cancel()
-end, { desc = "codehearth: stop the running explanation" })
+require("codehearth").create_commands()

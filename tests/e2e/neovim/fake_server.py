@@ -86,7 +86,7 @@ async def inline_completion(
     lines = doc.lines
     pos = params.position
     line = lines[pos.line] if pos.line < len(lines) else ""
-    if line[: pos.character].strip() == "" and pos.line > 0 and not line.strip() == "":
+    if line[: pos.character].strip() == "" and pos.line > 0 and line.strip() != "":
         return types.InlineCompletionList(items=[])
     text = SUGGESTION
     token = params.work_done_token
@@ -95,9 +95,7 @@ async def inline_completion(
         for part in ["total", " = a", " + b\n", "    return", " total"]:
             await asyncio.sleep(0.03)
             acc += part
-            ls.protocol.notify(
-                "codehearth/completionChunk", {"token": token, "text": acc, "done": False}
-            )
+            ls.protocol.notify("codehearth/completionChunk", {"token": token, "text": acc, "done": False})
         ls.protocol.notify("codehearth/completionChunk", {"token": token, "text": acc, "done": True})
     rng = types.Range(start=pos, end=pos)
     return types.InlineCompletionList(items=[types.InlineCompletionItem(insert_text=text, range=rng)])

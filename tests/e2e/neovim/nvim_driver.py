@@ -17,8 +17,9 @@ import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -234,5 +235,58 @@ def lua_literal(value: Any) -> str:
     return f"vim.json.decode({json.dumps(json.dumps(value))})"
 
 
-if __name__ == "__main__":  # manual smoke check
-    print(find_nvim(), file=sys.stderr)
+# -- shared by the tests ------------------------------------------------------
+NvimFactory = Callable[..., Nvim]
+HERE = Path(__file__).parent
+REPO = HERE.parents[2]
+PLUGIN_DIR = REPO / "editors" / "neovim"
+
+SAMPLE_PY = textwrap.dedent(
+    '''\
+    """Sample module for the Neovim tests."""
+
+    import math
+
+    RATE = 0.2
+
+
+    def add(a, b):
+        total = a + b
+        return total
+
+
+    def area(radius):
+        """Area of a circle."""
+        if radius < 0:
+            raise ValueError("negative radius")
+        return math.pi * radius * radius
+
+
+    class Cart:
+        def __init__(self):
+            self.items = []
+
+        def total(self, discount=0.0):
+            subtotal = sum(price for _, price in self.items)
+            return subtotal * (1 - discount) * (1 + RATE)
+    '''
+)
+
+
+def open_at(nv: Nvim, path: Path, line: int, col: int = 0, ready_timeout: float = 60.0) -> None:
+    """Edit `path`, wait for the server to attach and initialise, put the cursor at (1-based line, 0-based col)."""
+    nv.cmd(f"edit {path}")
+    nv.wait_for("return require('codehearth_test').ready()", timeout=ready_timeout)
+    nv.lua("vim.api.nvim_win_set_cursor(0, {...})", line, col)
+
+
+def line_of(text: str, needle: str) -> int:
+    """1-based number of the first line containing `needle`."""
+    for i, line in enumerate(text.splitlines(), 1):
+        if needle in line:
+            return i
+    raise ValueError(needle)
+
+
+def python_exe() -> str:
+    return os.environ.get("CODEHEARTH_PYTHON", sys.executable)

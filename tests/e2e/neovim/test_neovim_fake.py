@@ -1,6 +1,6 @@
 """Plugin behaviour against a fake server (fast, no model): streaming, cancel, errors, accept keys.
 
-The issue's acceptance tests against the real server and model are in test_plugin_real.py.
+The issue's acceptance tests against the real server and model are in test_neovim_real.py.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLE_PY, NvimFactory, line_of, open_at, python_exe
+from nvim_driver import SAMPLE_PY, NvimFactory, line_of, open_at, python_exe
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 

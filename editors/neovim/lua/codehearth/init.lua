@@ -17,7 +17,18 @@ function M.setup(opts)
   require("codehearth.ghost")
   vim.api.nvim_set_hl(0, "CodehearthGhostText", { link = "Comment", default = true })
   require("codehearth.lsp").register()
+  M.create_commands()
   M._did_setup = true
+end
+
+--- :CodehearthExplain and :CodehearthCancel (also made by plugin/codehearth.lua).
+function M.create_commands()
+  vim.api.nvim_create_user_command("CodehearthExplain", function()
+    M.explain()
+  end, { desc = "codehearth: explain the function under the cursor" })
+  vim.api.nvim_create_user_command("CodehearthCancel", function()
+    M.cancel()
+  end, { desc = "codehearth: stop the running explanation" })
 end
 
 --- Explain the function under the cursor in a floating window.
