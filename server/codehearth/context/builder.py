@@ -427,8 +427,15 @@ class ContextBuilder:
         if self.index is None:
             return []
         doc_path = str(Path(doc.path).resolve()) if doc.path is not None else ""
+        preferred: set[str] = set()
+        if name in imports:
+            source, imported = imports[name]
+            preferred |= self._module_files(doc, source)
+            if imported and imported != name:
+                preferred |= self._module_files(doc, f"{source}.{imported}")
+            preferred.discard(doc_path)
         own = [d for d in self._doc_definitions(doc) if d.name == name]
-        if own:
+        if own and not preferred:
             # defined in this very file: that is the one (unless it is already in the window)
             return [
                 d for d in own if visible is None or d.start_line > visible[1] or d.end_line < visible[0]
@@ -436,12 +443,6 @@ class ContextBuilder:
         candidates = [d for d in self.index.definitions(name) if d.path != doc_path]
         if not candidates:
             return []
-        preferred: set[str] = set()
-        if name in imports:
-            source, imported = imports[name]
-            preferred |= self._module_files(doc, source)
-            if imported and imported != name:
-                preferred |= self._module_files(doc, f"{source}.{imported}")
         module_receiver = False
         for receiver in receivers.get(name, ()):
             head = receiver.split(".")[0]
