@@ -1,0 +1,318 @@
+"""Issue 5's acceptance tests: headless Neovim 0.11.4 + this plugin + the real `codehearth serve`
+with the real default model (SmolLM2-135M-Instruct), over stdio exactly as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nvim_driver import REPO, SAMPLE_PY, Nvim, NvimFactory, line_of, open_at
+
+pytestmark = [pytest.mark.e2e, pytest.mark.model, pytest.mark.timeout(300)]
+
+T = "require('codehearth_test')"
+MODEL = "smollm2-135m-instruct"
+RESULTS = REPO / "test-output" / "neovim"
+
+
+def server_cmd() -> tuple[list[str], dict[str, str]]:
+    """`codehearth` as installed next to this Python (CI: `make test`), else the checkout's package."""
+    env: dict[str, str] = {}
+    exe = Path(sys.executable).parent / "codehearth"
+    if exe.is_file():
+        return [str(exe)], env
+    found = shutil.which("codehearth")
+    if found:
+        return [found], env
+    env["PYTHONPATH"] = str(REPO / "server") + os.pathsep + os.environ.get("PYTHONPATH", "")
+    return [sys.executable, "-m", "codehearth"], env
+
+
+@pytest.fixture(scope="session")
+def real_server() -> Iterator[tuple[list[str], dict[str, str]]]:
+    """The server command and environment, with the default model downloaded (pulled if missing)."""
+    base, env = server_cmd()
+    full_env = {**os.environ, **env}
+    out = subprocess.run(
+        [*base, "models", "path", MODEL], env=full_env, capture_output=True, text=True, timeout=60
+    )
+    assert out.returncode == 0, f"codehearth models path failed: {out.stderr}"
+    path = Path(out.stdout.strip())
+    if not path.is_file():
+        pulled = subprocess.run(
+            [*base, "models", "pull", MODEL], env=full_env, capture_output=True, text=True, timeout=900
+        )
+        assert pulled.returncode == 0, f"codehearth models pull failed: {pulled.stderr[-2000:]}"
+    assert path.is_file(), path
+    # Each Neovim gets its own XDG cache (so explanations are not cached across tests); the
+    # weights stay where they are.
+    env["CODEHEARTH_MODELS_DIR"] = str(path.parent)
+    yield [*base, "serve"], env
+
+
+def start(make_nvim: NvimFactory, real_server: tuple[list[str], dict[str, str]], **ghost: Any) -> Nvim:
+    cmd, env = real_server
+    opts = {
+        "cmd": cmd,
+        "model": MODEL,
+        "latency_budget_ms": 2000,
+        "ghost_text": {"debounce_ms": 50, **ghost},
+    }
+    return make_nvim(opts, env=env)
+
+
+def wait_ready(nv: Nvim, timeout: float = 120.0) -> dict[str, Any]:
+    stats: dict[str, Any] = nv.wait_for(
+        f"local s = {T}.server_stats(); return s ~= vim.NIL and s.state ~= 'loading' and s", timeout=timeout
+    )
+    assert stats["state"] == "ready", stats
+    assert stats["model"] == MODEL
+    return stats
+
+
+def finished(nv: Nvim, timeout: float = 180.0) -> dict[str, Any]:
+    st: dict[str, Any] = nv.wait_for(
+        f"local s = {T}.explain_state(); return s ~= vim.NIL and s.finished and s", timeout=timeout
+    )
+    return st
+
+
+def explain_actions(nv: Nvim) -> list[dict[str, Any]]:
+    return [a for a in nv.lua(f"return {T}.code_actions()") if a["command"] == "codehearth.explain"]
+
+
+def server_alive(nv: Nvim) -> bool:
+    return bool(nv.lua(f"local c = {T}.client(); return c ~= nil and not c:is_stopped()"))
+
+
+def record(name: str, data: dict[str, Any]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2))
+
+
+def test_explain_code_action_streams_then_cached(
+    make_nvim: NvimFactory, workspace: Path, real_server: tuple[list[str], dict[str, str]]
+) -> None:
+    nv = start(make_nvim, real_server)
+    open_at(nv, workspace / "sample.py", line_of(SAMPLE_PY, "raise ValueError"), 8)
+    wait_ready(nv)
+    assert len(explain_actions(nv)) == 1
+    nv.lua(f"{T}.run_explain_action()")
+    st = finished(nv)
+    assert st["status"] == "done", st
+    assert st["chunks_before_done"] >= 2, st
+    assert st["text"].strip(), st
+    assert st["float_open"] and st["float_ft"] == "markdown" and st["in_float"]
+    assert st["float_text"] == st["text"]
+    gen_s = (st["done_ms"] - st["first_chunk_ms"]) / 1000
+    timing = {
+        "model": MODEL,
+        "first_chunk_ms": round(st["first_chunk_ms"], 1),
+        "total_ms": round(st["done_ms"], 1),
+        "chunks": st["chunks"],
+        "chunks_per_s": round((st["chunks"] - 1) / gen_s, 1) if gen_s > 0 else None,
+        "chars": len(st["text"]),
+    }
+    record("explain_timing", timing)
+
+    # q closes the float; the same function again comes from the server's cache
+    nv.input("q")
+    nv.wait_for(f"return not {T}.explain_state().float_open")
+    assert nv.lua("return vim.api.nvim_get_mode().mode") == "n"
+    nv.lua(f"{T}.run_explain_action()")
+    again = finished(nv, timeout=30)
+    assert again["status"] == "cached" and again["cached"] is True, again
+    assert again["text"] == st["text"]
+    assert again["done_ms"] < 2000, again
+
+
+def test_no_explain_action_outside_functions(
+    make_nvim: NvimFactory, workspace: Path, real_server: tuple[list[str], dict[str, str]]
+) -> None:
+    nv = start(make_nvim, real_server)
+    open_at(nv, workspace / "sample.py", line_of(SAMPLE_PY, "RATE = 0.2"))
+    for needle in ("RATE = 0.2", "import math", '"""Sample module'):
+        nv.lua("vim.api.nvim_win_set_cursor(0, {...})", line_of(SAMPLE_PY, needle), 0)
+        assert explain_actions(nv) == [], needle
+    # ... and offered in a method
+    nv.lua("vim.api.nvim_win_set_cursor(0, {...})", line_of(SAMPLE_PY, "subtotal = sum"), 8)
+    assert len(explain_actions(nv)) == 1
+
+
+GHOST_SOURCE = '''\
+import os
+
+
+def read_text(path):
+    """Return the text of the file at path."""
+    with open(path) as handle:
+'''
+
+
+def test_ghost_text_appears_and_is_accepted(
+    make_nvim: NvimFactory, workspace: Path, real_server: tuple[list[str], dict[str, str]]
+) -> None:
+    nv = start(make_nvim, real_server)
+    src = workspace / "reader.py"
+    src.write_text(GHOST_SOURCE)
+    open_at(nv, src, 1)
+    wait_ready(nv)
+    # Type a line in Insert mode, a few keys at a time, as a user would; wait for ghost text.
+    nv.input("Go")
+    typed = ""
+    state: dict[str, Any] | None = None
+    for piece in ["return", " hand", "le", ".", "re", "a"]:
+        nv.input(piece)
+        typed += piece
+        try:
+            state = nv.wait_for(
+                f"local s = {T}.ghost_state(); return s.visible and s.answered and s", timeout=10
+            )
+            break
+        except TimeoutError:
+            continue
+    assert state is not None, f"no ghost text after typing {typed!r}: {nv.lua(f'return {T}.ghost_state()')}"
+    assert state["mode"].startswith("i")
+    assert state["extmarks"] == [state["text"]]
+    before = nv.lua(f"return {T}.buffer_text()")
+    row, col = nv.lua("return vim.api.nvim_win_get_cursor(0)")
+    line = before.split("\n")[row - 1]
+    suggestion = state["text"]
+    nv.input("<Tab>")
+    after = nv.wait_for(f"local t = {T}.buffer_text(); return t ~= {json.dumps(before)} and t")
+    lines = suggestion.split("\n")
+    expected_line = line[:col] + lines[0]
+    after_lines = after.split("\n")
+    assert (
+        after_lines[row - 1] == expected_line
+        if len(lines) == 1
+        else after_lines[row - 1].startswith(expected_line)
+    )
+    assert suggestion in after
+    assert nv.lua("return vim.api.nvim_get_mode().mode").startswith("i")
+    g = nv.lua(f"return {T}.ghost_state()")
+    assert g["stats"]["accepted"] == 1
+    record("ghost", {"typed": typed, "suggestion": suggestion, "stats": g["stats"]})
+
+
+def test_buffer_with_syntax_errors(
+    make_nvim: NvimFactory, workspace: Path, real_server: tuple[list[str], dict[str, str]]
+) -> None:
+    src = workspace / "broken.py"
+    src.write_text(
+        "def broken(x:\n    y = x +\n    return y\n\nclass (:\n    def ok(self):\n        return 1\n"
+    )
+    nv = start(make_nvim, real_server)
+    open_at(nv, src, 2, 4)
+    wait_ready(nv)
+    actions = explain_actions(nv)  # offered or not: it must answer
+    if actions:
+        nv.lua(f"{T}.run_explain_action()")
+    else:
+        nv.cmd("CodehearthExplain")
+    st = finished(nv)
+    assert st["status"] in ("done", "error"), st
+    if st["status"] == "error":
+        assert "\n" not in st["error"]
+    else:
+        assert st["text"].strip()
+    nv.input("q")
+    # typing in the broken buffer still works and the server survives it
+    nv.input("Goz = broken(<Esc>")
+    nv.wait_for(f"return {T}.buffer_text():find('z = broken(', 1, true) ~= nil")
+    assert server_alive(nv)
+    assert explain_actions(nv) is not None
+
+
+def test_empty_file(
+    make_nvim: NvimFactory, workspace: Path, real_server: tuple[list[str], dict[str, str]]
+) -> None:
+    src = workspace / "empty.py"
+    src.write_text("")
+    nv = start(make_nvim, real_server)
+    open_at(nv, src, 1)
+    wait_ready(nv)
+    assert explain_actions(nv) == []
+    nv.cmd("CodehearthExplain")
+    st = finished(nv, timeout=30)
+    assert st["status"] == "error" and "\n" not in st["error"], st
+    assert st["error"] in nv.lua(f"return {T}.errors()")
+    nv.input("q")
+    nv.input("iimport <Esc>")
+    nv.wait_for(f"return {T}.buffer_text() == 'import '")
+    time.sleep(0.5)
+    assert server_alive(nv)
+
+
+def test_function_of_5000_lines(
+    make_nvim: NvimFactory, workspace: Path, real_server: tuple[list[str], dict[str, str]]
+) -> None:
+    body = "".join(f"    total = total + {i} * x  # step {i}\n" for i in range(5000))
+    src = workspace / "huge.py"
+    src.write_text(f"def huge(x):\n    total = 0\n{body}    return total\n")
+    nv = start(make_nvim, real_server)
+    open_at(nv, src, 2500, 4)
+    wait_ready(nv)
+    assert len(explain_actions(nv)) == 1
+    nv.lua(f"{T}.run_explain_action()")
+    st = finished(nv, timeout=240)
+    assert st["status"] == "done", st  # the prompt is cut to the budget, not rejected
+    assert st["text"].strip()
+    assert server_alive(nv)
+
+
+def test_server_killed_mid_stream(
+    make_nvim: NvimFactory, workspace: Path, real_server: tuple[list[str], dict[str, str]]
+) -> None:
+    nv = start(make_nvim, real_server)
+    open_at(nv, workspace / "sample.py", line_of(SAMPLE_PY, "subtotal = sum"), 8)
+    wait_ready(nv)
+    pids = nv.child_pids()
+    assert len(pids) == 1, pids
+    nv.lua(f"{T}.run_explain_action()")
+    nv.wait_for(
+        f"local s = {T}.explain_state(); return s ~= vim.NIL and s.chunks >= 1", timeout=120, interval=0.01
+    )
+    os.kill(pids[0], signal.SIGKILL)
+    st = finished(nv, timeout=20)
+    if st["status"] == "done":
+        pytest.fail("the explanation finished before the server could be killed", st)
+    assert st["status"] == "error", st
+    assert "server exited" in st["error"] and "\n" not in st["error"]
+    assert st["float_open"] and "server exited" in st["float_text"]
+    assert st["error"] in nv.lua(f"return {T}.errors()")
+    # Neovim stays usable: close the float, edit, run commands
+    nv.input("q")
+    nv.wait_for(f"return not {T}.explain_state().float_open")
+    nv.input("Gonew_line = 1<Esc>")
+    nv.wait_for(f"return {T}.buffer_text():find('new_line = 1', 1, true) ~= nil")
+    assert nv.lua("return vim.api.nvim_get_mode().mode") == "n"
+    nv.input("inew<Esc>")  # no ghost request errors without a server
+    time.sleep(0.3)
+    assert nv.alive()
+    assert not server_alive(nv)
+
+
+def test_checkhealth(
+    make_nvim: NvimFactory, workspace: Path, real_server: tuple[list[str], dict[str, str]]
+) -> None:
+    nv = start(make_nvim, real_server)
+    open_at(nv, workspace / "sample.py", 1)
+    wait_ready(nv)
+    nv.request("nvim_command", "checkhealth codehearth", timeout=60)
+    report = nv.lua("return table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), '\\n')")
+    assert "codehearth: server" in report, report
+    assert "server command:" in report, report
+    assert "version: codehearth" in report, report
+    assert f"model {MODEL} found" in report, report
+    assert "state ready" in report, report
+    assert "ERROR" not in report, report
