@@ -163,3 +163,13 @@ def test_ghost_cleared_on_cursor_move_and_tab_falls_back(make_nvim: NvimFactory,
     nv.input("ox<Tab>y<Esc>")
     text = nv.wait_for(f"local t = {T}.buffer_text(); return t:find('y', 1, true) and t")
     assert text.splitlines()[-1] in ("x\ty", "x   y"), text
+
+
+def test_accept_key_keeps_a_previous_mapping(make_nvim: NvimFactory, workspace: Path) -> None:
+    nv = make_nvim(setup_opts())
+    nv.cmd("inoremap <Tab> PREV")
+    src = workspace / "new.py"
+    src.write_text("x = 1\n")
+    open_at(nv, src, 1)
+    nv.input("A<Tab><Esc>")
+    assert nv.wait_for(f"local t = {T}.buffer_text(); return t:find('PREV', 1, true) and t") == "x = 1PREV"

@@ -391,13 +391,55 @@ local function termcodes(key)
   return api.nvim_replace_termcodes(key, true, false, true)
 end
 
+--- What `key` did before codehearth mapped it (buffer-local or global), as a function that does it.
+local function previous_mapping(bufnr, key)
+  local prev
+  for _, m in ipairs(api.nvim_buf_get_keymap(bufnr, "i")) do
+    if m.lhs == termcodes(key) or m.lhs == key then
+      prev = m
+    end
+  end
+  if not prev then
+    local ok, m = pcall(vim.fn.maparg, key, "i", false, true)
+    if ok and type(m) == "table" and not vim.tbl_isempty(m) and m.buffer ~= 1 then
+      prev = m
+    end
+  end
+  if prev and (prev.desc or ""):match("^codehearth:") then
+    prev = nil
+  end
+  return function()
+    if not prev then
+      api.nvim_feedkeys(termcodes(key), "ni", false)
+      return
+    end
+    local flags = (prev.noremap == 1) and "ni" or "mi"
+    if prev.callback then
+      local ret = prev.callback()
+      if prev.expr == 1 and type(ret) == "string" and ret ~= "" then
+        api.nvim_feedkeys(prev.replace_keycodes == 1 and termcodes(ret) or ret, flags, false)
+      end
+    elseif prev.rhs and prev.rhs ~= "" then
+      if prev.expr == 1 then
+        local ret = vim.api.nvim_eval(prev.rhs)
+        api.nvim_feedkeys(termcodes(ret), flags, false)
+      else
+        api.nvim_feedkeys(termcodes(prev.rhs), flags, false)
+      end
+    else
+      api.nvim_feedkeys(termcodes(key), "ni", false)
+    end
+  end
+end
+
 local function map_accept(bufnr, key, fn, desc)
   if not key or key == "" then
     return
   end
+  local fallback = previous_mapping(bufnr, key)
   vim.keymap.set("i", key, function()
     if not fn() then
-      api.nvim_feedkeys(termcodes(key), "ni", false)
+      fallback()
     end
   end, { buffer = bufnr, silent = true, desc = desc })
 end
@@ -414,13 +456,9 @@ function M.attach(client, bufnr)
   local km = o.keymaps
   if M.backend() == "builtin" then
     vim.lsp.inline_completion.enable(true, { bufnr = bufnr })
-    if km.accept then
-      vim.keymap.set("i", km.accept, function()
-        if not vim.lsp.inline_completion.get() then
-          api.nvim_feedkeys(termcodes(km.accept), "ni", false)
-        end
-      end, { buffer = bufnr, silent = true, desc = "codehearth: accept the suggestion" })
-    end
+    map_accept(bufnr, km.accept, function()
+      return vim.lsp.inline_completion.get() and true or false
+    end, "codehearth: accept the suggestion")
     return
   end
   map_accept(bufnr, km.accept, function()

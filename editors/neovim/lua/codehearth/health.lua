@@ -113,7 +113,7 @@ function M.check()
       .. table.concat(o.filetypes, ", ") .. ")")
   end
   for _, client in ipairs(clients) do
-    local res = client:request_sync("codehearth/stats", vim.NIL, 3000)
+    local res = require("codehearth.lsp").request_sync(client, "codehearth/stats", vim.NIL, 3000)
     local stats = res and res.result
     if type(stats) == "table" then
       local line = ("client %d: model %s, state %s, %s requests, p50 %s ms"):format(
