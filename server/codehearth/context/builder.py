@@ -244,6 +244,15 @@ class ContextBuilder:
         snippet_tokens = sum(s.tokens for s in snippets)
         remaining -= snippet_tokens
 
+        # scope headers that scroll out of the prefix window (reserved before the prefix takes the rest)
+        scope: Snippet | None = None
+        if doc.tree is not None:
+            guess = self._prefix_start(doc, row, remaining)
+            if guess > 0:
+                scope = self._scope_snippet(doc, point, guess, path, min(remaining, max(budget // 8, 1)))
+                if scope is not None:
+                    remaining -= scope.tokens
+
         start = self._prefix_start(doc, row, remaining)
         prefix = "".join(doc.line(r) + "\n" for r in range(start, row))
         prefix_tokens = self._tokens(prefix)
@@ -252,26 +261,31 @@ class ContextBuilder:
             start += 1
             prefix_tokens = self._tokens(prefix)
         remaining -= prefix_tokens
-
-        # leftover (top of the file reached): give it to the suffix
-        if remaining > 0 and suffix_end_row < doc.line_count - 1:
-            more, _more_tokens, suffix_end_row = self._suffix_lines(
-                doc, suffix_end_row + 1, remaining, suffix
-            )
-            if more:
-                suffix += more
-                suffix_tokens = self._tokens(suffix)
-                while suffix_tokens > suffix_limit + remaining and "\n" in suffix:
-                    suffix = suffix[: suffix.rstrip("\n").rfind("\n") + 1]
-                    suffix_tokens = self._tokens(suffix)
-                remaining = budget - path_tokens - lp_tokens - suffix_tokens - snippet_tokens - prefix_tokens
-
-        # scope headers that scrolled out of the prefix window
-        if start > 0 and doc.tree is not None:
-            scope = self._scope_snippet(doc, point, start, path, remaining)
-            if scope is not None:
+        if scope is not None:
+            fn_start = scope_start_row(doc, point)
+            if fn_start is not None and fn_start >= start:  # the header is in the window after all
+                remaining += scope.tokens
+                scope = None
+            else:
                 snippets.append(scope)
-                remaining -= scope.tokens
+
+        # leftover (top of the file reached): give it to the suffix, whole lines only
+        if (
+            remaining > 0
+            and suffix_end_row >= row
+            and suffix_end_row < doc.line_count - 1
+            and suffix.endswith("\n")
+        ):
+            more, _n, _end = self._suffix_lines(doc, suffix_end_row + 1, remaining, suffix)
+            if more:
+                extended = suffix + more
+                extended_tokens = self._tokens(extended)
+                while extended_tokens > suffix_tokens + remaining and extended != suffix:
+                    extended = extended[: extended.rstrip("\n").rfind("\n") + 1]
+                    extended_tokens = self._tokens(extended)
+                if len(extended) >= len(suffix):
+                    remaining -= extended_tokens - suffix_tokens
+                    suffix, suffix_tokens = extended, extended_tokens
 
         sections = [Section(s.label, s.path, s.text, s.tokens) for s in snippets]
         if path:
@@ -312,10 +326,10 @@ class ContextBuilder:
     def _suffix(self, doc: Document, row: int, rest: str, limit: int) -> tuple[str, int, int]:
         first = self._head_fit(rest, limit)
         if first != rest:
-            return first, self._tokens(first), row
+            return first, self._tokens(first), row - 1  # the line is not complete: nothing may follow
         text = rest + "\n" if row + 1 < doc.line_count else rest
         if self._fits(text, limit) is None:
-            return rest, self._tokens(rest), row
+            return rest, self._tokens(rest), row - 1
         used = self._tokens(text)
         more, _n, end_row = self._suffix_lines(doc, row + 1, limit - used, text)
         text += more
@@ -700,6 +714,11 @@ class ContextBuilder:
                 if remaining <= 0:
                     break
         return ExplainContext(function=function, header=header, callees=callees, truncated=truncated)
+
+
+def scope_start_row(doc: Document, point: Point) -> int | None:
+    fn = doc.enclosing_function(point)
+    return fn.start.row if fn is not None else None
 
 
 _RECEIVER_RE = re.compile(r"([A-Za-z_][\w.]*)\s*\.\s*([A-Za-z_]\w*)\s*\(")

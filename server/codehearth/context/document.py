@@ -224,7 +224,7 @@ class Document:
         if cursor is None:
             return []
         p = (point.row, point.column)
-        cursor.set_point_range(p, (point.row, point.column + 1))
+        cursor.set_point_range((point.row, max(0, point.column - 1)), (point.row, point.column + 1))
         found: dict[int, tuple[str, ts.Node]] = {}
         for name, nodes in cursor.captures(self._tree.root_node).items():
             for node in nodes:
