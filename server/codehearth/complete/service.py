@@ -366,9 +366,8 @@ class CompletionService:
             return f"completions disabled for {doc.language}"
         line = doc.line(point.row)
         right = line.encode("utf-8")[point.column :].decode("utf-8", errors="ignore")
-        if len(right.strip()) > 0 and not _only_closers(right):
-            if len(right.strip()) > 40:
-                return "long text right of the cursor"
+        if len(right.strip()) > 40 and not _only_closers(right):
+            return "long text right of the cursor"
         if doc.in_string_literal(point):
             return "inside a string literal"
         return ""

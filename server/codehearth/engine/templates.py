@@ -19,6 +19,7 @@ FIM_MIDDLE_TEXTS = ("<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<MID>", "
 REPO_NAME_TEXTS = ("<|repo_name|>", "<repo_name>", "<reponame>")
 FILE_SEP_TEXTS = ("<|file_sep|>", "<file_sep>", "<filename>")
 SUFFIX_FIRST_FAMILIES = ("codestral",)
+MISTRAL_PREFIX = "[PREFIX]"
 
 LINE_COMMENT = {
     "python": "#",
@@ -43,7 +44,7 @@ def detect_fim_style(prefix_text: str | None, model_name: str, explicit: str | N
         return explicit  # type: ignore[return-value]
     if prefix_text is None:
         return "none"
-    if prefix_text == "[PREFIX]":  # Mistral's FIM tokens (Codestral) are trained suffix-first
+    if prefix_text == MISTRAL_PREFIX:  # Mistral's FIM tokens (Codestral) are trained suffix-first
         return "spm"
     if any(hint in model_name.lower() for hint in SUFFIX_FIRST_FAMILIES):
         return "spm"
@@ -90,10 +91,11 @@ def fim_prompt(
     else:
         body_prefix = _header_text(info, path, language, other_files) + prefix
     if info.fim_style == "spm":
-        if info.fim_middle is not None:  # CodeLlama-style SPM: <PRE> <SUF>suffix <MID> prefix
-            pieces += [info.fim_prefix, info.fim_suffix, suffix, info.fim_middle, body_prefix + middle_start]
-        else:  # Mistral-style: [SUFFIX]suffix[PREFIX]prefix, generation continues the prefix
+        if info.fim_prefix.text == MISTRAL_PREFIX or info.fim_middle is None:
+            # Mistral (Codestral): [SUFFIX]suffix[PREFIX]prefix, and generation continues the prefix.
             pieces += [info.fim_suffix, suffix, info.fim_prefix, body_prefix + middle_start]
+        else:  # CodeLlama's suffix-first variant: <PRE><SUF>suffix<MID>prefix
+            pieces += [info.fim_prefix, info.fim_suffix, suffix, info.fim_middle, body_prefix + middle_start]
         return _drop_empty(pieces)
     assert info.fim_middle is not None
     pieces += [info.fim_prefix, body_prefix, info.fim_suffix, suffix, info.fim_middle, middle_start]

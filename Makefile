@@ -1,0 +1,51 @@
+# The README's two commands: `make run` and `make test`. Everything they need is installed here.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+BIN := $(VENV)/bin
+PYTHON ?= python3
+
+# llama.cpp is built from source by pip. On x86-64 build for AVX2 rather than -march=native: some virtual
+# machines advertise AMX tiles they do not allow, and a native build dies there with SIGILL on the first
+# decode. Override for GPU builds, e.g. `make LLAMA_CMAKE_ARGS="-DGGML_CUDA=on" install`.
+ifeq ($(shell uname -m),x86_64)
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
+else
+LLAMA_CMAKE_ARGS ?=
+endif
+
+.PHONY: run test install model lint e2e-setup bench bench-smoke clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PIP) install -q -e '.[test,bench]'
+	touch $@
+
+install: $(VENV)/.installed
+
+model: install
+	$(BIN)/codehearth models pull default
+
+run: model
+	$(BIN)/codehearth demo
+
+lint: install
+	$(BIN)/ruff check server tests benchmarks
+	$(BIN)/mypy
+
+e2e-setup: install
+	@if [ -x tests/e2e/vscode/setup.sh ]; then bash tests/e2e/vscode/setup.sh; fi
+
+test: model lint e2e-setup
+	$(BIN)/pytest -ra
+
+bench: model
+	$(BIN)/python -m benchmarks.run --full
+
+bench-smoke: model
+	$(BIN)/python -m benchmarks.run --smoke
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

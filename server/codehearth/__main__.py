@@ -1,0 +1,5 @@
+import sys
+
+from codehearth.cli import main
+
+sys.exit(main())

@@ -1,0 +1,101 @@
+"""Thin handlers: initialize, document sync, configuration, stats, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from lsprotocol import types
+
+from codehearth.app import uri_to_path
+from codehearth.lsp import convert
+from codehearth.lsp.server import CodehearthServer
+
+log = logging.getLogger(__name__)
+
+
+def register(server: CodehearthServer) -> None:
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: CodehearthServer, params: types.InitializeParams) -> None:
+        ls._loop = asyncio.get_running_loop()
+        options = params.initialization_options
+        ls.init_options = options if isinstance(options, dict) else {}
+        roots = [uri_to_path(f.uri) for f in params.workspace_folders or []]
+        if not roots and params.root_uri:
+            roots = [uri_to_path(params.root_uri)]
+        ls.assistant.roots = [r.resolve() for r in roots if r is not None and r.is_dir()]
+        ls.configure()
+
+    @server.feature(types.INITIALIZED)
+    async def initialized(ls: CodehearthServer, params: types.InitializedParams) -> None:
+        ls.assistant.on_state_change = ls.on_engine_state
+        ls.schedule_model_load()
+        asyncio.get_running_loop().create_task(ls.index_workspace())
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
+    async def did_change_configuration(ls: CodehearthServer, params: types.DidChangeConfigurationParams) -> None:
+        settings = params.settings if isinstance(params.settings, dict) else {}
+        ls.configure(settings)
+        if ls.assistant.needs_reload():
+            ls.schedule_model_load()
+
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: CodehearthServer, params: types.DidOpenTextDocumentParams) -> None:
+        item = params.text_document
+        ls.assistant.open_document(item.uri, convert.clean_text(item.text), item.language_id, item.version)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: CodehearthServer, params: types.DidChangeTextDocumentParams) -> None:
+        doc = ls.document(params.text_document.uri)
+        if doc is None:
+            log.warning("didChange for a document that is not open: %s", params.text_document.uri)
+            return
+        for change in params.content_changes:
+            try:
+                convert.apply_change(doc, change, ls.encoding)
+            except ValueError as exc:
+                log.error("edit rejected for %s: %s", doc.uri, exc)
+        doc.version = params.text_document.version
+        ls.assistant.note_edit(doc)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: CodehearthServer, params: types.DidCloseTextDocumentParams) -> None:
+        ls.assistant.close_document(params.text_document.uri)
+
+    @server.feature("codehearth/stats")
+    def stats(ls: CodehearthServer, params: Any = None) -> dict[str, Any]:
+        return collect_stats(ls)
+
+    @server.feature(types.SHUTDOWN)
+    def shutdown(ls: CodehearthServer, params: Any = None) -> None:
+        ls.assistant.shutdown()
+
+
+def collect_stats(ls: CodehearthServer) -> dict[str, Any]:
+    assistant = ls.assistant
+    s = assistant.completions.stats
+    engine = assistant.engine()
+    counters = engine.counters if engine is not None else None
+    return {
+        "requests": s.requests,
+        "answeredFromCache": s.answered_from_cache,
+        "cancelled": s.cancelled,
+        "superseded": s.superseded,
+        "skipped": s.skipped,
+        "empty": s.empty,
+        "errors": s.errors,
+        "sources": dict(s.sources),
+        "modelCalls": counters.calls if counters else 0,
+        "tokensEvaluated": counters.tokens_evaluated if counters else 0,
+        "tokensReused": counters.tokens_reused if counters else 0,
+        "tokensGenerated": counters.tokens_generated if counters else 0,
+        "prefillMs": round(counters.prefill_ms, 1) if counters else 0.0,
+        "decodeMs": round(counters.decode_ms, 1) if counters else 0.0,
+        "latencyMs": s.percentiles(),
+        "lastLatencyMs": s.last_latency_ms,
+        "model": assistant.settings.model_id(),
+        "state": assistant.engine_state,
+        "error": assistant.engine_error or None,
+        "positionEncoding": ls.encoding,
+    }

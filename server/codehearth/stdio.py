@@ -1,0 +1,21 @@
+"""Keep the protocol stream on stdout clean.
+
+llama-cpp-python (``verbose=False``) points file descriptor 1 at /dev/null while it loads a model, and native
+code may print to it at any time. On the stdio transport that would eat or corrupt LSP messages. So the JSON-RPC
+writer gets its own duplicate of fd 1, and fd 1 itself is pointed at stderr (DESIGN.md §4).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import BinaryIO
+
+
+def protect_stdout() -> BinaryIO:
+    """Return a private binary stream onto the real stdout; fd 1 and sys.stdout now go to stderr."""
+    sys.stdout.flush()
+    private_fd = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return os.fdopen(private_fd, "wb", buffering=0)

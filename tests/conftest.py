@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+for extra in (ROOT / "server", ROOT):
+    if str(extra) not in sys.path:
+        sys.path.insert(0, str(extra))
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def default_model() -> Path:
+    """The real default model, fetched and verified by the project's own registry (cached after the first run)."""
+    from codehearth.models.registry import Registry
+
+    return Registry().pull("default")
+
+
+@pytest.fixture(scope="session")
+def engine(default_model: Path):  # type: ignore[no-untyped-def]
+    from codehearth.config import EngineSettings
+    from codehearth.engine.llama import LlamaEngine
+
+    eng = LlamaEngine(default_model, EngineSettings(n_ctx=2048))
+    yield eng
+    eng.close()

@@ -1,0 +1,117 @@
+"""Bad input over the wire: each answered with an error or an empty result, and the server keeps serving."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from lsprotocol import types
+from tests.lsp.harness import SERVER, inline, open_doc, running_server, send_raw_request, server_env, stats_of
+
+pytestmark = pytest.mark.model
+
+GOOD = "def double(x):\n    return "
+
+
+async def still_serving(client, uri: str) -> None:  # type: ignore[no-untyped-def]
+    """The server answers a normal request after the bad one."""
+    stats = await stats_of(client)
+    assert stats["state"] in ("ready", "loading", "error")
+    assert isinstance(await inline(client, uri, 1, 11), str)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    return ws
+
+
+async def test_bad_requests_in_one_session(workspace: Path, tmp_path: Path, default_model: Path) -> None:
+    good = (workspace / "good.py").as_uri()
+    async with running_server(workspace, tmp_path / "cache") as client:
+        open_doc(client, good, GOOD)
+        assert await inline(client, good, 1, 11)
+
+        # Unknown URI.
+        assert await inline(client, (workspace / "never-opened.py").as_uri(), 0, 0) == ""
+        # Position beyond the end.
+        assert await inline(client, good, 400, 3) == ""
+        # untitled: documents complete like any other.
+        open_doc(client, "untitled:Untitled-1", GOOD)
+        assert isinstance(await inline(client, "untitled:Untitled-1", 1, 11), str)
+        # A language with no grammar falls back to plain text.
+        notes = (workspace / "notes.txt").as_uri()
+        open_doc(client, notes, "Shopping list:\n- apples\n- ", language="plaintext")
+        assert isinstance(await inline(client, notes, 2, 2), str)
+        # Invalid surrogates in the text.
+        weird = (workspace / "weird.py").as_uri()
+        open_doc(client, weird, 'name = "\ud800"\ndef double(x):\n    return ')
+        assert isinstance(await inline(client, weird, 2, 11), str)
+        # Malformed params: an error response, not a crash.
+        _, fut = send_raw_request(client, types.TEXT_DOCUMENT_INLINE_COMPLETION, {"textDocument": 42})
+        with pytest.raises(Exception):  # noqa: B017 - any JSON-RPC error is the right answer here
+            await asyncio.wait_for(fut, 10)
+        _, fut = send_raw_request(client, "workspace/executeCommand",
+                                  {"command": "codehearth.explain", "arguments": ["x"]})
+        with pytest.raises(Exception):  # noqa: B017
+            await asyncio.wait_for(fut, 10)
+        # A 5 MB single-line document.
+        huge = (workspace / "huge.py").as_uri()
+        line = "x = 1; " * (5 * 1024 * 1024 // 7)
+        open_doc(client, huge, line)
+        assert isinstance(await inline(client, huge, 0, len(line)), str)
+        await still_serving(client, good)
+
+
+async def test_request_before_initialized(workspace: Path, tmp_path: Path) -> None:
+    good = (workspace / "good.py").as_uri()
+    async with running_server(workspace, tmp_path / "cache", initialized=False, wait_ready=False) as client:
+        open_doc(client, good, GOOD)
+        assert await inline(client, good, 1, 11) == ""  # no model yet: empty at once, never blocked
+        stats = await stats_of(client)
+        assert stats["state"] == "idle"
+
+
+def test_exit_without_shutdown(tmp_path: Path) -> None:
+    """`exit` without `shutdown` ends the process (code 1, as the spec says) instead of hanging."""
+    body = b'{"jsonrpc":"2.0","method":"exit"}'
+    message = b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    proc = subprocess.run(SERVER, input=message, capture_output=True, timeout=60, env=server_env(tmp_path))
+    assert proc.returncode == 1
+
+
+def test_client_that_vanishes(tmp_path: Path) -> None:
+    """stdin closes mid-session: the server exits by itself."""
+    body = b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{}}}'
+    message = b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    proc = subprocess.run(SERVER, input=message, capture_output=True, timeout=60, env=server_env(tmp_path))
+    assert b'"id": 1' in proc.stdout or b'"id":1' in proc.stdout
+    assert proc.returncode in (0, 1)
+
+
+def test_stdout_carries_only_protocol(tmp_path: Path) -> None:
+    """Native code cannot write into the protocol stream: every byte on stdout is a framed message."""
+    body = b'{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"capabilities":{}}}'
+    init = b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    note = b'{"jsonrpc":"2.0","method":"initialized","params":{}}'
+    init += b"Content-Length: %d\r\n\r\n%s" % (len(note), note)
+    proc = subprocess.Popen(SERVER, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**server_env(tmp_path), "PYTHONUNBUFFERED": "1"})
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(init)
+    proc.stdin.flush()
+    # Let the model load (llama.cpp writes to fd 1 and 2 while loading), then leave.
+    time.sleep(8)
+    proc.stdin.close()
+    out = proc.stdout.read()
+    proc.wait(30)
+    rest = out
+    while rest:
+        assert rest.startswith(b"Content-Length: "), rest[:80]
+        header, _, tail = rest.partition(b"\r\n\r\n")
+        length = int(header.split(b":")[1])
+        rest = tail[length:]

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from codehearth.config import Settings, merge_settings, settings_from_tree, settings_schema
+
+
+def test_defaults_are_complete() -> None:
+    s = Settings()
+    assert s.model_id() == "smollm2-135m-instruct"
+    assert s.latency_budget_ms > 0 and s.engine.kind == "embedded"
+
+
+def test_invalid_values_fall_back_one_by_one() -> None:
+    s, problems = settings_from_tree(
+        {"latencyBudgetMs": "fast", "engine": {"nGpuLayers": "all", "nCtx": 2048}, "logLevel": "loud", "model": "x"}
+    )
+    assert s.latency_budget_ms == Settings().latency_budget_ms
+    assert s.engine.n_gpu_layers == 0 and s.engine.n_ctx == 2048
+    assert s.log_level == "info" and s.model == "x"
+    paths = sorted(p.path for p in problems)
+    assert paths == ["$.engine.nGpuLayers", "$.latencyBudgetMs", "$.logLevel"]
+    assert all("using its default" in str(p) for p in problems)
+
+
+def test_sources_merge_in_priority_order(tmp_path: Path) -> None:
+    user = tmp_path / "user.toml"
+    user.write_text('model = "from-user"\nlatencyBudgetMs = 100\ndebounceMs = 7\n')
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / ".codehearth.toml").write_text('latencyBudgetMs = 200\n[engine]\nnCtx = 1024\n')
+    s, problems = merge_settings(
+        [ws],
+        init_options={"codehearth": {"latencyBudgetMs": 300, "engine": {"nGpuLayers": -1}}},
+        client_settings={"latencyBudgetMs": 400},
+        user_config=user,
+    )
+    assert not problems
+    assert s.model == "from-user" and s.debounce_ms == 7
+    assert s.engine.n_ctx == 1024 and s.engine.n_gpu_layers == -1
+    assert s.latency_budget_ms == 400
+
+
+def test_broken_settings_file_is_reported_not_fatal(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("this is = = not toml")
+    s, problems = merge_settings([], user_config=bad)
+    assert s == Settings()
+    assert problems and "unreadable settings file" in str(problems[0])
+
+
+def test_schema_has_wire_names() -> None:
+    schema = settings_schema()
+    props = schema["$defs"]["Settings"]["properties"]
+    assert "latencyBudgetMs" in props and "engine" in props

@@ -1,0 +1,41 @@
+"""Golden tests for completion post-processing: tests/fixtures/postprocess.toml."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from codehearth.complete.postprocess import CursorContext, complete_lines, is_repetitive, postprocess
+
+CURSOR = "█"
+CASES = tomllib.loads((Path(__file__).parents[1] / "fixtures" / "postprocess.toml").read_text())["case"]
+
+
+def cursor_context(source: str) -> CursorContext:
+    before, after = source.split(CURSOR)
+    line_prefix = before.rsplit("\n", 1)[-1]
+    line_suffix, _, below = after.partition("\n")
+    above = [line for line in before.split("\n")[:-1] if line.strip()]
+    return CursorContext(
+        line_prefix=line_prefix,
+        line_suffix=line_suffix,
+        next_lines=tuple(below.split("\n")[:5]),
+        previous_line=above[-1] if above else "",
+    )
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_golden(case: dict[str, str]) -> None:
+    got = postprocess(case["raw"], case["shape"], cursor_context(case["source"]))  # type: ignore[arg-type]
+    assert got == case["expected"]
+
+
+def test_deadline_answer_is_whole_lines_only() -> None:
+    assert complete_lines("foo(bar", "line") == ""
+    assert complete_lines("a = 1\n    b = 2\n    c = (", "block") == "a = 1\n    b = 2"
+
+
+def test_varied_text_is_not_repetitive() -> None:
+    assert not is_repetitive("return sorted(set(items), key=len)")
