@@ -283,6 +283,9 @@ def test_live_updates_within_two_seconds(workspace: Path, cache: Path, closing) 
     (sub / "mod.py").write_text("class InNewFolder:\n    pass\n")
     assert _wait_for(lambda: bool(index.definitions("InNewFolder"))) <= 2.0
 
+    (workspace / ".gitignore").write_text("main.py\n")
+    assert _wait_for(lambda: not index.definitions("run")) <= 2.0, "newly ignored files leave the index"
+
     (workspace / ".env").write_text(f"TOKEN={SECRET}\n")
     (workspace / "late_secret.pem").write_text(SECRET)
     time.sleep(0.3)

@@ -752,8 +752,10 @@ class WorkspaceIndex:
 
         class _Handler(FileSystemEventHandler):
             def on_any_event(self, event: FileSystemEvent) -> None:
-                if event.event_type in ("opened", "closed_no_write"):
+                if event.event_type in ("opened", "closed_no_write", "closed"):
                     return
+                if event.is_directory and event.event_type == "modified":
+                    return  # a file inside changed: that file has its own event
                 src = os.fsdecode(event.src_path)
                 dest = os.fsdecode(event.dest_path) if getattr(event, "dest_path", "") else None
                 events.put((event.event_type, src, dest))
@@ -798,14 +800,21 @@ class WorkspaceIndex:
                 except queue.Empty:
                     break
             paths: dict[str, None] = {}
+            rules_changed = False
             for kind, src, dest in batch:
                 if kind == "stop":
                     return
                 for p in (src, dest):
                     if p:
                         if os.path.basename(p) == ".gitignore":
-                            self._ignore.clear()
+                            rules_changed = True
                         paths[p] = None
+            if rules_changed:
+                self._ignore.clear()
+                try:
+                    self.scan()  # what is ignored changed: bring the whole index in line
+                except Exception as exc:
+                    log.warning("index: rescan after a .gitignore change failed: %s", exc)
             for p in paths:
                 try:
                     self._apply_path_change(Path(p))
