@@ -16,6 +16,7 @@ budget. Budget shares are settings (``prefixShare``, ``suffixShare``, ``repoShar
 
 from __future__ import annotations
 
+import builtins
 import logging
 import os
 import re
@@ -368,14 +369,10 @@ class ContextBuilder:
             lo = max(lo, row - 4 * NEAR_LINES_ABOVE)
         # names on the current line first, then by distance from the cursor
         by_row: dict[str, int] = {}
-        for r in range(lo, hi + 1):
-            text = doc.line(r)
-            if len(text) > 4000:
-                text = text[:4000] if r != row else text[max(0, point.column - 2000) : point.column + 500]
+        for name, r in doc.identifiers_between(Point(lo, 0), Point(hi + 1, 0)):
             dist = abs(r - row) * 2 + (1 if r > row else 0)
-            for name in identifiers_in(text):
-                if name not in by_row or dist < by_row[name]:
-                    by_row[name] = dist
+            if name not in by_row or dist < by_row[name]:
+                by_row[name] = dist
         called = set(doc.called_names_between(Point(lo, 0), Point(hi + 1, 0))) if doc.line_count else set()
         # calls rank before plain identifiers at the same distance
         ordered = sorted(by_row, key=lambda n: (by_row[n], 0 if n in called else 1))
@@ -393,10 +390,15 @@ class ContextBuilder:
                 name = imp.name.split(" as ")[0].strip()
                 local = imp.alias or name.split(".")[-1]
                 out[local] = (imp.source, name)
+            elif imp.alias:
+                out[imp.alias] = (imp.source, "")
             else:
-                local = imp.alias or imp.source.split(".")[0].split("/")[-1]
-                out[local] = (imp.source, "")
-                out.setdefault(imp.source, (imp.source, ""))
+                out[imp.source] = (imp.source, "")
+                if doc.language == "python":  # `import a.b` binds `a`
+                    head = imp.source.split(".")[0]
+                    out.setdefault(head, (head, ""))
+                else:
+                    out.setdefault(imp.source.rstrip("/").split("/")[-1], (imp.source, ""))
         return out
 
     def _module_files(self, doc: Document, source: str) -> set[str]:
@@ -422,6 +424,8 @@ class ContextBuilder:
             if key.startswith(prefix):
                 key = key[len(prefix) :]
         parts = [p for p in key.split(".") if p and p != "*"]
+        if doc.language == "python" and not source.startswith("."):
+            return self.index.files_for_module(".".join(parts))  # absolute: the whole dotted name
         for i in range(len(parts)):
             files = self.index.files_for_module(".".join(parts[i:]))
             if files:
@@ -446,31 +450,57 @@ class ContextBuilder:
             source, imported = imports[name]
             preferred |= self._module_files(doc, source)
             if imported and imported != name:
-                preferred |= self._module_files(doc, f"{source}.{imported}")
+                preferred |= self._module_files(doc, _join_module(source, imported))
             preferred.discard(doc_path)
+        name_receivers = receivers.get(name, set())
         own = [d for d in self._doc_definitions(doc) if d.name == name]
         if own and not preferred:
             # defined in this very file: that is the one (unless it is already in the window)
-            return [
-                d for d in own if visible is None or d.start_line > visible[1] or d.end_line < visible[0]
-            ][:MAX_CANDIDATES_PER_NAME]
+            own = [d for d in own if visible is None or d.start_line > visible[1] or d.end_line < visible[0]]
+            if name_receivers:  # obj.name(): a method of ours only through self / this / the class
+                own = [
+                    d
+                    for d in own
+                    if d.container and (name_receivers & _SELF_NAMES or d.container in name_receivers)
+                ]
+            elif doc.language not in _IMPLICIT_THIS:
+                own = [d for d in own if not d.container]
+            if own or not name_receivers:
+                return own[:MAX_CANDIDATES_PER_NAME]
+            # other.name() where ours is a different thing: look elsewhere
+        if doc.language == "python" and name in _PY_BUILTINS and not preferred and not name_receivers:
+            return []  # len(), format(), open(): the builtins, not a same-named function elsewhere
         candidates = [d for d in self.index.definitions(name) if d.path != doc_path]
         if not candidates:
             return []
         module_receiver = False
-        for receiver in receivers.get(name, ()):
+        module_dirs: set[str] = set()
+        for receiver in name_receivers:
             head = receiver.split(".")[0]
             if receiver in imports or head in imports:
                 source, imported = imports.get(receiver) or imports[head]
-                mod = f"{source}.{imported}" if imported else source
+                mod = _join_module(source, imported)
                 if receiver != head and receiver not in imports:
                     mod = mod + receiver[len(head) :]
                 files = self._module_files(doc, mod) or self._module_files(doc, source)
-                module_receiver = module_receiver or bool(files)
-                preferred |= files
+                if files:
+                    module_receiver = True
+                    preferred |= files
+                    module_dirs |= {
+                        os.path.dirname(f) for f in files if os.path.basename(f).startswith("__init__")
+                    }
+        if module_receiver and not any(d.path in preferred for d in candidates):
+            # module.name() where the module does not define it: a re-export from its package, or nothing
+            candidates = [
+                d
+                for d in candidates
+                if not d.container and any(d.path.startswith(m + os.sep) for m in module_dirs)
+            ]
+            if not candidates:
+                return []
         doc_dir = os.path.dirname(doc_path)
         is_test = "test" in os.path.basename(doc_path)
-        has_receiver = bool(receivers.get(name)) and not module_receiver
+        has_receiver = bool(name_receivers) and not module_receiver
         scored: list[tuple[float, int, Definition]] = []
         for i, d in enumerate(candidates):
             score = 0.0
@@ -483,19 +513,23 @@ class ContextBuilder:
             if has_receiver:
                 score += 0.5 if d.container else -0.5
             elif d.container:
+                if d.path not in preferred and doc.language not in _IMPLICIT_THIS:
+                    continue  # a bare call never reaches another file's method
                 score -= 1
             if not is_test and ("/test" in d.path or "tests/" in d.path):
                 score -= 1.5
             if d.kind in ("variable", "declaration", "constant"):
                 score -= 0.5
             scored.append((score, i, d))
+        if not scored:
+            return []
         scored.sort(key=lambda t: (-t[0], t[1]))
         best = scored[0][0]
         if best < 10:
             # no import evidence: only take unambiguous names that are called (or look like types)
-            if not (called or name[:1].isupper()):
+            if not called and not (name[:1].isupper() and len(scored) == 1):
                 return []
-            if len(candidates) > (1 if has_receiver else 3):
+            if len(scored) > (1 if has_receiver else 3):
                 return []
         return [d for sc, _i, d in scored[:MAX_CANDIDATES_PER_NAME] if sc >= best - 1e-9]
 
@@ -557,7 +591,7 @@ class ContextBuilder:
             for order, name in enumerate(names[:80]):
                 if used >= limit:
                     break
-                if name in own:
+                if name in own and name not in imports:
                     continue
                 is_called = name in called or name in receivers
                 for d in self._resolve(name, doc, imports, receivers, visible, called=is_called):
@@ -714,6 +748,17 @@ class ContextBuilder:
                 if remaining <= 0:
                     break
         return ExplainContext(function=function, header=header, callees=callees, truncated=truncated)
+
+
+_PY_BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("_"))
+_SELF_NAMES = frozenset({"self", "cls", "this", "super()", "Self"})
+_IMPLICIT_THIS = frozenset({"java", "cpp"})
+
+
+def _join_module(source: str, name: str) -> str:
+    if not name:
+        return source
+    return f"{source}{name}" if source.endswith(".") else f"{source}.{name}"
 
 
 def scope_start_row(doc: Document, point: Point) -> int | None:

@@ -407,6 +407,31 @@ class Document:
             )
         return called_names_in_text(span.text)
 
+    def identifiers_between(self, start: Point, end: Point, limit: int = 20_000) -> list[tuple[str, int]]:
+        """(name, row) of identifiers in code between two points (not in comments or strings)."""
+        if self._tree is None:
+            out: list[tuple[str, int]] = []
+            for r in range(start.row, min(end.row + 1, self.line_count)):
+                out.extend((name, r) for name in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", self.line(r)[:4000]))
+            return out[:limit]
+        lo_b = self.offset(self.clamp(start))
+        hi_b = self.offset(self.clamp(end)) if end.row < self.line_count else len(self._bytes)
+        found: list[tuple[str, int]] = []
+        stack = [self._tree.root_node]
+        while stack and len(found) < limit:
+            node = stack.pop()
+            if node.end_byte < lo_b or node.start_byte > hi_b:
+                continue
+            kind = node.type
+            if kind in languages.COMMENT_NODE_TYPES or kind in languages.STRING_NODE_TYPES:
+                continue
+            if node.child_count == 0:
+                if kind.endswith("identifier") or kind == "constant":
+                    found.append((self._node_text(node), node.start_point.row))
+                continue
+            stack.extend(reversed(node.children))
+        return found
+
     def called_names_between(self, start: Point, end: Point) -> list[str]:
         if self._tree is not None and self.language is not None:
             return called_names_in(
