@@ -376,7 +376,9 @@ class ContextBuilder:
         called = set(doc.called_names_between(Point(lo, 0), Point(hi + 1, 0))) if doc.line_count else set()
         # calls rank before plain identifiers at the same distance
         ordered = sorted(by_row, key=lambda n: (by_row[n], 0 if n in called else 1))
-        return [n for n in ordered if len(n) > 1 and n not in _KEYWORDS], called
+        if doc.tree is None:  # line-based: keywords look like identifiers
+            ordered = [n for n in ordered if n not in _KEYWORDS]
+        return [n for n in ordered if len(n) > 1], called
 
     def _import_map(self, doc: Document) -> dict[str, tuple[str, str]]:
         """Local name -> (module source, imported name or "") from the document's imports."""
@@ -511,6 +513,8 @@ class ContextBuilder:
             if d.exported:
                 score += 0.5
             if has_receiver:
+                if d.container and not _receiver_fits(name_receivers, d.container):
+                    continue  # text.rfind() is not UserString.rfind
                 score += 0.5 if d.container else -0.5
             elif d.container:
                 if d.path not in preferred and doc.language not in _IMPLICIT_THIS:
@@ -584,15 +588,13 @@ class ContextBuilder:
             )
             if len(window_text) > 200_000:
                 window_text = window_text[-200_000:]
-            receivers: dict[str, set[str]] = {}
-            for m in _RECEIVER_RE.finditer(window_text):
-                receivers.setdefault(m.group(2), set()).add(m.group(1))
+            receivers = _receivers(window_text)
             own = self._own_names(doc, point)
             for order, name in enumerate(names[:80]):
                 if used >= limit:
                     break
-                if name in own and name not in imports:
-                    continue
+                if name in own and name not in imports and not (receivers.get(name, set()) - _SELF_NAMES):
+                    continue  # the function we are in: no point defining f inside f
                 is_called = name in called or name in receivers
                 for d in self._resolve(name, doc, imports, receivers, visible, called=is_called):
                     key = (d.path, d.start_line)
@@ -723,9 +725,7 @@ class ContextBuilder:
         callees: list[Definition] = []
         if self.index is not None and remaining > 0:
             imports = self._import_map(doc)
-            receivers: dict[str, set[str]] = {}
-            for m in _RECEIVER_RE.finditer(fn.text[:200_000]):
-                receivers.setdefault(m.group(2), set()).add(m.group(1))
+            receivers = _receivers(fn.text[:200_000])
             seen: set[tuple[str, int]] = set()
             for name in doc.called_names(fn):
                 if name == fn.name:
@@ -753,6 +753,36 @@ class ContextBuilder:
 _PY_BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("_"))
 _SELF_NAMES = frozenset({"self", "cls", "this", "super()", "Self"})
 _IMPLICIT_THIS = frozenset({"java", "cpp"})
+
+
+_ASSIGN_RE = re.compile(
+    r"\b([A-Za-z_][\w.]*)\s*(?::\s*[\w.]+\s*)?(?::=|=)\s*(?:new\s+|&)?([A-Z][\w]*)\s*(?:::new\s*)?[({]"
+)
+
+
+def _receivers(text: str) -> dict[str, set[str]]:
+    """Called name -> receivers (``obj`` in ``obj.name(``), plus the class of receivers assigned
+    from a constructor in the same text (``sq = Square(...)``)."""
+    types: dict[str, str] = {m.group(1): m.group(2) for m in _ASSIGN_RE.finditer(text)}
+    out: dict[str, set[str]] = {}
+    for m in _RECEIVER_RE.finditer(text):
+        found = out.setdefault(m.group(2), set())
+        found.add(m.group(1))
+        if m.group(1) in types:
+            found.add(types[m.group(1)])
+    return out
+
+
+def _receiver_fits(receivers: set[str], container: str) -> bool:
+    """Could ``receiver.name()`` be a method of ``container``? (``self._loop`` ~ ``BaseEventLoop``)"""
+    owner = container.lower()
+    for receiver in receivers:
+        last = receiver.split(".")[-1].strip("_").lower()
+        if receiver in _SELF_NAMES or receiver == container:
+            return True
+        if len(last) >= 2 and (last in owner or owner in last):
+            return True
+    return False
 
 
 def _join_module(source: str, name: str) -> str:
