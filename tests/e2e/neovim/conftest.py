@@ -21,7 +21,7 @@ def workspace(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_nvim(workspace: Path) -> Iterator[NvimFactory]:
+def make_nvim(workspace: Path, tmp_path: Path) -> Iterator[NvimFactory]:
     """Start headless Neovims with the plugin; every one is stopped (and its server killed) afterwards."""
     started: list[Nvim] = []
 
@@ -34,7 +34,8 @@ def make_nvim(workspace: Path) -> Iterator[NvimFactory]:
             "CODEHEARTH_TEST_SETUP": json.dumps(setup),
         }
         full_env.update(env or {})
-        nv = Nvim(HERE / "lua" / "init.lua", workspace, env=full_env, args=files or [])
+        state = tmp_path / f"nvim-{len(started)}"
+        nv = Nvim(HERE / "lua" / "init.lua", workspace, env=full_env, args=files or [], state_dir=state)
         started.append(nv)
         return nv
 

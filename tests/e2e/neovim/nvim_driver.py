@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from collections.abc import Callable, Sequence
@@ -62,12 +63,18 @@ class Nvim:
         env: dict[str, str] | None = None,
         args: Sequence[str] = (),
         timeout: float = 10.0,
+        state_dir: Path | None = None,
     ) -> None:
+        """`state_dir` holds the socket, logs and XDG folders; keep it outside `workdir`, or the
+        server's file watcher sees Neovim's own log files change."""
         self.workdir = workdir
-        self.sock_path = workdir / f"nvim-{os.getpid()}-{time.monotonic_ns()}.sock"
-        self.log_path = workdir / "nvim.log"
+        state = state_dir or Path(tempfile.mkdtemp(prefix="nvim-state-"))
+        state.mkdir(parents=True, exist_ok=True)
+        self.state_dir = state
+        self.sock_path = state / "nvim.sock"
+        self.log_path = state / "nvim.log"
         full_env = dict(os.environ)
-        home = workdir / ".nvim-home"
+        home = state
         for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "XDG_CACHE_HOME"):
             d = home / var.lower()
             d.mkdir(parents=True, exist_ok=True)
@@ -190,6 +197,12 @@ class Nvim:
                 with contextlib.suppress(OSError):
                     pids += [int(p) for p in (task / "children").read_text().split()]
         return pids
+
+    def lsp_log(self) -> str:
+        path = self.state_dir / "xdg_state_home" / "nvim" / "lsp.log"
+        with contextlib.suppress(OSError):
+            return path.read_text(errors="replace")
+        return ""
 
     def log(self) -> str:
         with contextlib.suppress(OSError):

@@ -59,13 +59,20 @@ def real_server() -> Iterator[tuple[list[str], dict[str, str]]]:
     yield [*base, "serve"], env
 
 
-def start(make_nvim: NvimFactory, real_server: tuple[list[str], dict[str, str]], **ghost: Any) -> Nvim:
+def start(
+    make_nvim: NvimFactory,
+    real_server: tuple[list[str], dict[str, str]],
+    settings: dict[str, Any] | None = None,
+) -> Nvim:
+    """Neovim with the plugin set up for the real server. Tests other than the timing one shorten
+    explanations (`explain.maxTokens`) to keep CI quick on a busy 2-core runner."""
     cmd, env = real_server
     opts = {
         "cmd": cmd,
         "model": MODEL,
         "latency_budget_ms": 2000,
-        "ghost_text": {"debounce_ms": 50, **ghost},
+        "settings": settings if settings is not None else {"explain": {"maxTokens": 96}},
+        "ghost_text": {"debounce_ms": 50},
     }
     return make_nvim(opts, env=env)
 
@@ -79,9 +86,17 @@ def wait_ready(nv: Nvim, timeout: float = 120.0) -> dict[str, Any]:
     return stats
 
 
-def finished(nv: Nvim, timeout: float = 180.0) -> dict[str, Any]:
+def last_id(nv: Nvim) -> str | None:
+    st = nv.lua(f"return {T}.explain_state()")
+    return st["id"] if st else None
+
+
+def finished(nv: Nvim, after: str | None, timeout: float = 180.0) -> dict[str, Any]:
+    """The state of the explanation started after the one with id `after`, once it has ended."""
     st: dict[str, Any] = nv.wait_for(
-        f"local s = {T}.explain_state(); return s ~= vim.NIL and s.finished and s", timeout=timeout
+        f"local s = {T}.explain_state(); return s ~= vim.NIL and s.id ~= ... and s.finished and s",
+        after or "",
+        timeout=timeout,
     )
     return st
 
@@ -102,12 +117,13 @@ def record(name: str, data: dict[str, Any]) -> None:
 def test_explain_code_action_streams_then_cached(
     make_nvim: NvimFactory, workspace: Path, real_server: tuple[list[str], dict[str, str]]
 ) -> None:
-    nv = start(make_nvim, real_server)
+    nv = start(make_nvim, real_server, settings={})
     open_at(nv, workspace / "sample.py", line_of(SAMPLE_PY, "raise ValueError"), 8)
     wait_ready(nv)
     assert len(explain_actions(nv)) == 1
+    before = last_id(nv)
     nv.lua(f"{T}.run_explain_action()")
-    st = finished(nv)
+    st = finished(nv, before)
     assert st["status"] == "done", st
     assert st["chunks_before_done"] >= 2, st
     assert st["text"].strip(), st
@@ -128,8 +144,9 @@ def test_explain_code_action_streams_then_cached(
     nv.input("q")
     nv.wait_for(f"return not {T}.explain_state().float_open")
     assert nv.lua("return vim.api.nvim_get_mode().mode") == "n"
+    before = last_id(nv)
     nv.lua(f"{T}.run_explain_action()")
-    again = finished(nv, timeout=30)
+    again = finished(nv, before, timeout=30)
     assert again["status"] == "cached" and again["cached"] is True, again
     assert again["text"] == st["text"]
     assert again["done_ms"] < 2000, again
@@ -216,10 +233,12 @@ def test_buffer_with_syntax_errors(
     wait_ready(nv)
     actions = explain_actions(nv)  # offered or not: it must answer
     if actions:
+        before = last_id(nv)
         nv.lua(f"{T}.run_explain_action()")
     else:
+        before = last_id(nv)
         nv.cmd("CodehearthExplain")
-    st = finished(nv)
+    st = finished(nv, before)
     assert st["status"] in ("done", "error"), st
     if st["status"] == "error":
         assert "\n" not in st["error"]
@@ -242,8 +261,9 @@ def test_empty_file(
     open_at(nv, src, 1)
     wait_ready(nv)
     assert explain_actions(nv) == []
+    before = last_id(nv)
     nv.cmd("CodehearthExplain")
-    st = finished(nv, timeout=30)
+    st = finished(nv, before, timeout=30)
     assert st["status"] == "error" and "\n" not in st["error"], st
     assert st["error"] in nv.lua(f"return {T}.errors()")
     nv.input("q")
@@ -263,8 +283,9 @@ def test_function_of_5000_lines(
     open_at(nv, src, 2500, 4)
     wait_ready(nv)
     assert len(explain_actions(nv)) == 1
+    before = last_id(nv)
     nv.lua(f"{T}.run_explain_action()")
-    st = finished(nv, timeout=240)
+    st = finished(nv, before, timeout=240)
     assert st["status"] == "done", st  # the prompt is cut to the budget, not rejected
     assert st["text"].strip()
     assert server_alive(nv)
@@ -278,14 +299,15 @@ def test_server_killed_mid_stream(
     wait_ready(nv)
     pids = nv.child_pids()
     assert len(pids) == 1, pids
+    before = last_id(nv)
     nv.lua(f"{T}.run_explain_action()")
     nv.wait_for(
         f"local s = {T}.explain_state(); return s ~= vim.NIL and s.chunks >= 1", timeout=120, interval=0.01
     )
     os.kill(pids[0], signal.SIGKILL)
-    st = finished(nv, timeout=20)
+    st = finished(nv, before, timeout=20)
     if st["status"] == "done":
-        pytest.fail("the explanation finished before the server could be killed", st)
+        pytest.fail(f"the explanation finished before the server could be killed: {st}")
     assert st["status"] == "error", st
     assert "server exited" in st["error"] and "\n" not in st["error"]
     assert st["float_open"] and "server exited" in st["float_text"]
