@@ -312,7 +312,8 @@ export class ServerManager implements vscode.Disposable {
       return undefined;
     }
     try {
-      const stats = await client.sendRequest<Stats>(STATS_REQUEST);
+      // pygls needs a params member even for a request without parameters.
+      const stats = await client.sendRequest<Stats>(STATS_REQUEST, {});
       const change: Parameters<StatusBar['update']>[0] = {};
       if (stats.state) {
         change.state = stats.state;
@@ -321,7 +322,9 @@ export class ServerManager implements vscode.Disposable {
         change.model = stats.model;
       }
       if (stats.lastLatencyMs !== undefined) {
-        change.lastLatencyMs = stats.lastLatencyMs;
+        // Before the first completion the server reports 0: show no latency rather than "0 ms".
+        const none = stats.latencyMs?.count === 0 || !stats.requests;
+        change.lastLatencyMs = none ? null : stats.lastLatencyMs;
       }
       if (stats.error) {
         change.message = stats.error;

@@ -1,0 +1,614 @@
+// Drives a real VS Code (code-server in Debian's chromium, through playwright-core) with the packaged
+// codehearth extension and the real server + default model. Run by test_vscode.py; prints one JSON line
+// (`RESULT {...}`) and writes result.json, logs and screenshots into --out.
+//
+//   node driver.mjs --env .e2e/env.json --out DIR --repo ROOT --python PY --models-dir DIR
+//                   [--screenshot docs/ghost-text.png] [--samples 8]
+//
+// Everything started here runs in its own process group (code-server) or under playwright (chromium), and
+// carries CODEHEARTH_E2E_RUN=<token> in its environment so the caller can sweep leftovers.
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createRequire } from 'node:module';
+
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
+);
+const env = JSON.parse(fs.readFileSync(args.env, 'utf8'));
+const OUT = path.resolve(args.out);
+const REPO = path.resolve(args.repo);
+const PYTHON = args.python;
+const SAMPLES = Number(args.samples ?? 20);
+const RUN = process.env.CODEHEARTH_E2E_RUN ?? `run-${process.pid}-${Date.now()}`;
+fs.mkdirSync(OUT, { recursive: true });
+
+const require = createRequire(import.meta.url);
+const { chromium } = require(env.playwright);
+
+const started = Date.now();
+const log = (...m) => process.stderr.write(`[e2e ${((Date.now() - started) / 1000).toFixed(1)}s] ${m.join(' ')}\n`);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const result = { ok: false, steps: {}, latency: null, explain: null, errors: [] };
+const children = [];
+let browser;
+let page;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+async function waitFor(what, fn, timeoutMs, intervalMs = 100) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  while (Date.now() < deadline) {
+    try {
+      last = await fn();
+      if (last) {
+        return last;
+      }
+    } catch (err) {
+      last = err;
+    }
+    await sleep(intervalMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
+}
+
+function killGroup(child, signal = 'SIGTERM') {
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // gone
+  }
+}
+
+async function teardown() {
+  try {
+    await browser?.close();
+  } catch {
+    // already closed
+  }
+  for (const child of children) {
+    killGroup(child, 'SIGTERM');
+  }
+  await sleep(1000);
+  for (const child of children) {
+    killGroup(child, 'SIGKILL');
+  }
+}
+
+for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
+  process.on(sig, () => {
+    void teardown().finally(() => process.exit(130));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------
+const SAMPLE_PY = `"""A small module for the codehearth end-to-end test."""
+
+
+def add(a, b):
+    """Return the sum of a and b."""
+    result = a + b
+    return result
+
+
+def greet(name):
+    """Return a greeting for name."""
+    return "Hello, " + name + "!"
+
+
+`;
+
+function prepareDirs() {
+  const base = fs.mkdtempSync(path.join(os.tmpdir(), 'codehearth-vscode-e2e-'));
+  const dirs = {
+    base,
+    userData: path.join(base, 'user-data'),
+    extensions: path.join(base, 'extensions'),
+    workspace: path.join(base, 'workspace'),
+    xdgConfig: path.join(base, 'xdg-config'),
+    xdgData: path.join(base, 'xdg-data'),
+    xdgCache: path.join(base, 'xdg-cache'),
+    serverCache: path.join(base, 'codehearth-cache'),
+  };
+  for (const d of Object.values(dirs)) {
+    fs.mkdirSync(d, { recursive: true });
+  }
+  fs.writeFileSync(path.join(dirs.workspace, 'main.py'), SAMPLE_PY);
+  const modelsDir = args['models-dir'] || path.join(os.homedir(), '.cache', 'codehearth', 'models');
+  const settings = {
+    'workbench.startupEditor': 'none',
+    'workbench.tips.enabled': false,
+    'workbench.welcomePage.walkthroughs.openOnInstall': false,
+    'workbench.enableExperiments': false,
+    'security.workspace.trust.enabled': false,
+    'telemetry.telemetryLevel': 'off',
+    'update.mode': 'none',
+    'extensions.autoCheckUpdates': false,
+    'extensions.autoUpdate': false,
+    'extensions.ignoreRecommendations': true,
+    'window.commandCenter': false,
+    'editor.minimap.enabled': false,
+    'workbench.secondarySideBar.defaultVisibility': 'hidden',
+    'editor.inlineSuggest.enabled': true,
+    'editor.quickSuggestions': { other: false, comments: false, strings: false },
+    'editor.suggestOnTriggerCharacters': false,
+    'editor.wordBasedSuggestions': 'off',
+    'editor.acceptSuggestionOnEnter': 'off',
+    'editor.autoClosingBrackets': 'never',
+    'editor.autoClosingQuotes': 'never',
+    'editor.fontSize': 15,
+    'files.autoSave': 'off',
+    'codehearth.server.command': PYTHON,
+    'codehearth.server.args': ['-m', 'codehearth', 'serve'],
+    'codehearth.server.env': {
+      PYTHONPATH: path.join(REPO, 'server'),
+      CODEHEARTH_MODELS_DIR: modelsDir,
+      CODEHEARTH_CACHE_DIR: dirs.serverCache,
+      CODEHEARTH_CONFIG: path.join(dirs.base, 'no-user-config.toml'),
+    },
+    'codehearth.logLevel': 'debug',
+  };
+  fs.mkdirSync(path.join(dirs.userData, 'User'), { recursive: true });
+  fs.writeFileSync(path.join(dirs.userData, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
+  // code-server runs extensions remotely: machine-scoped settings (codehearth.server.*) are read from here.
+  fs.mkdirSync(path.join(dirs.userData, 'Machine'), { recursive: true });
+  fs.writeFileSync(path.join(dirs.userData, 'Machine', 'settings.json'), JSON.stringify(settings, null, 2));
+  return dirs;
+}
+
+function childEnv(dirs) {
+  const e = { ...process.env, CODEHEARTH_E2E_RUN: RUN };
+  e.XDG_CONFIG_HOME = dirs.xdgConfig;
+  e.XDG_DATA_HOME = dirs.xdgData;
+  e.XDG_CACHE_HOME = dirs.xdgCache;
+  delete e.VSCODE_IPC_HOOK_CLI;
+  delete e.ELECTRON_RUN_AS_NODE;
+  return e;
+}
+
+function codeServerArgs(dirs) {
+  return [
+    env.codeServer,
+    '--user-data-dir', dirs.userData,
+    '--extensions-dir', dirs.extensions,
+  ];
+}
+
+function installExtension(dirs) {
+  const t0 = Date.now();
+  const r = spawnSync(env.node, [...codeServerArgs(dirs), '--install-extension', env.vsix], {
+    env: childEnv(dirs),
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  fs.writeFileSync(path.join(OUT, 'install-extension.log'), `${r.stdout}\n${r.stderr}`);
+  if (r.status !== 0) {
+    throw new Error(`--install-extension failed (${r.status}): ${r.stderr || r.stdout}`);
+  }
+  const installed = fs.readdirSync(dirs.extensions).filter((n) => n.startsWith('codehearth.codehearth-'));
+  if (!installed.length) {
+    throw new Error(`the .vsix did not install into ${dirs.extensions}: ${fs.readdirSync(dirs.extensions)}`);
+  }
+  log(`installed ${installed[0]} in ${Date.now() - t0} ms`);
+}
+
+async function startCodeServer(dirs) {
+  const port = await freePort();
+  const logFile = fs.openSync(path.join(OUT, 'code-server.log'), 'w');
+  const child = spawn(
+    env.node,
+    [
+      ...codeServerArgs(dirs),
+      '--auth', 'none',
+      '--disable-telemetry',
+      '--disable-update-check',
+      '--disable-workspace-trust',
+      '--disable-getting-started-override',
+      '--bind-addr', `127.0.0.1:${port}`,
+      dirs.workspace,
+    ],
+    { env: childEnv(dirs), detached: true, stdio: ['ignore', logFile, logFile] },
+  );
+  children.push(child);
+  fs.writeFileSync(path.join(OUT, 'pgids.txt'), `${child.pid}\n`);
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor('code-server /healthz', async () => {
+    if (child.exitCode !== null) {
+      throw new Error(`code-server exited with ${child.exitCode}`);
+    }
+    const res = await fetch(`${url}/healthz`);
+    return res.ok;
+  }, 60_000, 250);
+  log(`code-server on ${url}`);
+  return url;
+}
+
+async function screenshot(name) {
+  if (!page) {
+    return undefined;
+  }
+  const file = path.join(OUT, name);
+  try {
+    await page.screenshot({ path: file });
+    return file;
+  } catch (err) {
+    log(`screenshot ${name} failed: ${err.message}`);
+    return undefined;
+  }
+}
+
+const GHOST = '.monaco-editor .ghost-text-decoration, .monaco-editor .ghost-text-decoration-preview';
+
+async function ghostText() {
+  return page.evaluate((sel) => {
+    const els = [...document.querySelectorAll(sel)];
+    const more = [...document.querySelectorAll('.monaco-editor .ghost-text .view-line')];
+    const inline = els.map((e) => e.textContent).join('');
+    return [inline, ...more.map((e) => e.textContent)].join('\n').replace(/\u00a0/g, ' ');
+  }, GHOST);
+}
+
+async function hasGhost() {
+  return page.evaluate((sel) => document.querySelectorAll(sel).length > 0, GHOST);
+}
+
+async function statusText() {
+  return page.evaluate(() => {
+    const items = [...document.querySelectorAll('.statusbar-item')];
+    const mine = items.find((e) => (e.id || '').includes('codehearth') || /codehearth|smollm|· (ready|loading|error|starting|crashed)/i.test(e.textContent || ''));
+    return mine ? (mine.textContent || '').trim() : '';
+  });
+}
+
+async function runCommand(title) {
+  await page.keyboard.press('F1');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: 10_000 });
+  await input.fill(`>${title}`);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: title }).first().waitFor({ timeout: 10_000 });
+  await sleep(200);
+  await page.keyboard.press('Enter');
+}
+
+async function openFile(name) {
+  await page.keyboard.press('Control+P');
+  const input = page.locator('.quick-input-widget input');
+  await input.waitFor({ state: 'visible', timeout: 10_000 });
+  await input.fill(name);
+  await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 10_000 });
+  await page.keyboard.press('Enter');
+  const lines = page.locator('.monaco-editor .view-lines', { hasText: 'def add' }).first();
+  await lines.waitFor({ timeout: 20_000 });
+  await lines.click();
+  await sleep(200);
+}
+
+/** Installs a keydown timestamp recorder in the page. */
+async function installProbes() {
+  await page.evaluate(() => {
+    window.__chLastKey = 0;
+    document.addEventListener('keydown', (e) => {
+      window.__chLastKey = e.timeStamp;
+    }, true);
+  });
+}
+
+/** Resolves with (ghost appearance time - last keydown time) once ghost text appears, or null on timeout. */
+function ghostLatencyProbe(timeoutMs) {
+  return page.evaluate(
+    ({ sel, timeoutMs }) =>
+      new Promise((resolve) => {
+        const done = (v) => {
+          obs.disconnect();
+          clearTimeout(timer);
+          resolve(v);
+        };
+        const check = () => {
+          if (document.querySelector(sel)) {
+            done({ latencyMs: performance.now() - window.__chLastKey });
+          }
+        };
+        const obs = new MutationObserver(check);
+        obs.observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ['class'] });
+        const timer = setTimeout(() => done(null), timeoutMs);
+      }),
+    { sel: GHOST, timeoutMs },
+  );
+}
+
+async function clearGhost() {
+  for (let i = 0; i < 3 && (await hasGhost()); i++) {
+    await page.keyboard.press('Escape');
+    await sleep(100);
+  }
+}
+
+function percentile(values, p) {
+  if (!values.length) {
+    return null;
+  }
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+}
+
+// ---------------------------------------------------------------------------------------------------
+async function main() {
+  const dirs = prepareDirs();
+  result.dirs = dirs;
+  log(`work dir ${dirs.base}`);
+  installExtension(dirs);
+  result.steps.installed = true;
+  const url = await startCodeServer(dirs);
+
+  browser = await chromium.launch({
+    executablePath: env.chromium,
+    headless: true,
+    env: { ...process.env, CODEHEARTH_E2E_RUN: RUN },
+    args: [
+      '--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync',
+    ],
+  });
+  const context = await browser.newContext({ viewport: { width: 1400, height: 860 } });
+  page = await context.newPage();
+  page.on('pageerror', (err) => log(`page error: ${err.message}`));
+  await page.goto(`${url}/?folder=${encodeURIComponent(dirs.workspace)}`, { timeout: 60_000 });
+  await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+  log('workbench loaded');
+  result.steps.workbench = true;
+  await sleep(1500);
+  await openFile('main.py');
+  log('main.py open');
+  await screenshot('01-editor.png');
+  result.steps.editorOpen = true;
+
+  // The extension activates on startup and starts the server; wait for the model to be ready.
+  const status = await waitFor('the status bar item to say "ready"', async () => {
+    const t = await statusText();
+    if (/\b(error|crashed)\b/.test(t)) {
+      throw new Error(`status bar: ${t}`);
+    }
+    return / ready/.test(t) ? t : false;
+  }, 120_000, 250).catch(async (err) => {
+    result.statusBar = await statusText();
+    throw err;
+  });
+  result.statusBar = status;
+  log(`status bar: ${status}`);
+  result.steps.serverReady = true;
+
+  // --- ghost text: type a new function and wait for the real model's suggestion -----------------------
+  await installProbes();
+  await page.keyboard.press('Control+End');
+  // No indentation typed: VS Code indents after the colon itself.
+  const prefix = 'def multiply(a, b):\n"""Return the product of a and b."""\nreturn a';
+  await page.keyboard.type(prefix, { delay: 35 });
+  let ghost = await waitFor('ghost text', async () => {
+    if (await hasGhost()) {
+      const t = await ghostText();
+      return t.trim() ? t : false;
+    }
+    return false;
+  }, 10_000, 50).catch(() => null);
+  if (!ghost) {
+    // Nudge: some positions are gated; a space after the name is a clear continuation point.
+    await page.keyboard.type(' ', { delay: 35 });
+    ghost = await waitFor('ghost text', async () => {
+      const t = (await hasGhost()) ? await ghostText() : '';
+      return t.trim() ? t : false;
+    }, 30_000, 50);
+  }
+  log(`ghost text: ${JSON.stringify(ghost)}`);
+  result.ghostText = ghost;
+  result.steps.ghostText = true;
+  await sleep(300);
+  const shot = await screenshot('ghost-text.png');
+  if (shot && args.screenshot) {
+    fs.mkdirSync(path.dirname(args.screenshot), { recursive: true });
+    fs.copyFileSync(shot, args.screenshot);
+  }
+
+  // --- accept with Tab, save, find the text in the document -------------------------------------------
+  ghost = await ghostText();
+  await page.keyboard.press('Tab');
+  await sleep(300);
+  await page.keyboard.press('Control+S');
+  const file = path.join(dirs.workspace, 'main.py');
+  const firstLine = ghost.split('\n').map((l) => l.trim()).find(Boolean) ?? '';
+  const saved = await waitFor('the accepted text in main.py', () => {
+    const text = fs.readFileSync(file, 'utf8');
+    return text.includes(prefix.split('\n').pop()) && text.includes(firstLine) && text !== SAMPLE_PY ? text : false;
+  }, 10_000, 200);
+  const line = saved.split('\n').find((l) => l.includes('return a') && l.includes(firstLine));
+  if (!line) {
+    throw new Error(`accepted text ${JSON.stringify(firstLine)} is not on the typed line:\n${saved}`);
+  }
+  result.acceptedLine = line;
+  result.steps.accepted = true;
+  log(`accepted: ${JSON.stringify(line)}`);
+
+  // --- keystroke-to-ghost-text latency -------------------------------------------------------------
+  // Each sample: no ghost text shown, one keystroke, time until ghost text appears in the DOM.
+  await page.keyboard.press('End');
+  await page.keyboard.press('Enter');
+  const sampleLines = ['total = a * b', 'if total > 100:', 'print(total)', 'total = total - 1', 'return total'];
+  const samples = [];
+  const misses = [];
+  const sampleLog = [];
+  outer: for (const lineText of sampleLines) {
+    for (const ch of lineText) {
+      if (samples.length >= SAMPLES || misses.length >= 12) {
+        break outer;
+      }
+      await clearGhost();
+      if (!/[A-Za-z0-9_]/.test(ch)) {
+        await page.keyboard.type(ch);
+        continue;
+      }
+      await sleep(250);
+      const probe = ghostLatencyProbe(3000);
+      await page.keyboard.type(ch);
+      const r = await probe;
+      if (r) {
+        samples.push(Math.round(r.latencyMs));
+        sampleLog.push({ line: lineText, ch, ms: Math.round(r.latencyMs) });
+      } else {
+        misses.push(ch);
+        sampleLog.push({ line: lineText, ch, ms: null });
+      }
+    }
+    await clearGhost();
+    await page.keyboard.press('End');
+    await page.keyboard.press('Enter');
+  }
+  result.latency = {
+    samples,
+    misses: misses.length,
+    p50: percentile(samples, 50),
+    p95: percentile(samples, 95),
+    min: samples.length ? Math.min(...samples) : null,
+    max: samples.length ? Math.max(...samples) : null,
+    log: sampleLog,
+  };
+  log(`latency: ${JSON.stringify(result.latency)}`);
+  result.statusBarAfter = await statusText();
+  await clearGhost();
+
+  // --- Explain Function: run the command inside add() and watch the panel fill ------------------------
+  await page.keyboard.press('Control+Home');
+  for (let i = 0; i < 5; i++) {
+    await page.keyboard.press('ArrowDown');
+  }
+  await page.keyboard.press('End');
+  const t0 = Date.now();
+  await runCommand('Codehearth: Explain Function');
+  const frame = await waitFor('the explanation panel', async () => {
+    for (const f of page.frames()) {
+      try {
+        if (await f.evaluate(() => Boolean(document.getElementById('codehearth-explain')))) {
+          return f;
+        }
+      } catch {
+        // detached or cross-origin frame not ready
+      }
+    }
+    return false;
+  }, 30_000, 100);
+  log('explanation panel found');
+  const seen = [];
+  const final = await waitFor('the explanation to finish', async () => {
+    const s = await frame.evaluate(() => {
+      const root = document.getElementById('codehearth-explain');
+      return {
+        state: root.dataset.state,
+        chunks: Number(root.dataset.chunks),
+        updates: Number(root.dataset.updates),
+        text: document.getElementById('content').innerText,
+        status: document.getElementById('state').textContent,
+      };
+    });
+    if (!seen.length || seen[seen.length - 1].len !== s.text.length) {
+      seen.push({ t: Date.now() - t0, len: s.text.length, state: s.state, chunks: s.chunks });
+    }
+    return s.state && s.state !== 'streaming' ? s : false;
+  }, 180_000, 40);
+  const growing = seen.filter((s) => s.state === 'streaming' && s.len > 0);
+  result.explain = {
+    state: final.state,
+    status: final.status,
+    chunks: final.chunks,
+    updates: final.updates,
+    chars: final.text.length,
+    firstTextMs: growing.length ? growing[0].t : null,
+    totalMs: Date.now() - t0,
+    partialViews: growing.length,
+    text: final.text.slice(0, 2000),
+  };
+  log(`explain: ${JSON.stringify({ ...result.explain, text: result.explain.text.slice(0, 200) })}`);
+  await screenshot('explain.png');
+  if (final.state !== 'done') {
+    throw new Error(`explanation ended in state ${final.state}: ${final.status}`);
+  }
+  if (!final.text.trim()) {
+    throw new Error('the explanation panel stayed empty');
+  }
+  if (growing.length < 2) {
+    throw new Error(`the panel did not show the text as it streamed (partial views: ${JSON.stringify(seen)})`);
+  }
+  result.steps.explain = true;
+
+  // --- the code action on greet(), then Cancel in the panel while it is generating ---------------------
+  const firstId = await frame.evaluate(() => document.getElementById('codehearth-explain').dataset.id);
+  await page.locator('.monaco-editor .view-lines').first().click();
+  await page.keyboard.press('Control+Home');
+  for (let i = 0; i < 10; i++) {
+    await page.keyboard.press('ArrowDown');
+  }
+  await page.keyboard.press('End');
+  await sleep(300);
+  await page.keyboard.press('Control+.');
+  const action = page.locator('.action-widget .monaco-list-row', { hasText: 'Explain this function' }).first();
+  await action.waitFor({ timeout: 15_000 });
+  await action.click();
+  await waitFor('the code action to start a new explanation', () =>
+    frame.evaluate((old) => {
+      const root = document.getElementById('codehearth-explain');
+      return root.dataset.id !== old && root.dataset.state === 'streaming';
+    }, firstId), 15_000, 40);
+  result.steps.codeAction = true;
+  await frame.locator('#cancel').click();
+  const cancelled = await waitFor('the explanation to be cancelled', () =>
+    frame.evaluate(() => {
+      const root = document.getElementById('codehearth-explain');
+      return root.dataset.state !== 'streaming' ? { state: root.dataset.state, len: document.getElementById('content').innerText.length } : false;
+    }), 15_000, 40);
+  await sleep(2000);
+  const after = await frame.evaluate(() => ({
+    state: document.getElementById('codehearth-explain').dataset.state,
+    len: document.getElementById('content').innerText.length,
+  }));
+  result.cancel = { ...cancelled, lenAfter2s: after.len, stateAfter2s: after.state };
+  log(`cancel: ${JSON.stringify(result.cancel)}`);
+  if (cancelled.state !== 'cancelled' || after.state !== 'cancelled' || after.len !== cancelled.len) {
+    throw new Error(`cancel did not stop the explanation: ${JSON.stringify(result.cancel)}`);
+  }
+  result.steps.cancel = true;
+  result.ok = true;
+}
+
+let code = 1;
+try {
+  await main();
+  code = 0;
+} catch (err) {
+  result.errors.push(String(err?.stack ?? err));
+  log(`FAILED: ${err?.message ?? err}`);
+  await screenshot('failure.png');
+} finally {
+  try {
+    // The extension's own log (LogOutputChannel) and the extension host log, for the record.
+    const logs = path.join(result.dirs?.userData ?? '/nonexistent', 'logs');
+    if (fs.existsSync(logs)) {
+      fs.cpSync(logs, path.join(OUT, 'vscode-logs'), { recursive: true });
+    }
+  } catch (err) {
+    log(`copying logs failed: ${err.message}`);
+  }
+  await teardown();
+  result.elapsedMs = Date.now() - started;
+  fs.writeFileSync(path.join(OUT, 'result.json'), JSON.stringify(result, null, 2));
+  process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+  process.exit(code);
+}
