@@ -397,11 +397,13 @@ def parse_event(data: Mapping[str, Any], dialect: Literal["llama", "openai-text"
         if data.get("stop"):
             delta.finish = str(data.get("stop_type") or "eos")
             timings = data.get("timings") or {}
+            processed = int(timings.get("prompt_n", 0) or 0)
+            reused = int(timings.get("cache_n", 0) or 0)  # prompt tokens taken from the KV cache
             delta.usage = {
-                "prompt_tokens": int(timings.get("prompt_n", 0) or 0) + int(data.get("tokens_cached", 0) or 0),
-                "tokens_evaluated": int(timings.get("prompt_n", 0) or 0),
-                "tokens_reused": int(data.get("tokens_cached", timings.get("cache_n", 0)) or 0),
-                "completion_tokens": int(timings.get("predicted_n", 0) or 0),
+                "prompt_tokens": int(data.get("tokens_evaluated", 0) or 0) or processed + reused,
+                "tokens_evaluated": processed,
+                "tokens_reused": reused,
+                "completion_tokens": int(timings.get("predicted_n", data.get("tokens_predicted", 0)) or 0),
             }
         return delta
     delta = _Delta()
@@ -616,11 +618,10 @@ class RemoteEngine:
                         if len(ids) - baseline == 1:
                             found[key] = SpecialToken(text=text.lstrip("▁"), id=ids[-1])
                             break
+                return found  # the server's own tokenizer is the authority
             except (httpx.HTTPError, EngineError, ValueError, TypeError, KeyError) as exc:
-                log.debug("FIM token probe failed: %s", exc)
+                log.debug("FIM token probe failed, going by the model's name: %s", exc)
                 found = {}
-            if "prefix" in found:
-                return found
         lowered = name.lower().replace("_", "-")
         for hints, texts_by_key in _NAME_HINTS:
             if all(h in lowered or h in lowered.replace("-", "") for h in hints):
@@ -692,7 +693,10 @@ class RemoteEngine:
             return "/v1/chat/completions", chat_body(self.model, messages, request, self.kind), "openai-chat"
         text = prompt_text(request.prompt)
         if self.kind == "llama-server":
-            if request.purpose == "complete" and self.info.has_fim and self.info.fim_style == "psm":
+            fim = self.info.fim_prefix
+            if (request.purpose == "complete" and self.info.has_fim and self.info.fim_style == "psm"
+                    and any(isinstance(p, SpecialToken) and fim is not None and p.text == fim.text
+                            for p in request.prompt)):
                 return "/infill", infill_body(infill_parts(request.prompt, self.info), request), "llama"
             return "/completion", completion_body(text, request), "llama"
         return "/v1/completions", openai_completion_body(self.model, text, request), "openai-text"
