@@ -40,7 +40,19 @@ __all__ = ["Definition", "FileRecord", "Import", "ScanStats", "WorkspaceIndex", 
 
 log = logging.getLogger(__name__)
 
-CACHE_SCHEMA = "index-v1"
+EXTRACTOR_VERSION = 2  # bump when symbols.py changes what a record holds
+
+
+def _schema() -> str:
+    """Cache folder name: changes with the extractor version and with any query file."""
+    digest = hashlib.blake2b(str(EXTRACTOR_VERSION).encode(), digest_size=6)
+    for path in sorted(languages.QUERY_DIR.glob("*.scm")):
+        with contextlib.suppress(OSError):
+            digest.update(path.name.encode() + path.read_bytes())
+    return f"index-{digest.hexdigest()}"
+
+
+CACHE_SCHEMA = _schema()
 BINARY_SNIFF_BYTES = 8192
 POOL_THRESHOLD = 64  # parse in a process pool when at least this many files need parsing
 WATCH_DEBOUNCE_S = 0.05

@@ -90,6 +90,15 @@ def signature_of(node: ts.Node, source: bytes) -> str:
     return text
 
 
+_WRAPPERS = frozenset(
+    {
+        "export_statement",
+        "decorated_definition",
+        "lexical_declaration",
+        "variable_declaration",
+        "template_declaration",
+    }
+)
 _COMMENT_MARKERS = re.compile(r"^\s*(///?!?|/\*\*?|\*/?|#+|--)\s?")
 
 
@@ -117,7 +126,7 @@ def docstring_of(node: ts.Node, source: bytes, language: str) -> str:
                             return line.strip()
         return ""
     target = node
-    if target.parent is not None and target.parent.type in ("export_statement", "decorated_definition"):
+    while target.parent is not None and target.parent.type in _WRAPPERS:
         target = target.parent
     prev = target.prev_sibling
     lines: list[str] = []
@@ -196,7 +205,7 @@ def extract_definitions(tree: ts.Tree, source: bytes, language: str, path: str) 
         return []
     function_ids, class_ids = scope_ids(tree, language)
     out: list[Definition] = []
-    seen: set[tuple[int, str]] = set()
+    seen: dict[tuple[int, str], int] = {}  # (start byte, name) -> index in out
     for _pattern, caps in cursor.matches(tree.root_node):
         name_nodes = caps.get("name")
         def_key = next((k for k in caps if k.startswith("definition.")), None)
@@ -204,10 +213,13 @@ def extract_definitions(tree: ts.Tree, source: bytes, language: str, path: str) 
             continue
         node = caps[def_key][0]
         name = node_text(name_nodes[0], source)
-        if not name or (node.start_byte, name) in seen:
-            continue
-        seen.add((node.start_byte, name))
         kind = def_key.split(".", 1)[1]
+        key = (node.start_byte, name)
+        if not name:
+            continue
+        replace_at = seen.get(key)
+        if replace_at is not None and (kind == "variable" or out[replace_at].kind != "variable"):
+            continue  # one definition per node; a function beats the plain variable pattern
         # Where is it? Skip locals (inside a function); note the enclosing container.
         container = ""
         local = False
@@ -242,22 +254,25 @@ def extract_definitions(tree: ts.Tree, source: bytes, language: str, path: str) 
         text, truncated = _cut_text(
             source[start : span.end_byte].decode("utf-8", "replace"), MAX_DEFINITION_TEXT
         )
-        out.append(
-            Definition(
-                name=name,
-                kind=kind,
-                signature=signature_of(node, source),
-                doc=docstring_of(node, source, language),
-                path=path,
-                start_line=span.start_point.row,
-                end_line=span.end_point.row,
-                text=text,
-                container=container,
-                language=language,
-                exported=_is_exported(node, name, language, source),
-                truncated=truncated,
-            )
+        definition = Definition(
+            name=name,
+            kind=kind,
+            signature=signature_of(node, source),
+            doc=docstring_of(node, source, language),
+            path=path,
+            start_line=span.start_point.row,
+            end_line=span.end_point.row,
+            text=text,
+            container=container,
+            language=language,
+            exported=_is_exported(node, name, language, source),
+            truncated=truncated,
         )
+        if replace_at is not None:
+            out[replace_at] = definition
+        else:
+            seen[key] = len(out)
+            out.append(definition)
     out.sort(key=lambda d: d.start_line)
     return out
 
