@@ -45,6 +45,7 @@ SIMILAR_STRIDE = 6
 SIMILAR_MIN_SCORE = 0.2
 PREFIX_QUANTUM = 8  # the prefix window starts on a multiple of this row (stable across keystrokes)
 MAX_CANDIDATES_PER_NAME = 2
+MAX_SNIPPETS = 12  # definitions + similar chunks + scope, per prompt
 
 
 class Snippet(msgspec.Struct):
@@ -192,6 +193,9 @@ class ContextBuilder:
     def build(self, doc: Document, point: Point, budget_tokens: int | None = None) -> PromptContext:
         budget = int(budget_tokens if budget_tokens is not None else self.settings.budget_tokens)
         budget = max(0, budget)
+        # one token of slack per place where the engine joins two pieces (tokenizers may merge or split
+        # across a boundary), so the laid-out prompt stays inside the budget too
+        budget -= min(budget // 8, MAX_SNIPPETS + 5)
         path = self._display_path(doc)
         if not self._allowed(doc) and doc.path is not None and is_secret_path(doc.path):
             # a secret file: nothing of it goes into any prompt
@@ -247,12 +251,17 @@ class ContextBuilder:
 
         # scope headers that scroll out of the prefix window (reserved before the prefix takes the rest)
         scope: Snippet | None = None
+        scope_header = 0
         if doc.tree is not None:
             guess = self._prefix_start(doc, row, remaining)
             if guess > 0:
-                scope = self._scope_snippet(doc, point, guess, path, min(remaining, max(budget // 8, 1)))
+                if path not in {sn.path for sn in snippets}:
+                    scope_header = self._tokens(snippet_header(path, doc.language))
+                scope = self._scope_snippet(
+                    doc, point, guess, path, min(remaining, max(budget // 8, 1)) - scope_header
+                )
                 if scope is not None:
-                    remaining -= scope.tokens
+                    remaining -= scope.tokens + scope_header
 
         start = self._prefix_start(doc, row, remaining)
         prefix = "".join(doc.line(r) + "\n" for r in range(start, row))
@@ -265,7 +274,7 @@ class ContextBuilder:
         if scope is not None:
             fn_start = scope_start_row(doc, point)
             if fn_start is not None and fn_start >= start:  # the header is in the window after all
-                remaining += scope.tokens
+                remaining += scope.tokens + scope_header
                 scope = None
             else:
                 snippets.append(scope)
@@ -575,6 +584,7 @@ class ContextBuilder:
         if limit <= 0:
             return []
         chosen: list[tuple[int, Snippet, tuple[str, int]]] = []
+        charged: set[str] = set()  # paths whose header (file separator + path) is already counted
         used = 0
         seen: set[tuple[str, int]] = set()
         if self.index is not None:
@@ -591,29 +601,34 @@ class ContextBuilder:
             receivers = _receivers(window_text)
             own = self._own_names(doc, point)
             for order, name in enumerate(names[:80]):
-                if used >= limit:
+                if used >= limit or len(chosen) >= MAX_SNIPPETS - 3:
                     break
                 if name in own and name not in imports and not (receivers.get(name, set()) - _SELF_NAMES):
                     continue  # the function we are in: no point defining f inside f
                 is_called = name in called or name in receivers
                 for d in self._resolve(name, doc, imports, receivers, visible, called=is_called):
+                    if len(chosen) >= MAX_SNIPPETS - 3:  # room for 2 similar chunks and the scope
+                        break
                     key = (d.path, d.start_line)
                     if key in seen:
                         continue
-                    rendered = self._definition_text(d, min(limit - used, max(limit // 2, 1)))
+                    rel = self._rel(d.path)
+                    header = 0 if rel in charged else self._tokens(snippet_header(rel, doc.language))
+                    rendered = self._definition_text(d, min(limit - used - header, max(limit // 2, 1)))
                     if rendered is None:
                         continue
                     text, n = rendered
-                    if used + n > limit:
+                    if used + n + header > limit:
                         continue
                     seen.add(key)
-                    used += n
+                    charged.add(rel)
+                    used += n + header
                     label = f"definition {d.container + '.' if d.container else ''}{d.name}"
                     chosen.append((order, Snippet(label, self._rel(d.path), text, n), key))
         # stable order: definitions by place, not by distance to the cursor (KV cache reuse)
         chosen.sort(key=lambda t: t[2])
         out = [s for _o, s, _k in chosen]
-        out.extend(self._similar(doc, point, limit - used, seen))
+        out.extend(self._similar(doc, point, limit - used, seen, charged))
         return out
 
     def _own_names(self, doc: Document, point: Point) -> set[str]:
@@ -626,7 +641,9 @@ class ContextBuilder:
     def _rel(self, path: str) -> str:
         return self.index.relpath(path) if self.index is not None else path
 
-    def _similar(self, doc: Document, point: Point, limit: int, seen: set[tuple[str, int]]) -> list[Snippet]:
+    def _similar(
+        self, doc: Document, point: Point, limit: int, seen: set[tuple[str, int]], charged: set[str]
+    ) -> list[Snippet]:
         if limit <= 0:
             return []
         lo = max(0, point.row - SIMILAR_WINDOW + 1)
@@ -664,13 +681,16 @@ class ContextBuilder:
             if any(p == path and start <= line < end for p, line in seen):
                 continue
             text = "".join(other.line(r) + "\n" for r in range(start, end))
-            n = self._fits(text, limit - used)
+            rel = self._rel(path) if other.path is not None else uri
+            header = 0 if rel in charged else self._tokens(snippet_header(rel, doc.language))
+            n = self._fits(text, limit - used - header)
             if n is None:
                 continue
-            used += n
+            used += n + header
+            charged.add(rel)
             taken.append((uri, start, end))
             label = f"similar lines {start + 1}-{end}"
-            out.append(Snippet(label, self._rel(path) if other.path is not None else uri, text, n))
+            out.append(Snippet(label, rel, text, n))
             if len(out) >= 2:
                 break
         return out
@@ -748,6 +768,34 @@ class ContextBuilder:
                 if remaining <= 0:
                     break
         return ExplainContext(function=function, header=header, callees=callees, truncated=truncated)
+
+
+_HASH_COMMENT_LANGUAGES = frozenset({"python", None})
+
+
+def snippet_header(path: str, language: str | None, file_sep: str | None = None) -> str:
+    """The line that introduces another file's snippets in a prompt."""
+    if file_sep:
+        return f"{file_sep}{path}\n"
+    comment = "#" if language in _HASH_COMMENT_LANGUAGES else "//"
+    return f"{comment} {path}\n"
+
+
+def render_snippets(snippets: list[Snippet], language: str | None, file_sep: str | None = None) -> str:
+    """Snippets as prompt text, grouped by file under one header each.
+
+    With a model's file-separator token (Qwen2.5-Coder's ``<|file_sep|>``) each file is
+    ``<|file_sep|>path\n<code>``; otherwise a comment line in the current document's language
+    (``# path`` / ``// path``). The builder reserved one header per file in the budget.
+    """
+    by_path: dict[str, list[str]] = {}
+    for snippet in snippets:
+        by_path.setdefault(snippet.path, []).append(
+            snippet.text if snippet.text.endswith("\n") else snippet.text + "\n"
+        )
+    return "".join(
+        snippet_header(path, language, file_sep) + "".join(texts) for path, texts in by_path.items()
+    )
 
 
 _PY_BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("_"))

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from codehearth.config import ContextSettings
-from codehearth.context.builder import ContextBuilder, PromptContext
+from codehearth.context.builder import ContextBuilder, PromptContext, render_snippets
 from codehearth.context.commands import run_context, run_index
 from codehearth.context.document import Document, Point
 from codehearth.context.index import WorkspaceIndex
@@ -102,6 +102,10 @@ def test_definitions_from_imports_come_first(project) -> None:
     assert "math.pi * radius**2" in by_label["definition area"].text
     assert "definition Square" in by_label
     assert "def scale" in by_label["definition Square"].text
+    rendered = render_snippets(ctx.snippets, "python", "<|file_sep|>")
+    assert rendered.startswith("<|file_sep|>shapes.py\n")
+    assert rendered.count("<|file_sep|>shapes.py\n") == 1
+    assert render_snippets(ctx.snippets, "python").startswith("# shapes.py\n")
     labels = [s.label for s in ctx.sections]
     assert labels[-4:] == ["path", "prefix", "line_prefix", "suffix"]
     assert total_tokens(ctx, thirds) <= 1024
@@ -116,6 +120,11 @@ def test_budget_is_respected_for_any_budget(project, budget: int, row: int, col:
     point = doc.clamp(Point(row, col))
     ctx = builder.build(doc, point, budget)
     assert total_tokens(ctx, bytes_halves) <= budget
+    # the prompt as the engine lays it out (file headers included) stays in the budget too
+    for sep in (None, "<|file_sep|>"):
+        other = render_snippets(ctx.snippets, doc.language, sep)
+        laid_out = [other, ctx.path, ctx.prefix, ctx.line_prefix, ctx.suffix]
+        assert sum(bytes_halves(t) for t in laid_out if t) <= budget
     # windows are contiguous with the cursor and cut at line boundaries
     before = "".join(doc.line(r) + "\n" for r in range(point.row))
     assert before.endswith(ctx.prefix)
