@@ -307,3 +307,20 @@ def test_open_documents_use_in_memory_text(workspace: Path, cache: Path, closing
     index.close_document(util)
     assert not index.definitions("unsaved")
     assert index.definitions("slugify")[0].signature == "def slugify(text: str) -> str:"
+
+
+def test_update_document_reuses_the_tree(workspace: Path, cache: Path, closing) -> None:
+    index = closing(make_index(workspace, cache))
+    index.scan()
+    util = workspace / "pkg" / "util.py"
+    doc = Document(util.as_uri(), util.read_text(), path=util)
+    doc.apply_edit(Point(3, 0), Point(3, 0), "def typed_just_now(a):\n    return a\n")
+    index.update_document(doc)
+    [typed] = index.definitions("typed_just_now")
+    assert typed.path == str(util.resolve()) and typed.start_line == 3
+    index.scan()  # the open buffer wins over the disk
+    assert index.definitions("typed_just_now")
+    secret = workspace / ".env"
+    secret.write_text(f"K={SECRET}\n")
+    index.update_document(Document(secret.as_uri(), secret.read_text(), language="python", path=secret))
+    assert all(SECRET not in d.text for p in index.paths() for d in index.definitions_in(p))

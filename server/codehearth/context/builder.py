@@ -393,7 +393,7 @@ class ContextBuilder:
         """Local name -> (module source, imported name or "") from the document's imports."""
         out: dict[str, tuple[str, str]] = {}
         try:
-            imports: list[Import] = doc.symbols().imports
+            imports: list[Import] = doc.symbols(allow_stale=True).imports
         except Exception:
             return out
         for imp in imports:
@@ -548,7 +548,7 @@ class ContextBuilder:
 
     def _doc_definitions(self, doc: Document) -> list[Definition]:
         try:
-            defs = doc.symbols().definitions
+            defs = doc.symbols(allow_stale=True).definitions
         except Exception:
             return []
         if doc.path is None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from pathlib import Path
 from typing import NamedTuple
 
@@ -24,7 +25,9 @@ from .symbols import FileSymbols, called_names_in, called_names_in_text, contain
 
 log = logging.getLogger(__name__)
 
-MAX_PARSE_BYTES = 1_000_000  # larger buffers are handled line by line (parsing 5 MB takes seconds)
+MAX_PARSE_BYTES = 1_000_000
+SYMBOLS_MAX_STALE_EDITS = 40
+SYMBOLS_MAX_STALE_S = 2.0  # larger buffers are handled line by line (parsing 5 MB takes seconds)
 
 
 class Point(NamedTuple):
@@ -69,6 +72,9 @@ class Document:
         self._line_starts: list[int] = [0]
         self._text: str | None = ""
         self._symbols: FileSymbols | None = None
+        self._stale_symbols: FileSymbols | None = None
+        self._stale_at = 0.0
+        self._edits_since_symbols = 0
         self.set_text(text)
 
     # ----------------------------------------------------------------- text
@@ -150,6 +156,7 @@ class Document:
             self._text = None
         self._line_starts = _line_starts(self._bytes)
         self._symbols = None
+        self._stale_symbols = None
         self._tree = None
         self._reparse(None)
 
@@ -165,6 +172,7 @@ class Document:
         self._bytes = self._bytes[:start_byte] + new + self._bytes[end_byte:]
         self._text = None
         self._symbols = None
+        self._edits_since_symbols += 1
         delta = len(new) - (end_byte - start_byte)
         # line table: lines up to the start row are unchanged; new lines in the insert; the rest shift
         head = self._line_starts[: start_pt.row + 1]
@@ -208,12 +216,24 @@ class Document:
             self._tree = None
 
     # --------------------------------------------------------------- syntax
-    def symbols(self) -> FileSymbols:
-        """Definitions, imports and exports of this buffer (cached until the next edit)."""
+    def symbols(self, allow_stale: bool = False) -> FileSymbols:
+        """Definitions, imports and exports of this buffer (cached until the next edit).
+
+        Extraction walks the whole tree (tens of ms for a 5,000-line file), so per-keystroke callers
+        pass ``allow_stale=True`` and get the last result while it is younger than
+        :data:`SYMBOLS_MAX_STALE_EDITS` edits and :data:`SYMBOLS_MAX_STALE_S` seconds.
+        """
+        if self._symbols is None and allow_stale and self._stale_symbols is not None:
+            age = time.monotonic() - self._stale_at
+            if self._edits_since_symbols < SYMBOLS_MAX_STALE_EDITS and age < SYMBOLS_MAX_STALE_S:
+                return self._stale_symbols
         if self._symbols is None:
             self._symbols = extract_symbols(
                 self._tree, self._bytes, self.language, str(self.path or self.uri)
             )
+            self._stale_symbols = self._symbols
+            self._stale_at = time.monotonic()
+            self._edits_since_symbols = 0
         return self._symbols
 
     def _scopes_at(self, point: Point) -> list[tuple[str, ts.Node]]:

@@ -36,6 +36,8 @@ from .symbols import Definition, FileSymbols, Import, extract_symbols
 if TYPE_CHECKING:
     from codehearth.config import ContextSettings
 
+    from .document import Document
+
 __all__ = ["Definition", "FileRecord", "Import", "ScanStats", "WorkspaceIndex", "is_secret_path"]
 
 log = logging.getLogger(__name__)
@@ -537,6 +539,33 @@ class WorkspaceIndex:
                 return
         symbols = parse_source(data, language, str(resolved))
         self._store(self._record(resolved, digest, language, symbols))
+
+    def update_document(self, doc: Document) -> None:
+        """Like :meth:`update_text`, reusing the document's own (incrementally parsed) tree."""
+        if doc.path is None or doc.language is None:
+            return
+        try:
+            resolved = Path(doc.path).resolve()
+        except (OSError, RuntimeError):
+            return
+        if languages.language_for_path(resolved) is None or not self.is_allowed(resolved):
+            return
+        data = doc.source
+        if len(data) > self.settings.max_file_bytes:
+            return
+        digest = content_hash(data)
+        with self._lock:
+            self._overlay.add(str(resolved))
+            current = self._records.get(str(resolved))
+            if current is not None and current.hash == digest:
+                return
+        symbols = doc.symbols()
+        defs = [
+            d if d.path == str(resolved) else msgspec.structs.replace(d, path=str(resolved))
+            for d in symbols.definitions
+        ]
+        symbols = FileSymbols(definitions=defs, imports=symbols.imports, exports=symbols.exports)
+        self._store(self._record(resolved, digest, doc.language, symbols))
 
     def close_document(self, path: Path) -> None:
         """The editor closed the document: go back to what is on disk."""
