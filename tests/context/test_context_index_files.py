@@ -324,3 +324,19 @@ def test_update_document_reuses_the_tree(workspace: Path, cache: Path, closing) 
     secret.write_text(f"K={SECRET}\n")
     index.update_document(Document(secret.as_uri(), secret.read_text(), language="python", path=secret))
     assert all(SECRET not in d.text for p in index.paths() for d in index.definitions_in(p))
+
+
+def test_keystroke_updates_are_debounced_but_land(workspace: Path, cache: Path, closing) -> None:
+    index = closing(make_index(workspace, cache))
+    index.scan()
+    util = workspace / "pkg" / "util.py"
+    base = util.read_text()
+    for i in range(30):  # typing fast: at most one parse per debounce period, the last text wins
+        index.update_text(util, base + f"\ndef typed_{i}():\n    pass\n")
+    _wait_for(lambda: bool(index.definitions("typed_29")))
+    assert not index.definitions("typed_28")
+    index.update_text(util, base + "\ndef final_name():\n    pass\n")
+    index.flush()
+    assert index.definitions("final_name") and not index.definitions("typed_29")
+    index.close_document(util)
+    assert not index.definitions("final_name") and index.definitions("slugify")

@@ -58,6 +58,7 @@ CACHE_SCHEMA = _schema()
 BINARY_SNIFF_BYTES = 8192
 POOL_THRESHOLD = 64  # parse in a process pool when at least this many files need parsing
 WATCH_DEBOUNCE_S = 0.05
+OVERLAY_DEBOUNCE_S = 0.3
 
 DEFAULT_EXCLUDED_DIRS: frozenset[str] = frozenset(
     {
@@ -298,6 +299,9 @@ class WorkspaceIndex:
         self._by_name: dict[str, list[Definition]] = {}
         self._by_module: dict[str, set[str]] = {}
         self._overlay: set[str] = set()
+        self._overlay_updated: dict[str, float] = {}
+        self._pending: dict[str, tuple[Path, str, bytes]] = {}
+        self._pending_timer: threading.Timer | None = None
         self._ignore = _IgnoreRules()
         self._exclude = pathspec.GitIgnoreSpec.from_lines(list(settings.exclude or []))
         self._cache: Any = None
@@ -520,52 +524,75 @@ class WorkspaceIndex:
             log.debug("index: removed %s", key)
 
     def update_text(self, path: Path, text: str) -> None:
-        """Index an open document from its in-memory text (disk events are ignored until closed)."""
+        """Index an open document from its in-memory text (disk events are ignored until closed).
+
+        Cheap enough to call on every keystroke: the first update of a file is applied at once;
+        while updates keep coming, parsing happens at most every :data:`OVERLAY_DEBOUNCE_S` seconds
+        on a background timer (:meth:`flush` applies what is pending now).
+        """
+        self._update_bytes(Path(path), text.encode("utf-8", "replace"))
+
+    def update_document(self, doc: Document) -> None:
+        """:meth:`update_text` for a :class:`Document` (uses a snapshot of its buffer)."""
+        if doc.path is not None:
+            self._update_bytes(Path(doc.path), doc.source)
+
+    def _update_bytes(self, path: Path, data: bytes) -> None:
         try:
-            resolved = Path(path).resolve()
+            resolved = path.resolve()
         except (OSError, RuntimeError):
             return
+        key = str(resolved)
         language = languages.language_for_path(resolved)
-        if language is None or not self.is_allowed(resolved):
+        if language is None or len(data) > self.settings.max_file_bytes:
             return
-        data = text.encode("utf-8", "replace")
-        if len(data) > self.settings.max_file_bytes:
+        with self._lock:
+            known = key in self._overlay
+        if not known and not self.is_allowed(resolved):
             return
+        now = time.monotonic()
+        with self._lock:
+            self._overlay.add(key)
+            recent = now - self._overlay_updated.get(key, -1e9) < OVERLAY_DEBOUNCE_S
+            if recent:
+                self._pending[key] = (resolved, language, data)
+                if self._pending_timer is None:
+                    timer = threading.Timer(OVERLAY_DEBOUNCE_S, self.flush)
+                    timer.daemon = True
+                    self._pending_timer = timer
+                    timer.start()
+                return
+            self._overlay_updated[key] = now
+            self._pending.pop(key, None)
+        self._index_bytes(resolved, language, data)
+
+    def flush(self) -> None:
+        """Apply pending in-memory updates now."""
+        with self._lock:
+            pending = list(self._pending.values())
+            self._pending.clear()
+            self._pending_timer = None
+            now = time.monotonic()
+            for resolved, _language, _data in pending:
+                self._overlay_updated[str(resolved)] = now
+        for resolved, language, data in pending:
+            try:
+                self._index_bytes(resolved, language, data)
+            except Exception as exc:
+                log.warning("index: in-memory update of %s failed: %s", resolved, exc)
+
+    def _index_bytes(self, resolved: Path, language: str, data: bytes) -> None:
         digest = content_hash(data)
         with self._lock:
-            self._overlay.add(str(resolved))
+            if str(resolved) not in self._overlay:
+                return  # closed meanwhile
             current = self._records.get(str(resolved))
             if current is not None and current.hash == digest:
                 return
         symbols = parse_source(data, language, str(resolved))
-        self._store(self._record(resolved, digest, language, symbols))
-
-    def update_document(self, doc: Document) -> None:
-        """Like :meth:`update_text`, reusing the document's own (incrementally parsed) tree."""
-        if doc.path is None or doc.language is None:
-            return
-        try:
-            resolved = Path(doc.path).resolve()
-        except (OSError, RuntimeError):
-            return
-        if languages.language_for_path(resolved) is None or not self.is_allowed(resolved):
-            return
-        data = doc.source
-        if len(data) > self.settings.max_file_bytes:
-            return
-        digest = content_hash(data)
         with self._lock:
-            self._overlay.add(str(resolved))
-            current = self._records.get(str(resolved))
-            if current is not None and current.hash == digest:
-                return
-        symbols = doc.symbols()
-        defs = [
-            d if d.path == str(resolved) else msgspec.structs.replace(d, path=str(resolved))
-            for d in symbols.definitions
-        ]
-        symbols = FileSymbols(definitions=defs, imports=symbols.imports, exports=symbols.exports)
-        self._store(self._record(resolved, digest, doc.language, symbols))
+            if str(resolved) in self._overlay:
+                self._store(self._record(resolved, digest, language, symbols))
 
     def close_document(self, path: Path) -> None:
         """The editor closed the document: go back to what is on disk."""
@@ -573,6 +600,8 @@ class WorkspaceIndex:
             resolved = Path(path).resolve()
             with self._lock:
                 self._overlay.discard(str(resolved))
+                self._overlay_updated.pop(str(resolved), None)
+                self._pending.pop(str(resolved), None)
             self.refresh(resolved)
 
     def refresh(self, path: Path) -> bool:
@@ -817,6 +846,11 @@ class WorkspaceIndex:
 
     def stop(self) -> None:
         self._stopping.set()
+        with self._lock:
+            timer, self._pending_timer = self._pending_timer, None
+            self._pending.clear()
+        if timer is not None:
+            timer.cancel()
         observer, self._observer = self._observer, None
         if observer is not None:
             with contextlib.suppress(Exception):
