@@ -121,7 +121,7 @@ def test_budget_is_respected_for_any_budget(project, budget: int, row: int, col:
     ctx = builder.build(doc, point, budget)
     assert total_tokens(ctx, bytes_halves) <= budget
     # the prompt as the engine lays it out (file headers included) stays in the budget too
-    for sep in (None, "<|file_sep|>"):
+    for sep in (None, "\x1c"):  # a file-separator special token is one token: a 1-byte stand-in
         other = render_snippets(ctx.snippets, doc.language, sep)
         laid_out = [other, ctx.path, ctx.prefix, ctx.line_prefix, ctx.suffix]
         assert sum(bytes_halves(t) for t in laid_out if t) <= budget
