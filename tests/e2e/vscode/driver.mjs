@@ -24,6 +24,7 @@ const PYTHON = args.python;
 const SAMPLES = Number(args.samples ?? 20);
 const RUN = process.env.CODEHEARTH_E2E_RUN ?? `run-${process.pid}-${Date.now()}`;
 fs.mkdirSync(OUT, { recursive: true });
+fs.rmSync(path.join(OUT, 'vscode-logs'), { recursive: true, force: true });
 
 const require = createRequire(import.meta.url);
 const { chromium } = require(env.playwright);
@@ -159,6 +160,9 @@ function prepareDirs() {
       CODEHEARTH_CONFIG: path.join(dirs.base, 'no-user-config.toml'),
     },
     'codehearth.logLevel': 'debug',
+    // The default 400 ms budget often ends empty on a 2-core CI machine that also runs chromium and
+    // code-server; the test wants ghost text every time. CODEHEARTH_E2E_BUDGET_MS overrides it.
+    'codehearth.latencyBudgetMs': Number(process.env.CODEHEARTH_E2E_BUDGET_MS || 1000),
   };
   fs.mkdirSync(path.join(dirs.userData, 'User'), { recursive: true });
   fs.writeFileSync(path.join(dirs.userData, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
@@ -347,6 +351,7 @@ function percentile(values, p) {
 async function main() {
   const dirs = prepareDirs();
   result.dirs = dirs;
+  result.latencyBudgetMs = Number(process.env.CODEHEARTH_E2E_BUDGET_MS || 1000);
   log(`work dir ${dirs.base}`);
   installExtension(dirs);
   result.steps.installed = true;
@@ -395,20 +400,25 @@ async function main() {
   // No indentation typed: VS Code indents after the colon itself.
   const prefix = 'def multiply(a, b):\n"""Return the product of a and b."""\nreturn a';
   await page.keyboard.type(prefix, { delay: 35 });
-  let ghost = await waitFor('ghost text', async () => {
-    if (await hasGhost()) {
-      const t = await ghostText();
-      return t.trim() ? t : false;
+  // The model may answer empty at a position (deadline, gate); ask again (Alt+\\ is "Trigger Inline
+  // Suggestion"), with a space as a second continuation point, until a suggestion shows.
+  const currentGhost = async () => {
+    const t = (await hasGhost()) ? await ghostText() : '';
+    return t.trim() ? t : false;
+  };
+  let ghost = null;
+  const ghostDeadline = Date.now() + 120_000;
+  for (let attempt = 0; !ghost && Date.now() < ghostDeadline; attempt++) {
+    if (attempt === 2) {
+      await page.keyboard.type(' ');
+    } else if (attempt > 0) {
+      await page.keyboard.press('Alt+Backslash');
     }
-    return false;
-  }, 10_000, 50).catch(() => null);
+    ghost = await waitFor('ghost text', currentGhost, 10_000, 50).catch(() => null);
+    result.ghostAttempts = attempt + 1;
+  }
   if (!ghost) {
-    // Nudge: some positions are gated; a space after the name is a clear continuation point.
-    await page.keyboard.type(' ', { delay: 35 });
-    ghost = await waitFor('ghost text', async () => {
-      const t = (await hasGhost()) ? await ghostText() : '';
-      return t.trim() ? t : false;
-    }, 30_000, 50);
+    throw new Error('no ghost text within 120 s of typing (see the Codehearth log in vscode-logs/)');
   }
   log(`ghost text: ${JSON.stringify(ghost)}`);
   result.ghostText = ghost;
