@@ -263,7 +263,8 @@ class ContextBuilder:
                 if scope is not None:
                     remaining -= scope.tokens + scope_header
 
-        start = self._prefix_start(doc, row, remaining)
+        # lines above only join a complete line prefix (else the window would not be contiguous)
+        start = self._prefix_start(doc, row, remaining) if line_prefix == line_prefix_full else row
         prefix = "".join(doc.line(r) + "\n" for r in range(start, row))
         prefix_tokens = self._tokens(prefix)
         while prefix_tokens > remaining and prefix:  # tokenizers are not additive: trim until it fits

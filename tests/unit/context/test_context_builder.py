@@ -250,3 +250,26 @@ def test_commands_print_sections(project, tmp_path: Path) -> None:
     data = json.loads(out.getvalue())
     assert data["line_prefix"] == "        total += area("
     assert sum(s["tokens"] for s in data["sections"]) <= 700
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    text=st.text(alphabet=st.sampled_from(list("ab_ (){}:.,=\n\t\"'#é→𝄞")), max_size=600),
+    where=st.floats(0, 1),
+    budget=st.integers(0, 300),
+    language=st.sampled_from(["python", "javascript", "rust", None]),
+)
+def test_any_text_any_point_keeps_the_invariants(text: str, where: float, budget: int, language) -> None:
+    doc = Document("untitled:fuzz", text, language)
+    offset = len(text[: int(where * len(text))].encode())
+    point = doc.point_at(offset)
+    builder = ContextBuilder(None, ContextSettings(), bytes_halves)
+    ctx = builder.build(doc, point, budget)
+    assert total_tokens(ctx, bytes_halves) <= budget
+    before = doc.source[: doc.offset(point)].decode()
+    assert before.endswith(ctx.prefix + ctx.line_prefix)
+    assert doc.source[doc.offset(point) :].decode().startswith(ctx.suffix)
+    assert "\n" not in ctx.line_prefix
+    builder.explain_context(doc, point, budget + 1)
+    doc.opens_empty_block(point)
+    doc.in_string_literal(point)
