@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nvim_driver import HERE, PLUGIN_DIR, SAMPLE_PY, Nvim, NvimFactory
+from nvim_driver import HERE, PLUGIN_DIR, REPO, SAMPLE_PY, Nvim, NvimFactory
 
 
 @pytest.fixture
@@ -21,7 +21,7 @@ def workspace(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def make_nvim(workspace: Path, tmp_path: Path) -> Iterator[NvimFactory]:
+def make_nvim(workspace: Path, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[NvimFactory]:
     """Start headless Neovims with the plugin; every one is stopped (and its server killed) afterwards."""
     started: list[Nvim] = []
 
@@ -42,5 +42,12 @@ def make_nvim(workspace: Path, tmp_path: Path) -> Iterator[NvimFactory]:
     yield start
     for nv in started:
         nv.close()
+    # Keep Neovim's and the server's logs (the server's stderr is in lsp.log) for CI artifacts.
+    logs = REPO / "test-output" / "neovim" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    for i, nv in enumerate(started):
+        name = f"{request.node.name}-{i}"
+        (logs / f"{name}.lsp.log").write_text(nv.lsp_log()[-200_000:])
+        (logs / f"{name}.nvim.log").write_text(nv.log())
     for nv in started:
         assert not nv.alive()
