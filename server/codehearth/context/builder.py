@@ -568,18 +568,38 @@ class ContextBuilder:
         if d.doc:
             indent = " " * (len(d.signature) - len(d.signature.lstrip()) + 4)
             parts.append(f'{indent}"""{d.doc}"""' if d.language == "python" else f"{indent}// {d.doc}")
-        if d.kind in ("class", "struct", "interface", "trait", "enum") and self.index is not None:
-            members = [m for m in self.index.definitions_in(d.path) if m.container == d.name]
-            for m in members[:24]:
-                parts.append(m.signature)
-        text = "\n".join(p for p in parts if p) + "\n"
-        n = self._fits(text, limit)
+        head = "\n".join(parts) + "\n"
+        n = self._fits(head, limit)
         if n is None:
-            text = d.signature + "\n"
-            n = self._fits(text, limit)
+            head = d.signature + "\n"
+            n = self._fits(head, limit)
             if n is None:
                 return None
-        return text, n
+        if d.kind not in ("class", "struct", "interface", "trait", "enum", "type") or self.index is None:
+            return head, n
+        # a class too big to show whole: its outline, as many member signatures as fit
+        lines = [head]
+        used = n
+        for member in self.index.definitions_in(d.path):
+            if (
+                member.container != d.name
+                or member.start_line < d.start_line
+                or member.start_line > d.end_line
+            ):
+                continue
+            line = member.signature.rstrip() + "\n"
+            cost = self._fits(line, limit - used)
+            if cost is None:
+                break
+            lines.append(line)
+            used += cost
+        text = "".join(lines)
+        total = self._tokens(text)
+        while total > limit and len(lines) > 1:  # not additive: drop members until it fits
+            lines.pop()
+            text = "".join(lines)
+            total = self._tokens(text)
+        return (text, total) if total <= limit else None
 
     def _snippets(self, doc: Document, point: Point, limit: int, visible: tuple[int, int]) -> list[Snippet]:
         if limit <= 0:
