@@ -65,7 +65,19 @@ EDIT_TEXT = st.text(alphabet=st.sampled_from(list("abc xy():\n\t{}'\"=,.é→�
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
-    source=st.sampled_from([(PY, "python"), (JS, "javascript")]),
+    source=st.sampled_from(
+        [
+            (PY, "python"),
+            (JS, "javascript"),
+            ("type T = { a: number };\nexport function f(x: T): number {\n  return x.a;\n}\n", "typescript"),
+            ('const App = () => <div className="a">{items.map((i) => <li>{i}</li>)}</div>;\n', "tsx"),
+            ('package main\n\nimport "fmt"\n\nfunc main() {\n\tfmt.Println("é")\n}\n', "go"),
+            ('fn main() {\n    let s = "x";\n    println!("{}", s);\n}\n', "rust"),
+            ('class A {\n  void f() {\n    String s = "x";\n  }\n}\n', "java"),
+            ('#include <stdio.h>\nint main(void) {\n  printf("%d", 1);\n}\n', "c"),
+            ("template <class T> struct V {\n  T x;\n  T get() const { return x; }\n};\n", "cpp"),
+        ]
+    ),
     edits=st.lists(st.tuples(st.floats(0, 1), st.floats(0, 0.2), EDIT_TEXT), min_size=1, max_size=25),
 )
 def test_incremental_tree_equals_fresh_parse(source: tuple[str, str], edits: list) -> None:
