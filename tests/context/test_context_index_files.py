@@ -213,6 +213,10 @@ def test_planted_secret_never_reaches_any_context(workspace: Path, cache: Path, 
     (root / "id_rsa").write_text(SECRET)
     (root / "config").mkdir()
     (root / "config" / "credentials.py").write_text(f"def get_key():\n    return '{SECRET}'\n")
+    (root / "settings_local.py").write_text(
+        f'KEY = """-----BEGIN OPENSSH PRIVATE KEY-----\n{SECRET}\n-----END OPENSSH PRIVATE KEY-----"""\n'
+        "def key_holder():\n    return KEY\n"
+    )
     index = closing(make_index(root, cache))
     index.scan()
     for p in index.paths():
@@ -221,6 +225,7 @@ def test_planted_secret_never_reaches_any_context(workspace: Path, cache: Path, 
         assert not index.is_allowed(root / name)
         assert is_secret_path(root / name)
     assert index.definitions("get_key") == []
+    assert index.definitions("key_holder") == [], "a private key inside a source file keeps it out"
 
     builder = ContextBuilder(index, index.settings, count_tokens)
     env_doc = Document((root / ".env").as_uri(), (root / ".env").read_text(), path=root / ".env")
@@ -229,8 +234,12 @@ def test_planted_secret_never_reaches_any_context(workspace: Path, cache: Path, 
         (root / "config" / "credentials.py").read_text(),
         path=root / "config" / "credentials.py",
     )
+    pasted = Document(
+        "untitled:Untitled-2", f"-----BEGIN RSA PRIVATE KEY-----\n{SECRET}\nslugify_token API_KEY\n"
+    )
     builder.note_document(env_doc)
     builder.note_document(cred_doc)
+    builder.note_document(pasted)
     text = "from pkg.util import slugify\nAPI_KEY = get_key()\nslugify_token = slugify(API_KEY)\n"
     doc = Document((root / "use.py").as_uri(), text + "\n", path=root / "use.py")
     for point in (Point(2, 10), Point(3, 0), Point(1, 5)):
@@ -238,9 +247,10 @@ def test_planted_secret_never_reaches_any_context(workspace: Path, cache: Path, 
         assert all(SECRET not in s.text for s in ctx.sections)
         assert SECRET not in ctx.prefix + ctx.line_prefix + ctx.suffix
     # even with the secret file itself open, nothing of it is put in a prompt
-    ctx = builder.build(env_doc, Point(0, 8), 2048)
-    assert all(SECRET not in s.text for s in ctx.sections)
-    assert SECRET not in ctx.prefix + ctx.line_prefix + ctx.suffix
+    for secret_doc in (env_doc, pasted):
+        ctx = builder.build(secret_doc, Point(1, 8), 2048)
+        assert all(SECRET not in s.text for s in ctx.sections)
+        assert SECRET not in ctx.prefix + ctx.line_prefix + ctx.suffix
 
 
 def _wait_for(predicate: Callable[[], bool], timeout: float = 10.0) -> float:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from .document import Document, FunctionSpan, Point
-from .index import WorkspaceIndex, is_secret_path
+from .index import WorkspaceIndex, is_secret_path, looks_secret
 from .symbols import Definition, Import, identifiers_in
 
 if TYPE_CHECKING:
@@ -102,6 +102,8 @@ class ContextBuilder:
 
     # ------------------------------------------------------------ documents
     def _allowed(self, doc: Document) -> bool:
+        if not self.settings.include_secrets and looks_secret(doc.source):
+            return False
         if doc.path is None:
             return True  # untitled buffer
         if not self.settings.include_secrets and is_secret_path(doc.path):
@@ -197,7 +199,9 @@ class ContextBuilder:
         # across a boundary), so the laid-out prompt stays inside the budget too
         budget -= min(budget // 8, MAX_SNIPPETS + 5)
         path = self._display_path(doc)
-        if not self._allowed(doc) and doc.path is not None and is_secret_path(doc.path):
+        if not self.settings.include_secrets and (
+            (doc.path is not None and is_secret_path(doc.path)) or looks_secret(doc.source)
+        ):
             # a secret file: nothing of it goes into any prompt
             return PromptContext(
                 path=path,
@@ -679,8 +683,8 @@ class ContextBuilder:
         best: list[tuple[float, str, int, int, Document]] = []
         for item in noted:
             other = item.doc
-            if other.path is not None and not self._allowed(other):
-                continue
+            if looks_secret(other.source):
+                continue  # a private key pasted into an open buffer
             if item.version != other.version or not item.windows:
                 item.windows = _windows(other)
                 item.version = other.version

@@ -19,6 +19,7 @@ import logging
 import multiprocessing
 import os
 import queue
+import re
 import shutil
 import threading
 import time
@@ -153,6 +154,14 @@ SECRET_NAME_GLOBS: tuple[str, ...] = (
 _SECRET_DIRS = frozenset({".ssh", ".gnupg", ".aws", ".docker", ".kube"})
 
 
+_PRIVATE_KEY_RE = re.compile(rb"-----BEGIN [A-Z0-9 ]*PRIVATE KEY( BLOCK)?-----")
+
+
+def looks_secret(data: bytes) -> bool:
+    """Content that is a secret whatever the file is called (PEM / PGP / OpenSSH private keys)."""
+    return b"PRIVATE KEY" in data and _PRIVATE_KEY_RE.search(data) is not None
+
+
 def is_secret_path(path: str | Path) -> bool:
     """True for files that look like secrets (.env files, private keys, credential files)."""
     p = Path(path)
@@ -209,6 +218,8 @@ def _parse_job(job: tuple[str, str]) -> tuple[str, str, bytes | None]:
             data = fh.read()
     except OSError:
         return path, "", None
+    if looks_secret(data):
+        return path, content_hash(data), None
     try:
         return path, content_hash(data), _encode(parse_source(data, language, path))
     except Exception:  # a grammar crash on one file must not end the scan
@@ -582,6 +593,10 @@ class WorkspaceIndex:
                 log.warning("index: in-memory update of %s failed: %s", resolved, exc)
 
     def _index_bytes(self, resolved: Path, language: str, data: bytes) -> None:
+        if looks_secret(data) and not self.settings.include_secrets:
+            with self._lock:
+                self._drop(str(resolved))
+            return
         digest = content_hash(data)
         with self._lock:
             if str(resolved) not in self._overlay:
@@ -629,6 +644,9 @@ class WorkspaceIndex:
             data = resolved.read_bytes()
             st = resolved.stat()
         except OSError:
+            with self._lock:
+                return self._drop(key)
+        if looks_secret(data) and not self.settings.include_secrets:
             with self._lock:
                 return self._drop(key)
         digest = content_hash(data)
@@ -936,7 +954,7 @@ def _read_text_file(path: Path) -> bytes | None:
     except OSError as exc:  # deleted during the scan, unreadable
         log.debug("index: cannot read %s: %s", path, exc)
         return None
-    if b"\0" in data[:BINARY_SNIFF_BYTES]:
+    if b"\0" in data[:BINARY_SNIFF_BYTES] or looks_secret(data):
         return None
     return data
 
