@@ -15,6 +15,7 @@ import numpy as np
 
 # Control tokens of SmolLM2 that no test needs; their ids get the new texts.
 SPARE_IDS = (7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
+REPO_TOKEN_IDS = (3, 4, 5, 6)  # <repo_name>, <reponame>, <file_sep>, <filename>
 
 QWEN_FIM = {"<|fim_prefix|>": "fim_pre", "<|fim_suffix|>": "fim_suf", "<|fim_middle|>": "fim_mid",
             "<|repo_name|>": None, "<|file_sep|>": None}
@@ -47,6 +48,7 @@ def make_variant(
     special_tokens: dict[str, str | None] | None = None,
     chat_template: str | None = None,
     truncate_to: int | None = None,
+    hide_repo_tokens: bool = False,
 ) -> dict[str, int]:
     """Write a copy of ``source`` with renamed control tokens and new metadata. Returns text -> id."""
     reader = gguf.GGUFReader(source)
@@ -54,6 +56,8 @@ def make_variant(
     writer = gguf.GGUFWriter(dest, arch)
     ids: dict[str, int] = {}
     new_tokens: dict[int, str] = {}
+    if hide_repo_tokens:  # SmolLM2 has StarCoder's <repo_name>/<file_sep>; most families do not
+        new_tokens.update({i: f"<unused_{i}>" for i in REPO_TOKEN_IDS})
     for slot, text in zip(SPARE_IDS, special_tokens or {}, strict=False):
         new_tokens[slot] = text
         ids[text] = slot

@@ -107,6 +107,7 @@ class Assistant:
             self._set_state("loading", self.settings.model_id())
             old, self._engine = self._engine, None
             self.completions.cancel_all()
+            self.explanations.cancel_all()
             if old is not None:
                 old.close()
             self._engine_key = key
@@ -182,13 +183,13 @@ class Assistant:
         self.builder.forget_document(uri)
 
     def shutdown(self) -> None:
-        self.completions.cancel_all()
+        self.completions.close()
+        self.explanations.close()
         if self.index is not None:
             self.index.stop()
         if self._engine is not None:
             self._engine.close()
             self._engine = None
-        self.explanations.close()
 
 
 def uri_to_path(uri: str) -> Path | None:

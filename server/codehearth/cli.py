@@ -274,8 +274,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from codehearth.lsp.server import serve
 
-    serve(tcp=args.tcp)
-    return 0
+    return serve(tcp=args.tcp)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -142,4 +142,4 @@ def send_raw_request(client: LanguageClient, method: str, params: Any) -> tuple[
 
 
 def cancel_request(client: LanguageClient, msg_id: str) -> None:
-    client.protocol.notify("$/cancelRequest", {"id": msg_id})
+    client.protocol.notify("$/cancelRequest", types.CancelParams(id=msg_id))

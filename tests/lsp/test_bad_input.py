@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 from lsprotocol import types
-from tests.lsp.harness import SERVER, inline, open_doc, running_server, send_raw_request, server_env, stats_of
+from tests.lsp.harness import (
+    SERVER,
+    inline,
+    inline_params,
+    open_doc,
+    running_server,
+    send_raw_request,
+    server_env,
+    stats_of,
+)
 
 pytestmark = pytest.mark.model
 
@@ -52,11 +62,14 @@ async def test_bad_requests_in_one_session(workspace: Path, tmp_path: Path, defa
         open_doc(client, weird, 'name = "\ud800"\ndef double(x):\n    return ')
         assert isinstance(await inline(client, weird, 2, 11), str)
         # Malformed params: an error response, not a crash.
-        _, fut = send_raw_request(client, types.TEXT_DOCUMENT_INLINE_COMPLETION, {"textDocument": 42})
+        malformed = inline_params(good, 0, 0)
+        object.__setattr__(malformed.text_document, "uri", 42)  # past the client's own validation
+        object.__setattr__(malformed.position, "line", "x")
+        _, fut = send_raw_request(client, types.TEXT_DOCUMENT_INLINE_COMPLETION, malformed)
         with pytest.raises(Exception):  # noqa: B017 - any JSON-RPC error is the right answer here
             await asyncio.wait_for(fut, 10)
         _, fut = send_raw_request(client, "workspace/executeCommand",
-                                  {"command": "codehearth.explain", "arguments": ["x"]})
+                                  types.ExecuteCommandParams(command="codehearth.explain", arguments=["x"]))
         with pytest.raises(Exception):  # noqa: B017
             await asyncio.wait_for(fut, 10)
         # A 5 MB single-line document.
@@ -110,8 +123,12 @@ def test_stdout_carries_only_protocol(tmp_path: Path) -> None:
     out = proc.stdout.read()
     proc.wait(30)
     rest = out
+    bodies = []
     while rest:
         assert rest.startswith(b"Content-Length: "), rest[:80]
         header, _, tail = rest.partition(b"\r\n\r\n")
-        length = int(header.split(b":")[1])
+        length = int(header.split(b"\r\n")[0].split(b":")[1])
+        bodies.append(json.loads(tail[:length]))
         rest = tail[length:]
+    states = [b["params"]["state"] for b in bodies if b.get("method") == "codehearth/status"]
+    assert states[-1] == "ready"  # the model loaded while stdout stayed clean

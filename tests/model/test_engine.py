@@ -64,8 +64,8 @@ def test_tiny_deadline_returns_with_what_it_has(engine: LlamaEngine) -> None:
 
 def test_kv_cache_reuse_evaluates_only_new_tokens(engine: LlamaEngine) -> None:
     engine.forget_cache()
-    first_prompt = PREFIX + "fh.read().splitlines()\n\n\n"
-    second_prompt = first_prompt + "def write_lines(path, lines):\n"
+    first_prompt = PREFIX + "fh.read().splitlines()"
+    second_prompt = first_prompt + "\n\n\ndef write_lines(path, lines):\n"
     first = engine.generate(GenerationRequest(prompt=[first_prompt], max_tokens=4))
     n1 = len(engine.prompt_tokens([first_prompt]))
     n2 = len(engine.prompt_tokens([second_prompt]))

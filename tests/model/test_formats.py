@@ -29,15 +29,16 @@ MIDDLE = "    result = "
 def variants(default_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, dict[str, int]]]:
     folder = tmp_path_factory.mktemp("gguf")
     made = {}
-    for key, name, tokens, template in [
-        ("qwen", "Qwen2.5 Coder Test", QWEN_FIM, None),
-        ("starcoder", "StarCoder Test", STARCODER_FIM, None),
-        ("codellama", "CodeLlama Test", CODELLAMA_FIM, None),
-        ("codestral", "Codestral Test", CODESTRAL_FIM, MISTRAL_TEMPLATE),
-        ("llama3", "Llama 3 Chat Test", None, LLAMA3_TEMPLATE),
+    for key, name, tokens, template, hide in [
+        ("qwen", "Qwen2.5 Coder Test", QWEN_FIM, None, True),
+        ("starcoder", "StarCoder Test", STARCODER_FIM, None, False),
+        ("codellama", "CodeLlama Test", CODELLAMA_FIM, None, True),
+        ("codestral", "Codestral Test", CODESTRAL_FIM, MISTRAL_TEMPLATE, True),
+        ("llama3", "Llama 3 Chat Test", None, LLAMA3_TEMPLATE, True),
     ]:
         path = folder / f"{key}.gguf"
-        ids = make_variant(default_model, path, name=name, special_tokens=tokens, chat_template=template)
+        ids = make_variant(default_model, path, name=name, special_tokens=tokens, chat_template=template,
+                           hide_repo_tokens=hide)
         made[key] = (path, ids)
     return made
 

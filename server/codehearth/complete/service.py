@@ -383,6 +383,11 @@ class CompletionService:
             gen.cancel.cancel()
         self._running.clear()
 
+    def close(self) -> None:
+        """Stop generating and wait for the worker, so the model is never freed under a running decode."""
+        self.cancel_all()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
 
 def _only_closers(text: str) -> bool:
     return all(ch in ")]}'\"`;:, \t" for ch in text)

@@ -24,6 +24,7 @@ from codehearth.engine.base import (
     ChatMessage,
     EngineCounters,
     EngineError,
+    EngineUnavailable,
     GenerationRequest,
     GenerationResult,
     ModelInfo,
@@ -78,8 +79,10 @@ class DecodeGate:
 
 
 def default_threads() -> int:
-    # llama-cpp-python defaults to half the CPUs; on a 2-core laptop that leaves one idle.
-    return max(1, min(os.cpu_count() or 1, 8))
+    # Half the CPUs, as llama.cpp does: the editor, the language runtime and the browser need the rest, and
+    # llama.cpp's worker threads spin at each barrier, so one thread too many is far slower than one too few
+    # (measured on 2 busy cores: 1 thread 0.8-1.6 s, 2 threads 5-34 s for the same 32-token completion).
+    return max(1, min((os.cpu_count() or 2) // 2, 8))
 
 
 class _Context:
@@ -132,6 +135,7 @@ class LlamaEngine:
         self.counters = EngineCounters()
         self.info = self._read_model_info()
         self._eog_cache: dict[int, bool] = {}
+        self._closed = False
 
     # -- metadata -------------------------------------------------------------------------------
 
@@ -233,7 +237,12 @@ class LlamaEngine:
         llm = self._complete.llm
         # The rendered template holds control tokens as text: parse them here, where we made them.
         ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
-        return [SpecialToken(text=llm._model.token_get_text(i), id=int(i)) for i in ids]
+        # Token ids are kept as they are; each carries its own text (a character split over several tokens
+        # lands on the token that completes it) so that prompt_text() shows the real prompt.
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        return [
+            SpecialToken(text=decoder.decode(llm.detokenize([i], special=True)), id=int(i)) for i in ids
+        ]
 
     def _chat_context(self) -> _Context:
         if not self.settings.separate_explain_context:
@@ -244,6 +253,8 @@ class LlamaEngine:
             return self._chat
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
+        if self._closed:
+            raise EngineUnavailable("the model was unloaded")
         urgent = request.purpose == "complete"
         ctx = self._complete if urgent else self._chat_context()
         tokens = self.prompt_tokens(request.prompt, add_bos=request.add_bos)
@@ -265,8 +276,12 @@ class LlamaEngine:
         timings = Timings(prompt_tokens=len(tokens))
         llm = ctx.llm
 
-        def gated() -> contextlib.AbstractContextManager[None]:
-            return step_gate.hold(urgent=False) if step_gate is not None else contextlib.nullcontext()
+        @contextlib.contextmanager
+        def gated() -> Iterator[None]:
+            with step_gate.hold(urgent=False) if step_gate is not None else contextlib.nullcontext():
+                if self._closed:  # unloaded while this explanation waited for its turn
+                    raise EngineUnavailable("the model was unloaded")
+                yield
 
         # 1. Prefill: keep the longest common prefix, evaluate the rest in chunks (deadline between chunks).
         with gated():
@@ -361,9 +376,14 @@ class LlamaEngine:
             self._complete.forget()
 
     def close(self) -> None:
-        self._complete.close()
-        if self._chat is not None:
-            self._chat.close()
+        """Free the contexts once no decode is running; later calls raise EngineUnavailable."""
+        with self._gate.hold(urgent=True):
+            if self._closed:
+                return
+            self._closed = True
+            self._complete.close()
+            if self._chat is not None:
+                self._chat.close()
 
 
 def _find_stop(text: str, stops: Sequence[str]) -> int | None:

@@ -7,7 +7,7 @@ never turn into a control token.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from codehearth.engine.base import ChatMessage, FimStyle, ModelInfo, PromptPiece, SpecialToken
@@ -139,15 +139,13 @@ def render_chat(
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
     formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
-    msgs: list[Mapping[str, str]] = [{"role": m.role, "content": m.content} for m in messages]
-    if not _template_supports_system(template) and msgs and msgs[0]["role"] == "system":
-        # Mistral's template raises on a system turn: fold it into the first user turn.
+    msgs: list[dict[str, str]] = [{"role": m.role, "content": m.content} for m in messages]
+    try:
+        return formatter(messages=msgs).prompt  # type: ignore[arg-type]
+    except Exception:
+        # Templates such as Mistral's raise on a system turn: fold it into the first user turn and retry.
+        if len(msgs) < 2 or msgs[0]["role"] != "system":
+            raise
         system = msgs.pop(0)["content"]
-        if msgs:
-            msgs[0] = {"role": msgs[0]["role"], "content": f"{system}\n\n{msgs[0]['content']}"}
-    result = formatter(messages=msgs)  # type: ignore[arg-type]
-    return result.prompt
-
-
-def _template_supports_system(template: str) -> bool:
-    return "system" in template and "raise_exception('Conversation roles must alternate" not in template
+        msgs[0] = {"role": msgs[0]["role"], "content": f"{system}\n\n{msgs[0]['content']}"}
+        return formatter(messages=msgs).prompt  # type: ignore[arg-type]

@@ -71,6 +71,7 @@ class ExplainService:
         self._engine = engine
         self._executor = executor or concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="explain")
         self._cache = _open_cache(cache_dir)
+        self._active: set[CancelToken] = set()
 
     def find_function(self, doc: Document, point: Point) -> ExplainContext | None:
         return self.builder.explain_context(doc, point, self.settings.explain.budget_tokens)
@@ -114,6 +115,8 @@ class ExplainService:
             if on_chunk is not None:
                 on_chunk(delta)
 
+        cancel = cancel or CancelToken()
+        self._active.add(cancel)
         request = GenerationRequest(
             prompt=engine.chat_prompt(explain_messages(ctx, self._display_path(doc), doc.language)),
             max_tokens=self.settings.explain.max_tokens,
@@ -131,6 +134,8 @@ class ExplainService:
             raise
         except EngineError as exc:
             raise ExplainError(str(exc)) from exc
+        finally:
+            self._active.discard(cancel)
         await asyncio.sleep(0)  # let queued chunk deliveries run before the final one
         text = result.text.strip()
         deliver(text)
@@ -176,7 +181,13 @@ class ExplainService:
         except Exception:
             log.warning("explanation cache not writable", exc_info=True)
 
+    def cancel_all(self) -> None:
+        for token in list(self._active):
+            token.cancel()
+
     def close(self) -> None:
+        self.cancel_all()
+        self._executor.shutdown(wait=True, cancel_futures=True)
         if self._cache is not None:
             self._cache.close()
 

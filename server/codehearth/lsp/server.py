@@ -9,7 +9,6 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Generator
-from pathlib import Path
 from typing import Any, ClassVar
 
 from lsprotocol import types
@@ -189,7 +188,8 @@ def create_server() -> CodehearthServer:
     return server
 
 
-def serve(tcp: str | None = None, log_file: Path | None = None) -> None:
+def serve(tcp: str | None = None) -> int:
+    """Run until the client says exit or goes away. Returns 1 after an exit without shutdown (LSP spec)."""
     from codehearth.stdio import protect_stdout
 
     server = create_server()
@@ -199,6 +199,7 @@ def serve(tcp: str | None = None, log_file: Path | None = None) -> None:
     if tcp:
         host, _, port = tcp.rpartition(":")
         server.start_tcp(host or "127.0.0.1", int(port))
-        return
-    stream = protect_stdout()
-    server.start_io(stdout=stream)
+    else:
+        server.start_io(stdout=protect_stdout())
+    server.assistant.shutdown()
+    return 0 if server.protocol._shutdown else 1
