@@ -339,6 +339,29 @@ async function clearGhost() {
   }
 }
 
+/** Pids of the codehearth server processes this run started (found by the run token in their environment). */
+function serverProcesses() {
+  const pids = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) {
+      continue;
+    }
+    try {
+      const environ = fs.readFileSync(`/proc/${name}/environ`, 'latin1').split('\0');
+      if (!environ.includes(`CODEHEARTH_E2E_RUN=${RUN}`)) {
+        continue;
+      }
+      const cmdline = fs.readFileSync(`/proc/${name}/cmdline`, 'latin1').split('\0');
+      if (cmdline.includes('codehearth') && cmdline.includes('serve')) {
+        pids.push(Number(name));
+      }
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return pids;
+}
+
 function percentile(values, p) {
   if (!values.length) {
     return null;
@@ -595,6 +618,32 @@ async function main() {
     throw new Error(`cancel did not stop the explanation: ${JSON.stringify(result.cancel)}`);
   }
   result.steps.cancel = true;
+
+  // --- a server crash: the extension restarts it (back-off) and the model comes back ------------------
+  const serverPids = serverProcesses();
+  if (!serverPids.length) {
+    throw new Error('could not find the codehearth server process');
+  }
+  const crashAt = Date.now();
+  for (const pid of serverPids) {
+    process.kill(pid, 'SIGKILL');
+  }
+  await waitFor('the status bar to show the crash', async () => /crashed|starting|loading/.test(await statusText()), 10_000, 50)
+    .catch(() => undefined);
+  const back = await waitFor('the restarted server to be ready', async () => {
+    const t = await statusText();
+    const pids = serverProcesses();
+    return / ready/.test(t) && pids.length && !pids.some((p) => serverPids.includes(p)) ? t : false;
+  }, 60_000, 100);
+  result.restart = { ms: Date.now() - crashAt, statusBar: back };
+  log(`restarted after a crash in ${result.restart.ms} ms: ${back}`);
+  result.steps.restartAfterCrash = true;
+
+  // --- clicking the status bar item shows the log ---------------------------------------------------
+  await page.locator('.statusbar-item', { hasText: 'ready' }).filter({ hasText: 'smollm' }).first().click();
+  await page.locator('.part.panel .monaco-editor .view-lines', { hasText: 'starting server' }).first().waitFor({ timeout: 15_000 });
+  result.steps.statusClickShowsLog = true;
+  await screenshot('log.png');
   result.ok = true;
 }
 

@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
+import * as readline from 'readline';
 import * as vscode from 'vscode';
 import {
   CloseAction,
@@ -11,6 +12,7 @@ import {
   LanguageClient,
   LanguageClientOptions,
   MessageType,
+  RevealOutputChannelOn,
   ServerOptions,
   ShowMessageParams,
   State,
@@ -71,6 +73,8 @@ export class ServerManager implements vscode.Disposable {
   private disposed = false;
   private starting: Promise<void> | undefined;
   private lastSent: SettingsTree = {};
+  /** The server's last stderr lines: logged at debug level, shown as errors when it crashes. */
+  private stderrTail: string[] = [];
   private readonly streams = new ExplainStreams();
   private running: { stream: ExplainStream; cts: vscode.CancellationTokenSource } | undefined;
   private readonly panel: ExplainPanel;
@@ -136,8 +140,16 @@ export class ServerManager implements vscode.Disposable {
         },
         os.homedir(),
       );
-      if (cmd.source === 'setting' && cmd.command.includes(path.sep) && !isExecutable(cmd.command)) {
-        throw new ServerNotFoundError(`codehearth.server.command is not an executable file: ${cmd.command}`);
+      if (cmd.source === 'setting') {
+        const found = /[\\/]/.test(cmd.command)
+          ? isExecutable(cmd.command)
+          : (process.env.PATH ?? '')
+              .split(path.delimiter)
+              .filter(Boolean)
+              .some((dir) => ['', '.exe', '.cmd'].some((ext) => isExecutable(path.join(dir, cmd.command + ext))));
+        if (!found) {
+          throw new ServerNotFoundError(`codehearth.server.command is not an executable file: ${cmd.command}`);
+        }
       }
       return cmd;
     } catch (err) {
@@ -158,6 +170,7 @@ export class ServerManager implements vscode.Disposable {
       return;
     }
     this.command = cmd;
+    this.stderrTail = [];
     const cwd = vscode.workspace.workspaceFolders?.find((f) => f.uri.scheme === 'file')?.uri.fsPath;
     this.log.info(`starting server (${cmd.source}): ${[cmd.command, ...cmd.args].join(' ')}`);
     const serverOptions: ServerOptions = {
@@ -172,7 +185,25 @@ export class ServerManager implements vscode.Disposable {
       initializationOptions: { [SECTION]: this.lastSent },
       outputChannel: this.log,
       traceOutputChannel: this.log,
+      // Errors are shown by this extension, once each, with actions (see ErrorReporter).
+      revealOutputChannelOn: RevealOutputChannelOn.Never,
       progressOnInitialization: false,
+      // The server logs through window/logMessage; its stderr repeats that, so it goes to debug level and
+      // its tail is shown when the server exits unexpectedly (a traceback before LSP started, a crash).
+      stdioOptions: {
+        stdout: (input) => {
+          readline.createInterface({ input, crlfDelay: Infinity, terminal: false }).on('line', (line) => this.log.info(line));
+        },
+        stderr: (input) => {
+          readline.createInterface({ input, crlfDelay: Infinity, terminal: false }).on('line', (line) => {
+            this.stderrTail.push(line);
+            if (this.stderrTail.length > 40) {
+              this.stderrTail.shift();
+            }
+            this.log.debug(`[server stderr] ${line}`);
+          });
+        },
+      },
       errorHandler: {
         error: (): ErrorHandlerResult => ({ action: LcErrorAction.Continue, handled: true }),
         closed: (): CloseHandlerResult => this.onClosed(),
@@ -214,6 +245,9 @@ export class ServerManager implements vscode.Disposable {
         return;
       }
       const message = `the server did not start: ${err instanceof Error ? err.message : String(err)}`;
+      if (this.stderrTail.length) {
+        this.log.error(`the server's stderr:\n${this.stderrTail.join('\n')}`);
+      }
       this.status.update({ state: 'error', message });
       this.errors.show(message, [openSettingsAction('codehearth.server'), showLogAction(this.log)]);
       return;
@@ -232,6 +266,10 @@ export class ServerManager implements vscode.Disposable {
     }
     const delay = this.policy.onCrash(Date.now());
     this.failRunningExplain('the server stopped');
+    if (this.stderrTail.length) {
+      this.log.error(`the server exited; its last stderr lines:\n${this.stderrTail.join('\n')}`);
+      this.stderrTail = [];
+    }
     if (delay === undefined) {
       const message = `the server crashed ${this.policy.recentCrashes} times in a few minutes and was not restarted.`;
       this.status.update({ state: 'crashed', message });
@@ -239,15 +277,15 @@ export class ServerManager implements vscode.Disposable {
         { title: 'Restart Server', run: () => void this.restart(true) },
         showLogAction(this.log),
       ]);
-      return { action: CloseAction.DoNotRestart, handled: true };
+      return { action: CloseAction.DoNotRestart, handled: true, message };
     }
-    this.log.warn(`server exited; restarting in ${delay} ms`);
+    const restartMessage = `the server exited; restarting it in ${delay} ms`;
     this.status.update({ state: 'crashed', message: `restarting in ${Math.round(delay / 100) / 10} s` });
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;
       void this.start();
     }, delay);
-    return { action: CloseAction.DoNotRestart, handled: true };
+    return { action: CloseAction.DoNotRestart, handled: true, message: restartMessage };
   }
 
   private onStatus(params: StatusParams): void {
