@@ -157,7 +157,8 @@ end
 function M.register()
   vim.api.nvim_clear_autocmds({ group = augroup })
   if vim.lsp.config and vim.lsp.enable then
-    vim.lsp.config(M.name, M.client_config())
+    -- Assign (not merge): calling setup() again replaces the options, lists included.
+    vim.lsp.config[M.name] = M.client_config()
     vim.lsp.enable(M.name)
     return
   end
