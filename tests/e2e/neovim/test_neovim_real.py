@@ -342,3 +342,65 @@ def test_checkhealth(
     assert f"model {MODEL} found" in report, report
     assert "state ready" in report, report
     assert "ERROR" not in report, report
+
+
+def test_cancel_then_explain_again(
+    make_nvim: NvimFactory, workspace: Path, real_server: tuple[list[str], dict[str, str]]
+) -> None:
+    nv = start(make_nvim, real_server, settings={"explain": {"maxTokens": 384}})
+    open_at(nv, workspace / "sample.py", line_of(SAMPLE_PY, "total = a + b"), 4)
+    wait_ready(nv)
+    before = last_id(nv)
+    nv.cmd("CodehearthExplain")
+    nv.wait_for(
+        f"local s = {T}.explain_state(); return s ~= vim.NIL and s.chunks >= 1", timeout=120, interval=0.01
+    )
+    nv.input("<C-c>")  # in the float: stop generating, keep the text
+    st = finished(nv, before, timeout=10)
+    if st["status"] == "done":
+        pytest.skip("the explanation ended before <C-c> arrived")
+    assert st["status"] == "cancelled", st
+    assert st["float_open"] and st["text"]
+    nv.input("q")
+    nv.wait_for(f"return not {T}.explain_state().float_open")
+    # the server is not stuck: the same function again generates (a cancelled text is not cached)
+    before = st["id"]
+    nv.cmd("CodehearthExplain")
+    again = finished(nv, before, timeout=180)
+    assert again["status"] == "done", again
+    assert server_alive(nv)
+
+
+def test_completions_while_an_explanation_streams(
+    make_nvim: NvimFactory, workspace: Path, real_server: tuple[list[str], dict[str, str]]
+) -> None:
+    """Completions keep priority: ghost text still comes within the latency budget mid-explanation."""
+    src = workspace / "reader.py"
+    src.write_text(GHOST_SOURCE)
+    nv = start(make_nvim, real_server, settings={"explain": {"maxTokens": 384}})
+    open_at(nv, src, line_of(GHOST_SOURCE, "with open"), 8)
+    wait_ready(nv)
+    source_win = nv.lua("return vim.api.nvim_get_current_win()")
+    before = last_id(nv)
+    nv.cmd("CodehearthExplain")
+    nv.wait_for(
+        f"local s = {T}.explain_state(); return s ~= vim.NIL and s.chunks >= 1", timeout=120, interval=0.01
+    )
+    nv.lua("vim.api.nvim_set_current_win(...)", source_win)
+    nv.input("Goreturn")
+    state = nv.wait_for(f"local s = {T}.ghost_state(); return s.answered and s", timeout=30)
+    explain = nv.lua(f"return {T}.explain_state()")
+    latency = state["stats"]["last_latency_ms"]
+    record(
+        "completion_during_explain",
+        {
+            "completion_latency_ms": round(latency, 1),
+            "suggestion": state["text"],
+            "explanation_still_streaming": not explain["finished"],
+            "explanation_chunks_so_far": explain["chunks"],
+        },
+    )
+    assert latency < 2000 + 1500, state  # the budget (2000 ms) plus transport slack on a busy runner
+    nv.input("<Esc>")
+    st = finished(nv, before, timeout=180)
+    assert st["status"] == "done", st

@@ -30,7 +30,7 @@ local seq = 0
 local timer = nil
 
 --- Counters for tests and :checkhealth.
-M.stats = { requests = 0, responses = 0, chunks = 0, shown = 0, accepted = 0 }
+M.stats = { requests = 0, responses = 0, chunks = 0, shown = 0, accepted = 0, last_latency_ms = nil }
 
 local function has_builtin()
   return vim.lsp.inline_completion ~= nil and vim.fn.has("nvim-0.12") == 1
@@ -233,6 +233,9 @@ local function on_response(token, err, result)
     return
   end
   M.stats.responses = M.stats.responses + 1
+  if st.sent_at then
+    M.stats.last_latency_ms = (uv.hrtime() - st.sent_at) / 1e6
+  end
   st.answered = true
   if err or not result then
     return
@@ -305,6 +308,7 @@ function M.request()
     full = "",
     consumed = "",
     answered = false,
+    sent_at = uv.hrtime(),
   }
   local params = lsp.position_params(0, client)
   params.context = { triggerKind = 2 } -- Automatic
