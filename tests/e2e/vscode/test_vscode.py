@@ -12,6 +12,7 @@ Results, logs and screenshots go to ``test-output/e2e-vscode/`` (or ``$CODEHEART
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import signal
@@ -37,7 +38,9 @@ def _models_dir() -> str:
     env = {**os.environ, "PYTHONPATH": str(REPO / "server")}
     code = "from codehearth.models.registry import models_dir; print(models_dir())"
     try:
-        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+        )
         if out.returncode == 0 and out.stdout.strip():
             return out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
@@ -88,7 +91,9 @@ def e2e_env() -> dict[str, str]:
     if not ENV_JSON.is_file():
         pytest.skip(f"VS Code e2e tools not installed: run `bash tests/e2e/vscode/setup.sh` (no {ENV_JSON})")
     env = json.loads(ENV_JSON.read_text())
-    missing = [k for k in ("node", "codeServer", "playwright", "chromium", "vsix") if not Path(env[k]).exists()]
+    missing = [
+        k for k in ("node", "codeServer", "playwright", "chromium", "vsix") if not Path(env[k]).exists()
+    ]
     assert not missing, f"{ENV_JSON} names missing files ({missing}); rerun tests/e2e/vscode/setup.sh"
     return env
 
@@ -102,11 +107,16 @@ def test_vscode_ghost_text_accept_and_explain(e2e_env: dict[str, str]) -> None:
     cmd = [
         e2e_env["node"],
         str(DRIVER),
-        "--env", str(ENV_JSON),
-        "--out", str(out),
-        "--repo", str(REPO),
-        "--python", sys.executable,
-        "--models-dir", _models_dir(),
+        "--env",
+        str(ENV_JSON),
+        "--out",
+        str(out),
+        "--repo",
+        str(REPO),
+        "--python",
+        sys.executable,
+        "--models-dir",
+        _models_dir(),
     ]
     readme_shot = EXT / "docs" / "ghost-text.png"
     if os.environ.get("CODEHEARTH_E2E_UPDATE_SCREENSHOT") == "1" or not readme_shot.exists():
@@ -137,5 +147,12 @@ def test_vscode_ghost_text_accept_and_explain(e2e_env: dict[str, str]) -> None:
     assert result["latency"]["samples"], f"no keystroke produced ghost text: {result['latency']}"
     explain = result["explain"]
     assert explain["state"] == "done" and explain["chars"] > 0 and explain["partialViews"] >= 2, explain
-    print(f"keystroke-to-ghost-text latency: {json.dumps(result['latency'])}")
-    print(f"explanation: first text {explain['firstTextMs']} ms, done {explain['totalMs']} ms, {explain['chunks']} chunks")
+    lat = result["latency"]
+    summary_text = (
+        f"keystroke-to-ghost-text latency (budget {result.get('latencyBudgetMs')} ms): p50 {lat['p50']} ms, "
+        f"p95 {lat['p95']} ms, {len(lat['samples'])} samples, {lat['misses']} keystrokes without ghost text\n"
+        f"explanation: first text after {explain['firstTextMs']} ms, done after {explain['totalMs']} ms, "
+        f"{explain['chunks']} chunks\n"
+    )
+    (out / "summary.txt").write_text(summary_text)
+    logging.getLogger(__name__).info(summary_text)

@@ -71,10 +71,16 @@ def test_contributed_settings_match_the_server_schema() -> None:
         if spec.get("type") != _type(schema):
             problems.append(f"codehearth.{key}: type {spec.get('type')!r}, server {_type(schema)!r}")
         if spec.get("default") != schema.get("default"):
-            problems.append(f"codehearth.{key}: default {spec.get('default')!r}, server {schema.get('default')!r}")
-        if ("enum" in spec or "enum" in schema) and sorted(spec.get("enum", [])) != sorted(schema.get("enum", [])):
+            problems.append(
+                f"codehearth.{key}: default {spec.get('default')!r}, server {schema.get('default')!r}"
+            )
+        if ("enum" in spec or "enum" in schema) and sorted(spec.get("enum", [])) != sorted(
+            schema.get("enum", [])
+        ):
             problems.append(f"codehearth.{key}: enum {spec.get('enum')!r}, server {schema.get('enum')!r}")
-        if _type(schema) == "array" and spec.get("items", {}).get("type") != schema.get("items", {}).get("type"):
+        if _type(schema) == "array" and spec.get("items", {}).get("type") != schema.get("items", {}).get(
+            "type"
+        ):
             problems.append(f"codehearth.{key}: array items differ from the server's")
     assert not problems, "package.json is out of sync with the server's settings:\n" + "\n".join(problems)
     missing = [k for k in REQUIRED if k not in contributed]
