@@ -173,3 +173,23 @@ def test_accept_key_keeps_a_previous_mapping(make_nvim: NvimFactory, workspace: 
     open_at(nv, src, 1)
     nv.input("A<Tab><Esc>")
     assert nv.wait_for(f"local t = {T}.buffer_text(); return t:find('PREV', 1, true) and t") == "x = 1PREV"
+
+
+def test_lsp_start_path_of_neovim_0_10(make_nvim: NvimFactory, workspace: Path) -> None:
+    """The registration used on 0.10 (vim.lsp.start per buffer), exercised on 0.11."""
+    nv = make_nvim(setup_opts(), env={"CODEHEARTH_TEST_LSP_START": "1"})
+    open_at(nv, workspace / "sample.py", line_of(SAMPLE_PY, "total = a + b"), 4)
+    assert (
+        nv.lua("return vim.lsp.config and vim.lsp.config._configs and vim.lsp.config._configs.codehearth")
+        is None
+    )
+    root = nv.lua("return require('codehearth.lsp').get_client(0).root_dir")
+    assert Path(root) == workspace
+    nv.cmd("CodehearthExplain")
+    st = nv.wait_for(f"local s = {T}.explain_state(); return s ~= vim.NIL and s.finished and s", timeout=20)
+    assert st["status"] == "done"
+    # a second buffer of the same root reuses the client
+    (workspace / "other.py").write_text("def f():\n    return 1\n")
+    nv.cmd("edit other.py")
+    nv.wait_for(f"return {T}.ready()")
+    assert nv.lua("return #vim.lsp.get_clients({ name = 'codehearth' })") == 1

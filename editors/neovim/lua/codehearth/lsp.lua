@@ -156,7 +156,8 @@ end
 --- Register the server with Neovim's LSP client for the configured filetypes.
 function M.register()
   vim.api.nvim_clear_autocmds({ group = augroup })
-  if vim.lsp.config and vim.lsp.enable then
+  -- vim.g.codehearth_use_lsp_start forces the 0.10 path (vim.lsp.start per buffer) on newer Neovims.
+  if vim.lsp.config and vim.lsp.enable and not vim.g.codehearth_use_lsp_start then
     -- Assign (not merge): calling setup() again replaces the options, lists included.
     vim.lsp.config[M.name] = M.client_config()
     vim.lsp.enable(M.name)

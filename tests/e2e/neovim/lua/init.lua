@@ -24,4 +24,7 @@ vim.cmd("runtime! plugin/codehearth.lua")
 
 local setup_json = assert(os.getenv("CODEHEARTH_TEST_SETUP"), "CODEHEARTH_TEST_SETUP")
 local opts = vim.json.decode(setup_json)
+if os.getenv("CODEHEARTH_TEST_LSP_START") then
+  vim.g.codehearth_use_lsp_start = true
+end
 require("codehearth").setup(opts)
