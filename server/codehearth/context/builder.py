@@ -23,6 +23,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,7 +31,7 @@ import msgspec
 
 from .document import Document, FunctionSpan, Point
 from .index import WorkspaceIndex, is_secret_path, looks_secret
-from .symbols import Definition, Import, identifiers_in
+from .symbols import Definition, FileSymbols, Import, identifiers_in
 
 if TYPE_CHECKING:
     from codehearth.config import ContextSettings
@@ -81,8 +82,9 @@ class ExplainContext(msgspec.Struct):
 
 class _Noted(msgspec.Struct):
     doc: Document
-    version: int = -1
-    windows: list[tuple[int, int, frozenset[str]]] = msgspec.field(default_factory=list)
+    stamp: tuple[int, int] = (-1, -1)  # (version, size) the windows were computed for
+    windows: list[tuple[int, int, int]] = msgspec.field(default_factory=list)  # (start, end, distinct names)
+    postings: dict[str, list[int]] = msgspec.field(default_factory=dict)  # name -> window ids
 
 
 class ContextBuilder:
@@ -99,6 +101,7 @@ class ContextBuilder:
         self.count_tokens = count_tokens
         self._recent: OrderedDict[str, _Noted] = OrderedDict()
         self._lock = threading.Lock()
+        self._own_defs: dict[str, tuple[FileSymbols, list[Definition]]] = {}
 
     # ------------------------------------------------------------ documents
     def _allowed(self, doc: Document) -> bool:
@@ -128,6 +131,7 @@ class ContextBuilder:
     def forget_document(self, uri: str) -> None:
         with self._lock:
             self._recent.pop(uri, None)
+            self._own_defs.pop(uri, None)
 
     # --------------------------------------------------------------- tokens
     def _tokens(self, text: str) -> int:
@@ -187,7 +191,7 @@ class ContextBuilder:
         if doc.path is None:
             return doc.uri
         if self.index is not None:
-            with_root = self.index.relpath(Path(doc.path).resolve())
+            with_root = self.index.relpath(resolved_path(doc.path))
             if not os.path.isabs(with_root):
                 return with_root
         return Path(doc.path).name
@@ -423,7 +427,7 @@ class ContextBuilder:
             return set()
         key = source
         if doc.path is not None and (source.startswith(".")):
-            base = Path(doc.path).resolve().parent
+            base = Path(resolved_path(doc.path)).parent
             if doc.language == "python":
                 dots = len(source) - len(source.lstrip("."))
                 rest = source[dots:]
@@ -460,7 +464,7 @@ class ContextBuilder:
         """Where ``name`` (used in ``doc``) is defined: the document itself, its imports, the index."""
         if self.index is None:
             return []
-        doc_path = str(Path(doc.path).resolve()) if doc.path is not None else ""
+        doc_path = resolved_path(doc.path) if doc.path is not None else ""
         preferred: set[str] = set()
         if name in imports:
             source, imported = imports[name]
@@ -552,14 +556,24 @@ class ContextBuilder:
         return [d for sc, _i, d in scored[:MAX_CANDIDATES_PER_NAME] if sc >= best - 1e-9]
 
     def _doc_definitions(self, doc: Document) -> list[Definition]:
+        """The document's own definitions, with resolved paths (memoised per symbols snapshot)."""
         try:
-            defs = doc.symbols(allow_stale=True).definitions
+            symbols = doc.symbols(allow_stale=True)
         except Exception:
             return []
-        if doc.path is None:
-            return defs
-        path = str(Path(doc.path).resolve())
-        return [d if d.path == path else msgspec.structs.replace(d, path=path) for d in defs]
+        with self._lock:
+            cached = self._own_defs.get(doc.uri)
+        if cached is not None and cached[0] is symbols:
+            return cached[1]
+        defs = symbols.definitions
+        if doc.path is not None:
+            path = resolved_path(doc.path)
+            defs = [d if d.path == path else msgspec.structs.replace(d, path=path) for d in defs]
+        with self._lock:
+            self._own_defs[doc.uri] = (symbols, defs)
+            while len(self._own_defs) > 64:
+                self._own_defs.pop(next(iter(self._own_defs)))
+        return defs
 
     def _definition_text(self, d: Definition, limit: int) -> tuple[str, int] | None:
         """The body when it fits, else an outline (classes) or signature + docstring line."""
@@ -685,14 +699,17 @@ class ContextBuilder:
             other = item.doc
             if looks_secret(other.source):
                 continue  # a private key pasted into an open buffer
-            if item.version != other.version or not item.windows:
-                item.windows = _windows(other)
-                item.version = other.version
-            for start, end, tokens in item.windows:
-                inter = len(query & tokens)
-                if not inter:
-                    continue
-                score = inter / len(query | tokens)
+            stamp = (other.version, len(other.source))
+            if item.stamp != stamp:
+                item.windows, item.postings = _windows(other)
+                item.stamp = stamp
+            counts: dict[int, int] = {}
+            for name in query:
+                for wid in item.postings.get(name, ()):
+                    counts[wid] = counts.get(wid, 0) + 1
+            for wid, inter in counts.items():
+                start, end, size = item.windows[wid]
+                score = inter / (len(query) + size - inter)
                 if score >= SIMILAR_MIN_SCORE:
                     best.append((score, other.uri, start, end, other))
         best.sort(key=lambda t: (-t[0], t[1], t[2]))
@@ -702,7 +719,7 @@ class ContextBuilder:
         for _score, uri, start, end, other in best[:8]:
             if any(u == uri and s < end and start < e for u, s, e in taken):
                 continue
-            path = str(Path(other.path).resolve()) if other.path is not None else uri
+            path = resolved_path(other.path) if other.path is not None else uri
             if any(p == path and start <= line < end for p, line in seen):
                 continue
             text = "".join(other.line(r) + "\n" for r in range(start, end))
@@ -831,6 +848,19 @@ _IMPLICIT_THIS = frozenset({"java", "cpp"})
 _ASSIGN_RE = re.compile(
     r"\b([A-Za-z_][\w.]*)\s*(?::\s*[\w.]+\s*)?(?::=|=)\s*(?:new\s+|&)?([A-Z][\w]*)\s*(?:::new\s*)?[({]"
 )
+
+
+@lru_cache(maxsize=4096)
+def _resolved(path: str) -> str:
+    try:
+        return str(Path(path).resolve())
+    except (OSError, RuntimeError):
+        return str(Path(path).absolute())
+
+
+def resolved_path(path: str | Path) -> str:
+    """``Path.resolve`` memoised (a document's path does not move while it is open)."""
+    return _resolved(str(path))
 
 
 def _receivers(text: str) -> dict[str, set[str]]:
@@ -964,17 +994,22 @@ _KEYWORDS = frozenset(
 )
 
 
-def _windows(doc: Document) -> list[tuple[int, int, frozenset[str]]]:
-    out: list[tuple[int, int, frozenset[str]]] = []
+def _windows(doc: Document) -> tuple[list[tuple[int, int, int]], dict[str, list[int]]]:
+    """Sliding line windows of a document and an inverted index name -> windows."""
+    windows: list[tuple[int, int, int]] = []
+    postings: dict[str, list[int]] = {}
     count = min(doc.line_count, 20_000)
     start = 0
     while start < count:
         end = min(count, start + SIMILAR_WINDOW)
         text = "\n".join(doc.line(r)[:2000] for r in range(start, end))
-        tokens = frozenset(identifiers_in(text))
-        if len(tokens) >= 3:
-            out.append((start, end, tokens))
+        names = set(identifiers_in(text))
+        if len(names) >= 3:
+            wid = len(windows)
+            windows.append((start, end, len(names)))
+            for name in names:
+                postings.setdefault(name, []).append(wid)
         if end >= count:
             break
         start += SIMILAR_STRIDE
-    return out
+    return windows, postings

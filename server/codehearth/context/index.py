@@ -310,6 +310,7 @@ class WorkspaceIndex:
         self._by_name: dict[str, list[Definition]] = {}
         self._by_module: dict[str, set[str]] = {}
         self._overlay: set[str] = set()
+        self._relpaths: dict[str, str] = {}
         self._overlay_updated: dict[str, float] = {}
         self._pending: dict[str, tuple[Path, str, bytes]] = {}
         self._pending_timer: threading.Timer | None = None
@@ -409,11 +410,18 @@ class WorkspaceIndex:
         return None
 
     def relpath(self, path: str | Path) -> str:
+        """Workspace-relative posix path (the path itself when outside every root)."""
+        key = str(path)
+        cached = self._relpaths.get(key)
+        if cached is not None:
+            return cached
         p = Path(path)
         root = self.root_of(p)
-        if root is None:
-            return str(p)
-        return p.relative_to(root).as_posix()
+        rel = str(p) if root is None else p.relative_to(root).as_posix()
+        if len(self._relpaths) > 50_000:
+            self._relpaths.clear()
+        self._relpaths[key] = rel
+        return rel
 
     def _name_allowed(self, root: Path, path: Path, is_dir: bool) -> bool:
         rel = path.relative_to(root)
