@@ -211,6 +211,11 @@ def test_explain_context_cuts_huge_functions_and_lists_callees(project) -> None:
     assert ctx is not None and not ctx.truncated
     assert ctx.function.name == "report"
     assert [c.name for c in ctx.callees] == ["area", "Square", "scale"]
+    small = builder.explain_context(doc, Point(6, 10), 90)
+    assert small is not None
+    spent = [small.header, small.function.text, *(c.text for c in small.callees)]
+    assert sum(thirds(t) for t in spent if t) <= 90
+    assert len(small.callees) < 3, "a small budget keeps fewer callees"
     assert ctx.callees[0].path == str((root / "shapes.py").resolve())
     assert builder.explain_context(doc, Point(0, 3), 1536) is None
 
