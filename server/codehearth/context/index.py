@@ -43,7 +43,7 @@ __all__ = ["Definition", "FileRecord", "Import", "ScanStats", "WorkspaceIndex", 
 
 log = logging.getLogger(__name__)
 
-EXTRACTOR_VERSION = 2  # bump when symbols.py changes what a record holds
+EXTRACTOR_VERSION = 3  # bump when symbols.py changes what a record holds
 
 
 def _schema() -> str:

@@ -14,7 +14,8 @@ import tree_sitter as ts
 
 from . import languages
 
-MAX_DEFINITION_TEXT = 4000  # characters of a definition body kept in the index
+MAX_DEFINITION_TEXT = 2400  # characters of a definition body kept in the index (bodies longer than
+# this never fit a default repository share anyway; signatures and outlines stand in for them)
 MAX_SIGNATURE = 400
 
 _BODY_FIELDS = ("body", "value")
