@@ -60,6 +60,7 @@ BINARY_SNIFF_BYTES = 8192
 POOL_THRESHOLD = 64  # parse in a process pool when at least this many files need parsing
 WATCH_DEBOUNCE_S = 0.05
 OVERLAY_DEBOUNCE_S = 0.3
+PROGRESS_INTERVAL_S = 0.1
 
 DEFAULT_EXCLUDED_DIRS: frozenset[str] = frozenset(
     {
@@ -723,10 +724,16 @@ class WorkspaceIndex:
         to_parse: list[tuple[Path, str, os.stat_result, str]] = []
         workers = self._worker_count()
 
+        last_report = 0.0
+
         def tick(n: int = 1) -> None:
-            nonlocal done
+            nonlocal done, last_report
             done += n
-            if progress is not None:
+            if progress is None:
+                return
+            now = time.monotonic()
+            if done >= total or now - last_report >= PROGRESS_INTERVAL_S:  # spare the client a flood
+                last_report = now
                 with contextlib.suppress(Exception):
                     progress(done, total)
 
