@@ -69,8 +69,10 @@ def closing() -> Iterator[Callable[[WorkspaceIndex], WorkspaceIndex]]:
 
 def test_scan_finds_definitions_and_restart_parses_nothing(workspace: Path, cache: Path, closing) -> None:
     first = closing(make_index(workspace, cache))
-    stats = first.scan()
+    reports: list[tuple[int, int]] = []
+    stats = first.scan(progress=lambda done, total: reports.append((done, total)))
     assert stats.parsed == stats.files == 3
+    assert reports[0] == (0, 3) and reports[-1] == (3, 3)
     [slug] = first.definitions("slugify")
     assert slug.signature.startswith("def slugify(text: str) -> str:")
     assert slug.doc == "Lower-case words joined by dashes."
