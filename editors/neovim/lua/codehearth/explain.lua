@@ -226,9 +226,14 @@ function M.run(opts)
     local params = lsp.position_params(0, client)
     uri, position = params.textDocument.uri, params.position
   end
-  -- One explanation at a time: close the previous float.
+  -- One explanation at a time: close the previous float, forget ended sessions.
   if M.last then
     M.close(M.last)
+  end
+  for sid, old in pairs(M.sessions) do
+    if old.finished then
+      M.sessions[sid] = nil
+    end
   end
   counter = counter + 1
   local id = ("nvim-%d-%d"):format(vim.fn.getpid(), counter)
