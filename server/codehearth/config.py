@@ -39,6 +39,9 @@ class EngineSettings(_Base):
     api_key_env: str = ""  # name of the environment variable holding the API key
     allow_insecure_http: bool = False  # plain http beyond loopback
     timeout_ms: int = 10000  # start-up and explanation calls to a remote server
+    # Extra fields merged into every remote generation request, for server-specific sampling options
+    # (e.g. {"repeat_penalty": 1.0} for llama-cpp-python's server, {"repetition_penalty": 1.1} for vLLM).
+    extra_body: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
 class ContextSettings(_Base):

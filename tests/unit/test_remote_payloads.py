@@ -486,3 +486,13 @@ def test_token_counts_are_calibrated_from_the_server_tokenizer() -> None:
     text = "x" * 300
     assert 100 <= engine.count_tokens(text) <= 115
     assert engine.tokenize("abcdef") == [0, 1]
+
+
+def test_extra_body_reaches_every_generation_request() -> None:
+    stub = openai_server()
+    engine = engine_for(stub, kind="openai", extra_body={"repeat_penalty": 1.0, "top_k": 1})
+    engine.generate(GenerationRequest(prompt=["x"]))
+    engine.generate(GenerationRequest(prompt=engine.chat_prompt([ChatMessage("user", "hi")]), purpose="chat"))
+    for path in ("/v1/completions", "/v1/chat/completions"):
+        (body,) = stub.bodies(path)
+        assert body["repeat_penalty"] == 1.0 and body["top_k"] == 1

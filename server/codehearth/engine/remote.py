@@ -682,6 +682,8 @@ class RemoteEngine:
         if request.expired():
             return GenerationResult(text="", stop_reason="deadline", timings=Timings())
         path, body, dialect = self._route(request)
+        if self.settings.extra_body:
+            body = {**body, **self.settings.extra_body}
         result = self._stream(path, body, dialect, request, start)
         self.counters.add(result.timings)
         return result
