@@ -716,6 +716,8 @@ class WorkspaceIndex:
     def scan(self, progress: Callable[[int, int], None] | None = None) -> ScanStats:
         """Walk every root and bring the index up to date. Safe to call from a background thread."""
         started = time.perf_counter()
+        if self._observer is None:
+            self._stopping.clear()  # a scan after stop() runs again; stop() during a scan ends it
         candidates = list(self._walk())
         total = len(candidates)
         done = 0
@@ -821,12 +823,15 @@ class WorkspaceIndex:
         if workers > 1 and len(work) >= POOL_THRESHOLD:
             try:
                 ctx = multiprocessing.get_context("spawn")
-                with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+                pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+                try:
                     for key, digest, raw in pool.map(_parse_job, work, chunksize=16):
                         if self._stopping.is_set():
                             break
                         accept(key, digest, raw)
                         tick(1)
+                finally:
+                    pool.shutdown(wait=True, cancel_futures=True)  # stop(): do not parse the rest
                 remaining = []
             except Exception as exc:  # no processes here (sandbox, frozen app): parse in-process
                 log.warning("index: process pool unavailable (%s); parsing in this process", exc)
