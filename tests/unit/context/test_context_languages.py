@@ -149,3 +149,15 @@ def test_module_keys() -> None:
     assert module_keys(Path("pkg/__init__.py"))[0] == "pkg"
     assert "util" in module_keys(Path("src/util/index.ts"))
     assert "geo" in module_keys(Path("pkg/geo/area.go"))
+
+
+def test_commonjs_exports_are_definitions() -> None:
+    from codehearth.context.document import Document
+
+    doc = Document(
+        "u", "exports.parse = function (s) { return s; };\nmodule.exports.fmt = (x) => x;\n", "javascript"
+    )
+    assert [(d.name, d.kind) for d in doc.symbols().definitions] == [
+        ("parse", "function"),
+        ("fmt", "function"),
+    ]

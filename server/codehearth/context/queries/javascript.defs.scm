@@ -5,3 +5,6 @@
 (variable_declarator name: (identifier) @name value: [(arrow_function) (function_expression)]) @definition.function
 (program (lexical_declaration (variable_declarator name: (identifier) @name) @definition.variable))
 (program (export_statement (lexical_declaration (variable_declarator name: (identifier) @name) @definition.variable)))
+; CommonJS: exports.f = function () {}, module.exports.f = (x) => x
+(expression_statement (assignment_expression left: (member_expression object: (identifier) @_obj property: (property_identifier) @name) right: [(function_expression) (arrow_function)]) @definition.function (#eq? @_obj "exports"))
+(expression_statement (assignment_expression left: (member_expression object: (member_expression object: (identifier) @_m property: (property_identifier) @_e) property: (property_identifier) @name) right: [(function_expression) (arrow_function)]) @definition.function (#eq? @_m "module") (#eq? @_e "exports"))
