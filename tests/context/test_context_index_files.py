@@ -352,3 +352,23 @@ def test_keystroke_updates_are_debounced_but_land(workspace: Path, cache: Path, 
     assert index.definitions("final_name") and not index.definitions("typed_29")
     index.close_document(util)
     assert not index.definitions("final_name") and index.definitions("slugify")
+
+
+def test_refresh_follows_client_file_events(workspace: Path, cache: Path, tmp_path: Path, closing) -> None:
+    """What the server calls for workspace/didChangeWatchedFiles (no watchdog involved)."""
+    index = closing(make_index(workspace, cache))
+    index.scan()
+    added = workspace / "added.py"
+    added.write_text("def from_client_event():\n    pass\n")
+    assert index.refresh(added)
+    assert index.definitions("from_client_event")
+    assert not index.refresh(added), "unchanged content is not parsed again"
+    added.unlink()
+    assert index.refresh(added)
+    assert not index.definitions("from_client_event")
+    outside = tmp_path / "elsewhere.py"
+    outside.write_text("def not_ours():\n    pass\n")
+    (workspace / "via_link.py").symlink_to(outside)
+    index.refresh(workspace / "via_link.py")
+    index.refresh(outside)
+    assert not index.definitions("not_ours")
