@@ -8,9 +8,12 @@ for real, speaks only the OpenAI dialect, so /infill and /completion are covered
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 import time
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -496,3 +499,75 @@ def test_extra_body_reaches_every_generation_request() -> None:
     for path in ("/v1/completions", "/v1/chat/completions"):
         (body,) = stub.bodies(path)
         assert body["repeat_penalty"] == 1.0 and body["top_k"] == 1
+
+
+# -- a real socket: cancellation and deadlines close a silent stream at once ---------------------------
+
+
+class _StallingHandler(BaseHTTPRequestHandler):
+    """Lists one model; answers completions with one event, then goes silent until the client hangs up."""
+
+    protocol_version = "HTTP/1.0"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        body = json.dumps(fixture("openai_chat.json")["models"]).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        if self.path != "/v1/completions":
+            self.send_error(404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        self.wfile.write(sse(fixture("openai_completions.json")["stream"][:2]))
+        self.wfile.flush()
+        self.connection.settimeout(10)
+        with contextlib.suppress(OSError):
+            while self.connection.recv(1024):  # until the client closes (or 10 s pass)
+                pass
+
+
+@pytest.fixture
+def stalling_server() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _StallingHandler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def test_cancel_closes_a_silent_stream_at_once(stalling_server: str) -> None:
+    engine = RemoteEngine(EngineSettings(kind="openai", url=stalling_server, timeout_ms=20000))
+    cancel = CancelToken()
+    seen: list[str] = []
+    threading.Timer(0.3, cancel.cancel).start()
+    started = time.monotonic()
+    result = engine.generate(GenerationRequest(prompt=["x"], cancel=cancel, on_text=seen.append))
+    assert result.stop_reason == "cancelled" and result.text == "math.pi" and seen == ["math.pi"]
+    assert time.monotonic() - started < 2.0
+    assert not engine.breaker.is_open  # our own hang-up is not a server failure
+    engine.close()
+
+
+def test_deadline_closes_a_silent_stream_at_once(stalling_server: str) -> None:
+    engine = RemoteEngine(EngineSettings(kind="openai", url=stalling_server, timeout_ms=20000))
+    started = time.monotonic()
+    result = engine.generate(GenerationRequest(prompt=["x"], deadline=time.monotonic() + 0.4))
+    elapsed = time.monotonic() - started
+    assert result.stop_reason == "deadline" and result.text == "math.pi"
+    assert 0.35 < elapsed < 2.0
+    assert not engine.breaker.is_open
+    engine.close()
