@@ -1,0 +1,1 @@
+"""codehearth benchmarks: latency, context, quality. Entry point: ``python -m benchmarks.run [--smoke|--full]``."""

@@ -1,0 +1,123 @@
+"""A small editor over LSP: starts the (traced) real server over stdio, opens files, types, asks, cancels."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+from benchmarks.common import ROOT
+
+TRACED_SERVER = [sys.executable, "-m", "benchmarks.latency.traced_server"]
+
+
+def to_dict(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: to_dict(v) for k, v in obj.items()}
+    if hasattr(obj, "_asdict"):
+        return {k: to_dict(v) for k, v in obj._asdict().items()}
+    if isinstance(obj, list | tuple):
+        return [to_dict(v) for v in obj]
+    return obj
+
+
+def server_env(cache: Path, trace: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["CODEHEARTH_CACHE_DIR"] = str(cache)
+    env["CODEHEARTH_CONFIG"] = str(cache / "no-user-config.toml")
+    env["CODEHEARTH_BENCH_TRACE"] = str(trace)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "server"), env.get("PYTHONPATH", "")])
+    return env
+
+
+class Editor:
+    def __init__(self, client: LanguageClient) -> None:
+        self.client = client
+        self.versions: dict[str, int] = {}
+
+    async def stats(self) -> dict[str, Any]:
+        return to_dict(await self.client.protocol.send_request_async("codehearth/stats", None))
+
+    async def wait_ready(self, timeout: float = 180) -> str:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            state = (await self.stats())["state"]
+            if state in ("ready", "error"):
+                return str(state)
+            await asyncio.sleep(0.1)
+        raise TimeoutError("the server never became ready")
+
+    def open(self, uri: str, text: str) -> None:
+        self.versions[uri] = 1
+        self.client.text_document_did_open(types.DidOpenTextDocumentParams(
+            types.TextDocumentItem(uri=uri, language_id="python", version=1, text=text)))
+
+    def close(self, uri: str) -> None:
+        self.client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri)))
+
+    def insert(self, uri: str, line: int, character: int, text: str) -> None:
+        self.versions[uri] += 1
+        here = types.Position(line, character)
+        self.client.text_document_did_change(types.DidChangeTextDocumentParams(
+            types.VersionedTextDocumentIdentifier(uri=uri, version=self.versions[uri]),
+            [types.TextDocumentContentChangePartial(range=types.Range(here, here), text=text)]))
+
+    def request_inline(self, uri: str, line: int, character: int) -> tuple[str, asyncio.Future[Any]]:
+        params = types.InlineCompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=types.Position(line, character),
+            context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic))
+        msg_id = uuid.uuid4().hex
+        future = self.client.protocol.send_request("textDocument/inlineCompletion", params, msg_id=msg_id)
+        return msg_id, asyncio.wrap_future(future)
+
+    def cancel(self, msg_id: str) -> None:
+        self.client.protocol.notify("$/cancelRequest", types.CancelParams(id=msg_id))
+
+
+def inline_text(result: Any) -> str:
+    items = result.items if isinstance(result, types.InlineCompletionList) else (result or [])
+    if not items:
+        return ""
+    text = items[0].insert_text
+    return text if isinstance(text, str) else text.value
+
+
+@contextlib.asynccontextmanager
+async def lsp_session(workspace: Path, cache: Path, trace: Path, init_options: dict[str, Any]
+                      ) -> AsyncIterator[Editor]:
+    config = ClientServerConfig(server_command=TRACED_SERVER, server_env=server_env(cache, trace))
+    client: LanguageClient = await config.start()
+    try:
+        caps = client_capabilities("visual-studio-code")
+        caps.text_document.inline_completion = types.InlineCompletionClientCapabilities()  # type: ignore[union-attr]
+        caps.general.position_encodings = ["utf-8", "utf-16"]  # type: ignore[union-attr]
+        params = types.InitializeParams(
+            capabilities=caps, process_id=os.getpid(), root_uri=workspace.as_uri(),
+            workspace_folders=[types.WorkspaceFolder(uri=workspace.as_uri(), name="ws")],
+            initialization_options=init_options)
+        client.capabilities = params.capabilities
+        result = await client.initialize_async(params)
+        encoding = result.capabilities.position_encoding
+        if encoding not in ("utf-8", types.PositionEncodingKind.Utf8):
+            raise RuntimeError(f"the benchmark needs utf-8 positions, the server chose {encoding}")
+        client.initialized(types.InitializedParams())
+        editor = Editor(client)
+        state = await editor.wait_ready()
+        if state != "ready":
+            raise RuntimeError(f"model failed to load: {(await editor.stats()).get('error')}")
+        yield editor
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.shutdown_session(), 10)
+        with contextlib.suppress(Exception):
+            await client.stop()
