@@ -571,3 +571,12 @@ def test_deadline_closes_a_silent_stream_at_once(stalling_server: str) -> None:
     assert 0.35 < elapsed < 2.0
     assert not engine.breaker.is_open
     engine.close()
+
+
+def test_a_url_that_is_not_an_inference_server_is_one_line() -> None:
+    stub = StubServer({"/v1/models": lambda r: httpx.Response(200, text="<html>router login</html>")})
+    with pytest.raises(EngineUnavailable, match=r"did not answer with a JSON object: is engine\.url"):
+        engine_for(stub, kind="openai")
+    stub = StubServer({"/health": lambda r: httpx.Response(200, text="")})  # vLLM has /health but no /props
+    with pytest.raises(EngineUnavailable, match=r"HTTP 404.*is engine.kind 'llama-server' right"):
+        engine_for(stub)

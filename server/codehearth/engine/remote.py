@@ -499,7 +499,7 @@ class RemoteEngine:
     def _start(self) -> ModelInfo:
         if self.kind == "llama-server":
             self._get_with_retries("/health")
-            props = self._get_with_retries("/props").json()
+            props = self._get_json("/props")
             name = self.model or _basename(str(props.get("model_path") or props.get("model_alias") or "remote"))
             self.model = self.model or name
             settings = props.get("default_generation_settings") or {}
@@ -507,7 +507,7 @@ class RemoteEngine:
             chat_template = props.get("chat_template") or None
             bos, eos = str(props.get("bos_token") or ""), str(props.get("eos_token") or "")
         else:
-            models = self._get_with_retries("/v1/models").json()
+            models = self._get_json("/v1/models")
             ids = [str(m.get("id")) for m in models.get("data") or [] if isinstance(m, Mapping)]
             if not self.model:
                 if not ids:
@@ -541,6 +541,18 @@ class RemoteEngine:
         )
         log.info("remote engine %s at %s: model %s, FIM %s", self.kind, self.base_url, name, style)
         return info
+
+    def _get_json(self, path: str) -> dict[str, Any]:
+        response = self._get_with_retries(path)
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise EngineUnavailable(
+                f"{self.base_url}{path} did not answer with a JSON object: is engine.url an inference server?"
+            )
+        return data
 
     def _get_with_retries(self, path: str) -> httpx.Response:
         """GET an idempotent start-up endpoint, retrying with back-off while the server starts or loads."""
