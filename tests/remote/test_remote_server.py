@@ -184,3 +184,51 @@ async def test_wrong_api_key_is_one_clear_message(default_model: Path, workspace
                 await asyncio.sleep(0.1)
             assert (await inline(client, uri, LAST_LINE, LAST_COL)).strip()
             assert len([m for m in client.messages if m.type == types.MessageType.Error]) == 1
+
+
+def test_engine_api_against_the_real_server(server: LlamaCppServer) -> None:
+    """Streaming, early stops, cancellation and connection reuse, through the engine API itself."""
+    from codehearth.config import EngineSettings
+    from codehearth.engine.base import CancelToken, ChatMessage, GenerationRequest
+    from codehearth.engine.remote import make_remote_engine
+
+    engine = make_remote_engine(EngineSettings(kind="openai", url=server.url, timeout_ms=60000))
+    try:
+        assert not engine.info.has_fim and engine.info.family == "smollm"  # SmolLM2 has no FIM tokens
+        pool = engine._client._transport._pool  # type: ignore[attr-defined]
+
+        def connections() -> list[int]:
+            return [id(c) for c in pool.connections]
+
+        seen: list[str] = []
+        result = engine.generate(GenerationRequest(prompt=["def add(a, b):\n    return"], max_tokens=6,
+                                                   on_text=seen.append))
+        assert result.stop_reason == "length" and result.text and seen[-1] == result.text
+        first = connections()
+        assert len(first) == 1
+        engine.generate(GenerationRequest(prompt=["def sub(a, b):\n    return"], max_tokens=6))
+        assert connections() == first  # a stream read to its end leaves its connection for the next request
+
+        result = engine.generate(GenerationRequest(prompt=["Once upon a time"], max_tokens=64,
+                                                   should_stop=lambda text: len(text) > 5))
+        assert result.stop_reason == "stop" and len(result.text) > 5
+        assert connections() == []  # stopping early hangs up, so the server stops generating
+
+        chat = engine.chat_prompt([ChatMessage("user", "Say hello.")])
+        result = engine.generate(GenerationRequest(prompt=chat, max_tokens=16, purpose="chat"))
+        assert result.text.strip()
+
+        cancel = CancelToken()
+        streamed: list[str] = []
+
+        def on_text(text: str) -> None:
+            streamed.append(text)
+            if len(streamed) == 2:
+                cancel.cancel()
+
+        result = engine.generate(GenerationRequest(prompt=["Once upon a time, in a"], max_tokens=200,
+                                                   cancel=cancel, on_text=on_text))
+        assert result.stop_reason == "cancelled" and len(streamed) == 2
+        assert engine.counters.calls == 5 and not engine.breaker.is_open
+    finally:
+        engine.close()

@@ -845,8 +845,10 @@ class RemoteEngine:
 
 def _sse_events(response: httpx.Response) -> Iterator[dict[str, Any]]:
     """JSON payloads of a server-sent event stream (``data:`` lines; comments and pings skipped)."""
+    done = False
     for line in response.iter_lines():
-        if not line or line.startswith(":"):
+        # After [DONE], read on to the end of the body: a fully read response keeps its connection for reuse.
+        if done or not line or line.startswith(":"):
             continue
         field_name, _, value = line.partition(":")
         value = value.strip()
@@ -855,7 +857,8 @@ def _sse_events(response: httpx.Response) -> Iterator[dict[str, Any]]:
         if field_name != "data":
             continue
         if value == "[DONE]":
-            return
+            done = True
+            continue
         payload = _loads(value)
         if isinstance(payload, dict):
             yield payload
