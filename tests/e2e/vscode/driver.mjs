@@ -299,6 +299,21 @@ async function openFile(name) {
   await sleep(200);
 }
 
+/** Rewrites the user settings the way a user does: settings.json in the editor, then save. */
+async function editUserSettings(settings) {
+  const editor = page.locator('.monaco-editor .view-lines', { hasText: 'codehearth.server.command' }).first();
+  if (!(await editor.isVisible())) {
+    await runCommand('Preferences: Open User Settings (JSON)');
+  }
+  await editor.waitFor({ timeout: 15_000 });
+  await editor.click();
+  await page.keyboard.press('Control+A');
+  await page.keyboard.press('Delete');
+  await page.keyboard.insertText(JSON.stringify(settings)); // one line: no auto-indent in the way
+  await page.keyboard.press('Control+S');
+  await sleep(500);
+}
+
 /** Installs a keydown timestamp recorder in the page. */
 async function installProbes() {
   await page.evaluate(() => {
@@ -517,6 +532,34 @@ async function main() {
   };
   log(`latency: ${JSON.stringify(result.latency)}`);
   result.statusBarAfter = await statusText();
+  await clearGhost();
+
+  // --- a settings change reaches the server without a restart (workspace/didChangeConfiguration): an unknown
+  // model puts the server in the error state (status bar), going back to the default model makes it ready.
+  const userSettings = path.join(dirs.userData, 'User', 'settings.json');
+  const original = JSON.parse(fs.readFileSync(userSettings, 'utf8'));
+  const pidsBefore = serverProcesses();
+  await editUserSettings({ ...original, 'codehearth.model': 'no-such-model' });
+  const errorStatus = await waitFor('the status bar to show the model error', async () => {
+    const t = await statusText();
+    return /\berror\b/.test(t) ? t : false;
+  }, 30_000, 100);
+  await editUserSettings(original);
+  const readyAgain = await waitFor('the default model to be ready again', async () => {
+    const t = await statusText();
+    return / ready/.test(t) && /smollm/.test(t) ? t : false;
+  }, 60_000, 100);
+  const samePids = JSON.stringify(serverProcesses()) === JSON.stringify(pidsBefore);
+  result.settingsChange = { errorStatus, readyAgain, sameServerProcess: samePids };
+  log(`settings change: ${JSON.stringify(result.settingsChange)}`);
+  if (!samePids) {
+    throw new Error('the server was restarted for a model change; it should be reconfigured live');
+  }
+  // Close settings.json, dismiss the one error notification the unknown model caused, back to main.py.
+  await page.keyboard.press('Control+W');
+  await page.keyboard.press('Escape');
+  await page.locator('.monaco-editor .view-lines', { hasText: 'def add' }).first().click();
+  result.steps.settingsChange = true;
   await clearGhost();
 
   // --- Explain Function: run the command inside add() and watch the panel fill ------------------------

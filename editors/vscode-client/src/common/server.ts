@@ -391,6 +391,7 @@ export class ServerManager implements vscode.Disposable {
     const current = this.settingsTree();
     const tree = changedSettingsTree(current, this.lastSent, (key) => this.defaults.get(key));
     this.lastSent = current;
+    this.log.info(`settings changed: ${JSON.stringify(tree)}`);
     await client.sendNotification('workspace/didChangeConfiguration', { settings: { [SECTION]: tree } });
   }
 
