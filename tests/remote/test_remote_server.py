@@ -137,7 +137,7 @@ async def test_server_killed_mid_stream_then_restarted(workspace: Path, tmp_path
         # The language server stays up; completions answer empty at once while the server is down.
         started = time.monotonic()
         assert await inline(client, uri, LAST_LINE, LAST_COL - 1) == ""
-        assert time.monotonic() - started < 1.5
+        assert time.monotonic() - started < 3.0  # at once: no network call while the breaker is open
         stats = await stats_of(client)
         assert stats["state"] == "ready" and stats["errors"] >= 1
         logged = [m.message for m in client.log_messages if "inference server" in m.message]
