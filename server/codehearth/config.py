@@ -42,6 +42,9 @@ class EngineSettings(_Base):
     # Extra fields merged into every remote generation request, for server-specific sampling options
     # (e.g. {"repeat_penalty": 1.0} for llama-cpp-python's server, {"repetition_penalty": 1.1} for vLLM).
     extra_body: dict[str, Any] = msgspec.field(default_factory=dict)
+    # OpenAI-compatible servers only: send fill-in-the-middle as ``prompt`` + ``suffix`` (for servers that build the
+    # FIM prompt themselves) when the model's FIM tokens are not known to codehearth.
+    openai_suffix: bool = False
 
 
 class ContextSettings(_Base):

@@ -580,3 +580,20 @@ def test_a_url_that_is_not_an_inference_server_is_one_line() -> None:
     stub = StubServer({"/health": lambda r: httpx.Response(200, text="")})  # vLLM has /health but no /props
     with pytest.raises(EngineUnavailable, match=r"HTTP 404.*is engine.kind 'llama-server' right"):
         engine_for(stub)
+
+
+def test_openai_suffix_for_servers_that_build_the_fim_prompt() -> None:
+    stub = openai_server(models={"object": "list", "data": [{"id": "gpt-3.5-turbo-instruct", "object": "model"}]})
+    engine = engine_for(stub, kind="openai", openai_suffix=True)
+    assert engine.info.has_fim  # stand-in tokens: they only mark the parts and never reach the server
+    pieces = fim_prompt(engine.info, prefix="import math\n\ndef area(c):\n", suffix="\n\ndef main():\n    pass\n",
+                        middle_start="    return ", path="geometry/area.py", language="python")
+    stops = [t.text for t in (engine.info.fim_prefix, engine.info.fim_suffix) if t is not None]
+    engine.generate(GenerationRequest(prompt=pieces, max_tokens=32, stop=stops))
+    (body,) = stub.bodies("/v1/completions")
+    assert body == fixture("openai_completions.json")["request_with_suffix"]
+    assert "\ue000" not in json.dumps(body)
+    # Without the setting, the same server gets a plain prefix (the model's FIM tokens are unknown).
+    plain = engine_for(openai_server(models={"object": "list", "data": [{"id": "gpt-3.5-turbo-instruct"}]}),
+                       kind="openai")
+    assert not plain.info.has_fim

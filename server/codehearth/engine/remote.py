@@ -78,6 +78,11 @@ CALIBRATION_TEXT = (
     "        return {}\n"
 )
 
+# Stand-ins for FIM tokens when the server takes ``prompt`` + ``suffix`` and builds the FIM prompt itself: private-use
+# characters that never reach the server, only mark where fim_prompt() put the prefix, suffix and middle.
+SUFFIX_PARAM_TOKENS = {"prefix": SpecialToken("\ue000fim-prefix", -1), "suffix": SpecialToken("\ue000fim-suffix", -1),
+                       "middle": SpecialToken("\ue000fim-middle", -1)}
+
 # FIM token texts by model-name hint, for servers that offer no tokenizer endpoint to ask.
 _NAME_HINTS: tuple[tuple[tuple[str, ...], dict[str, str]], ...] = (
     (("qwen", "coder"), {"prefix": "<|fim_prefix|>", "suffix": "<|fim_suffix|>", "middle": "<|fim_middle|>",
@@ -348,6 +353,17 @@ def openai_completion_body(model: str, prompt: str, request: GenerationRequest) 
     return body
 
 
+def openai_suffix_body(model: str, parts: InfillParts, request: GenerationRequest) -> dict[str, Any]:
+    """``/v1/completions`` with ``suffix``: the server builds the FIM prompt (repository snippets stay as comments)."""
+    body = openai_completion_body(model, parts.input_prefix + parts.prompt, request)
+    body["suffix"] = parts.input_suffix
+    body.pop("stop", None)
+    stops = [s for s in request.stop if s and "\ue000" not in s][:OPENAI_MAX_STOPS]
+    if stops:
+        body["stop"] = stops
+    return body
+
+
 def chat_body(model: str, messages: Sequence[Mapping[str, str]], request: GenerationRequest,
               kind: RemoteKind) -> dict[str, Any]:
     body: dict[str, Any] = {
@@ -519,6 +535,8 @@ class RemoteEngine:
             n_ctx, chat_template, bos, eos = 0, None, "", ""
         self._tokenizer = self._find_tokenizer()
         tokens = self._detect_fim_tokens(name)
+        if self.kind == "openai" and self.settings.openai_suffix and "prefix" not in tokens:
+            tokens = dict(SUFFIX_PARAM_TOKENS)
         style = detect_fim_style(tokens["prefix"].text if tokens.get("prefix") else None, name)
         if "prefix" not in tokens or "suffix" not in tokens or (style == "psm" and "middle" not in tokens):
             style = "none"
@@ -713,6 +731,11 @@ class RemoteEngine:
                             for p in request.prompt)):
                 return "/infill", infill_body(infill_parts(request.prompt, self.info), request), "llama"
             return "/completion", completion_body(text, request), "llama"
+        prefix_token = self.info.fim_prefix
+        if (request.purpose == "complete" and prefix_token is not None
+                and prefix_token.text == SUFFIX_PARAM_TOKENS["prefix"].text):
+            parts = infill_parts(request.prompt, self.info)
+            return "/v1/completions", openai_suffix_body(self.model, parts, request), "openai-text"
         return "/v1/completions", openai_completion_body(self.model, text, request), "openai-text"
 
     def _check_breaker(self) -> None:
@@ -916,6 +939,7 @@ __all__ = [
     "infill_parts",
     "make_remote_engine",
     "openai_completion_body",
+    "openai_suffix_body",
     "parse_event",
     "read_api_key",
 ]
