@@ -597,3 +597,16 @@ def test_openai_suffix_for_servers_that_build_the_fim_prompt() -> None:
     plain = engine_for(openai_server(models={"object": "list", "data": [{"id": "gpt-3.5-turbo-instruct"}]}),
                        kind="openai")
     assert not plain.info.has_fim
+
+
+def test_llama_server_chat_uses_the_servers_model_id() -> None:
+    stub = llama_server()
+    stub.routes["/v1/models"] = lambda r: httpx.Response(200, json={"object": "list", "data": [
+        {"id": "qwen-coder", "object": "model", "owned_by": "llamacpp"}]})
+    stub.routes["/v1/chat/completions"] = lambda r: httpx.Response(
+        200, headers={"content-type": "text/event-stream"}, content=sse(fixture("openai_chat.json")["stream"]))
+    engine = engine_for(stub)
+    assert engine.info.name == "qwen2.5-coder-0.5b-instruct-q4_k_m" and engine.model == "qwen-coder"
+    engine.generate(GenerationRequest(prompt=engine.chat_prompt([ChatMessage("user", "hi")]), purpose="chat"))
+    (body,) = stub.bodies("/v1/chat/completions")
+    assert body["model"] == "qwen-coder"

@@ -517,7 +517,7 @@ class RemoteEngine:
             self._get_with_retries("/health")
             props = self._get_json("/props")
             name = self.model or _basename(str(props.get("model_path") or props.get("model_alias") or "remote"))
-            self.model = self.model or name
+            self.model = self.model or self._first_model_id() or name
             settings = props.get("default_generation_settings") or {}
             n_ctx = int(settings.get("n_ctx", 0) or props.get("n_ctx", 0) or 0)
             chat_template = props.get("chat_template") or None
@@ -559,6 +559,17 @@ class RemoteEngine:
         )
         log.info("remote engine %s at %s: model %s, FIM %s", self.kind, self.base_url, name, style)
         return info
+
+    def _first_model_id(self) -> str | None:
+        """The id llama-server's OpenAI routes expect (its alias or path); best effort, no retries."""
+        try:
+            response = self._client.get("/v1/models", timeout=PROBE_TIMEOUT_S)
+            data = response.json().get("data") if response.status_code == 200 else None
+            if isinstance(data, list) and data and isinstance(data[0], Mapping) and data[0].get("id"):
+                return str(data[0]["id"])
+        except (httpx.HTTPError, ValueError, AttributeError):
+            pass
+        return None
 
     def _get_json(self, path: str) -> dict[str, Any]:
         response = self._get_with_retries(path)
