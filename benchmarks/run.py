@@ -1,0 +1,157 @@
+"""Run the benchmarks and write the results: JSON, a markdown report and PNG plots.
+
+    python -m benchmarks.run --smoke [--out DIR]     # CI: default model, a few requests and tasks (minutes)
+    python -m benchmarks.run --full  [--out DIR]     # make bench: both models, the numbers of the README
+
+Every phase is time-boxed (a phase that runs out of time takes fewer requests or tasks, spread over the run, and
+says how many it did), so a loaded machine gives fewer samples, not a run that never ends.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import ROOT, STDLIB, machine_info
+
+DEFAULT_MODEL = "smollm2-135m-instruct"
+FIM_MODEL = "qwen2.5-coder-0.5b-instruct"
+
+SMOKE: dict[str, Any] = {
+    "latency_models": [DEFAULT_MODEL],
+    "latency_files": [("textwrap.py", 125, 2)],
+    "latency_boxes": {"floor_box_s": 30, "no_reuse_box_s": 20, "llama_box_s": 30},
+    "latency_llama_server": True,
+    "budget_ms": 5000,
+    "context_packages": ["email", "json"],
+    "context_max_sites": 10,
+    "index_root": "email",
+    "index_exclude": [],
+    "quality_model": DEFAULT_MODEL,
+    "he_line": 2, "he_block": 1, "he_box_s": 90, "he_baseline": True,
+    "nextline_sites": 2, "nextline_box_s": 60, "nextline_packages": ["email"],
+}
+FULL: dict[str, Any] = {
+    "latency_models": [DEFAULT_MODEL, FIM_MODEL],
+    "latency_files": [("textwrap.py", 125, 6), ("shlex.py", 108, 6), ("json/encoder.py", 191, 6)],
+    "latency_boxes": {"floor_box_s": 90, "no_reuse_box_s": 100, "llama_box_s": 120},
+    "latency_llama_server": True,
+    "budget_ms": 5000,
+    "context_packages": ["asyncio", "email", "multiprocessing", "distutils"],
+    "context_max_sites": None,
+    "index_root": "",  # the whole standard library, test/ included
+    "index_exclude": [],
+    "quality_model": FIM_MODEL,
+    "he_line": 30, "he_block": 20, "he_box_s": 240, "he_baseline": True,
+    "nextline_sites": 24, "nextline_box_s": 180, "nextline_packages": ["asyncio", "email", "multiprocessing"],
+}
+
+
+def phase(results: dict[str, Any], name: str, fn: Callable[[], Any]) -> Any:
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    t0 = time.monotonic()
+    print(f"== {name} (load {load_before})", flush=True)
+    try:
+        value = fn()
+        error = None
+    except Exception as exc:  # one phase failing must not lose the others; the error is in the results
+        traceback.print_exc()
+        value, error = None, f"{type(exc).__name__}: {exc}"
+    results["phases"][name] = {"seconds": round(time.monotonic() - t0, 1), "load_before": load_before,
+                               "load_after": [round(x, 2) for x in os.getloadavg()], "error": error}
+    return value
+
+
+def run(mode: str, out_dir: Path, only: set[str] | None = None) -> dict[str, Any]:
+    cfg = SMOKE if mode == "smoke" else FULL
+    from codehearth.models.registry import Registry
+
+    registry = Registry()
+    for model in {*cfg["latency_models"], cfg["quality_model"]}:
+        if not registry.is_present(model):
+            print(f"pulling {model}", flush=True)
+            registry.pull(model)
+    results: dict[str, Any] = {
+        "name": mode,
+        "command": f"python -m benchmarks.run --{mode}",
+        "machine": machine_info(),
+        "config": {k: v for k, v in cfg.items()},
+        "phases": {},
+        "latency": {},
+    }
+    work = Path(tempfile.mkdtemp(prefix="codehearth-bench-"))
+    started = time.monotonic()
+    try:
+        from benchmarks.context.bench import run_context
+        from benchmarks.latency.bench import run_latency
+        from benchmarks.quality.humaneval import run_humaneval
+        from benchmarks.quality.nextline import run_nextline
+
+        for model in cfg["latency_models"]:
+            if only and "latency" not in only:
+                break
+            results["latency"][model] = phase(results, f"latency {model}", lambda m=model: run_latency(
+                m, cfg["latency_files"], work / f"latency-{m}", budget_ms=cfg["budget_ms"],
+                llama_server=cfg["latency_llama_server"], **cfg["latency_boxes"]))
+        if not only or "context" in only:
+            index_root = STDLIB / cfg["index_root"] if cfg["index_root"] else STDLIB
+            results["context"] = phase(results, "context", lambda: run_context(
+                cfg["context_packages"], work / "context", cfg["context_max_sites"], index_root,
+                cfg["index_exclude"]))
+        if not only or "quality" in only:
+            results["humaneval"] = phase(results, "humaneval", lambda: run_humaneval(
+                cfg["quality_model"], work / "humaneval", line_tasks=cfg["he_line"], block_tasks=cfg["he_block"],
+                box_s=cfg["he_box_s"], budget_ms=20000, baseline=cfg["he_baseline"]))
+            results["nextline"] = phase(results, "nextline", lambda: run_nextline(
+                cfg["quality_model"], cfg["nextline_packages"], cfg["nextline_sites"], work / "nextline",
+                cfg["nextline_box_s"]))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    results["wall_s"] = round(time.monotonic() - started, 1)
+    results["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    write(results, out_dir)
+    return results
+
+
+def write(results: dict[str, Any], out_dir: Path) -> None:
+    from benchmarks.report import markdown, plots
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    name = results["name"]
+    (out_dir / f"{name}.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    images = plots(results, out_dir)
+    text = markdown(results, images)
+    (out_dir / f"{name}.md").write_text(text)
+    (out_dir / "latest.md").write_text(text)
+    print(f"wrote {out_dir / (name + '.json')}, {out_dir / 'latest.md'} and {len(images)} plots", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--smoke", action="store_true", help="a few requests and tasks, default model (CI)")
+    group.add_argument("--full", action="store_true", help="both models, every benchmark (make bench)")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--only", action="append", choices=["latency", "context", "quality"],
+                        help="run only these parts (repeatable)")
+    args = parser.parse_args(argv)
+    mode = "full" if args.full else "smoke"
+    results = run(mode, args.out, set(args.only) if args.only else None)
+    failed = [name for name, p in results["phases"].items() if p["error"]]
+    if failed:
+        print(f"phases with errors: {failed}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
