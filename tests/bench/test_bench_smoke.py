@@ -44,12 +44,13 @@ def test_result_files(smoke: tuple[Path, dict]) -> None:
 
 
 def test_latency_fields(smoke: tuple[Path, dict]) -> None:
-    lat = results_latency = smoke[1]["latency"]["smollm2-135m-instruct"]
-    assert results_latency is not None
+    lat = smoke[1]["latency"]["smollm2-135m-instruct"]
+    assert lat is not None
     s = lat["summary"]
     assert s["requests"] > 0 and s["answered"] > 0
     assert s["model_answered"] > 0
     assert s["requests"] >= s["model_answered"] + s["from_cache"]
+    assert sum(1 for r in lat["requests"] if r["source"] == "unknown") <= s["requests"] // 4
     assert s["tokens_evaluated_total"] + s["tokens_reused_total"] > 0
     for name in ("floor", "no_reuse", "llama_server"):
         assert s[name]["matched_requests"] > 0, name
@@ -57,9 +58,9 @@ def test_latency_fields(smoke: tuple[Path, dict]) -> None:
     assert lat["settings"]["engine"]["nCtx"] > 0 and lat["settings"]["threads"] >= 1
     for row in lat["requests"]:
         assert row["source"] in ("model", "typed-through", "in-flight", "lru", "skipped", "unavailable",
-                                 "superseded", "cancelled"), row
+                                 "superseded", "cancelled", "unknown"), row
         if row["source"] == "model" and row["tokens_evaluated"] is not None:
-            assert row["prompt_tokens"] == row["tokens_evaluated"] + row["tokens_reused"]
+            assert row["tokens_evaluated"] + row["tokens_reused"] <= row["prompt_tokens"]
 
 
 def test_context_fields(smoke: tuple[Path, dict]) -> None:
