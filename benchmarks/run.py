@@ -133,6 +133,26 @@ def write(results: dict[str, Any], out_dir: Path) -> None:
     (out_dir / f"{name}.md").write_text(text)
     (out_dir / "latest.md").write_text(text)
     print(f"wrote {out_dir / (name + '.json')}, {out_dir / 'latest.md'} and {len(images)} plots", flush=True)
+    readme = ROOT / "benchmarks" / "README.md"
+    default_out = (ROOT / "benchmarks" / "results").resolve()
+    if name == "full" and out_dir.resolve() == default_out and readme.is_file():
+        update_readme(readme, text)
+
+
+def update_readme(readme: Path, report: str) -> None:
+    """Put the latest full report (headings one level down, image paths into results/) into the README."""
+    body = []
+    for line in report.splitlines()[1:]:
+        if line.startswith("#"):
+            line = "#" + line
+        line = line.replace("](full-", "](results/full-")
+        body.append(line)
+    start, end = "<!-- results:start -->", "<!-- results:end -->"
+    text = readme.read_text()
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        readme.write_text(head + start + "\n" + "\n".join(body).strip() + "\n" + end + tail)
 
 
 def main(argv: list[str] | None = None) -> int:

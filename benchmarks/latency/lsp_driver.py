@@ -97,6 +97,11 @@ async def lsp_session(workspace: Path, cache: Path, trace: Path, init_options: d
                       ) -> AsyncIterator[Editor]:
     config = ClientServerConfig(server_command=TRACED_SERVER, server_env=server_env(cache, trace))
     client: LanguageClient = await config.start()
+
+    @client.feature("codehearth/status")
+    def _on_status(params: Any) -> None:  # model state changes; the benchmark polls codehearth/stats instead
+        pass
+
     try:
         caps = client_capabilities("visual-studio-code")
         caps.text_document.inline_completion = types.InlineCompletionClientCapabilities()  # type: ignore[union-attr]
