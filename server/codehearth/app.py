@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
+import msgspec
+
 from codehearth.complete.service import CompletionService
 from codehearth.config import Settings, SettingsProblem, cache_dir, merge_settings
 from codehearth.context.builder import ContextBuilder
@@ -91,9 +93,9 @@ class Assistant:
         return self._engine if self.engine_state == "ready" else None
 
     def engine_key(self) -> tuple[Any, ...]:
-        e = self.settings.engine
-        return (self.settings.model_id(), self.settings.model_dir, e.kind, e.url, e.model, e.n_ctx, e.n_batch,
-                e.n_threads, e.n_gpu_layers, e.separate_explain_context, e.api_key_env)
+        """Everything that needs a reload when it changes: the model and every engine setting."""
+        engine = msgspec.json.encode(self.settings.engine)
+        return (self.settings.model_id(), self.settings.model_dir, engine)
 
     def needs_reload(self) -> bool:
         return self.engine_key() != self._engine_key
@@ -178,7 +180,9 @@ class Assistant:
             self.index.update_text(doc.path, doc.text)
 
     def close_document(self, uri: str) -> None:
-        self.documents.pop(uri, None)
+        doc = self.documents.pop(uri, None)
+        if doc is not None and doc.path is not None and self.index is not None:
+            self.index.close_document(doc.path)  # back to the file on disk
         self.completions.forget(uri)
         self.builder.forget_document(uri)
 

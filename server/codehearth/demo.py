@@ -122,7 +122,7 @@ async def run_demo(budget_ms: int, server_cmd: list[str]) -> int:
     text = SAMPLE
     version = 1
     client.text_document_did_open(
-        types.DidOpenTextDocumentParams(types.TextDocumentItem(uri, "python", version, text))
+        types.DidOpenTextDocumentParams(types.TextDocumentItem(uri=uri, language_id="python", version=version, text=text))
     )
     shown = 0
     for piece in TYPING:
@@ -133,7 +133,7 @@ async def run_demo(budget_ms: int, server_cmd: list[str]) -> int:
             here = types.Position(line, col)
             client.text_document_did_change(
                 types.DidChangeTextDocumentParams(
-                    types.VersionedTextDocumentIdentifier(uri, version),
+                    types.VersionedTextDocumentIdentifier(version=version, uri=uri),
                     [types.TextDocumentContentChangePartial(range=types.Range(here, here), text=ch)],
                 )
             )

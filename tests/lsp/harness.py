@@ -71,8 +71,11 @@ async def running_server(
     finally:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(client.shutdown_session(), 10)
+        server = getattr(client, "_server", None)
+        if server is not None and server.returncode is None:
+            server.kill()  # never leave a server behind, whatever happened above
         with contextlib.suppress(Exception):
-            await client.stop()
+            await asyncio.wait_for(client.stop(), 10)
 
 
 async def wait_for_state(client: LanguageClient, states: tuple[str, ...], timeout: float = 120) -> str:
@@ -143,3 +146,15 @@ def send_raw_request(client: LanguageClient, method: str, params: Any) -> tuple[
 
 def cancel_request(client: LanguageClient, msg_id: str) -> None:
     client.protocol.notify("$/cancelRequest", types.CancelParams(id=msg_id))
+
+
+def code_action_command(item: Any) -> tuple[str, list[Any]]:
+    """(command, arguments) of a code action. pygls's client may decode a CodeAction as a Command (their
+    fields overlap), leaving the nested command as its repr: read it back from there."""
+    import ast
+
+    nested = item.command
+    if isinstance(nested, types.Command):
+        return nested.command, list(nested.arguments or [])
+    parsed = ast.literal_eval(nested)
+    return parsed["command"], parsed["arguments"]

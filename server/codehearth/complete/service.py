@@ -36,6 +36,7 @@ from codehearth.engine.base import (
     CancelToken,
     Engine,
     EngineError,
+    EngineUnavailable,
     GenerationRequest,
     GenerationResult,
     Timings,
@@ -329,6 +330,9 @@ class CompletionService:
             gen.text = result.text
             if result.stop_reason in ("eos", "stop", "length"):
                 self._remember(gen.prompt_key, result.text)
+        except EngineUnavailable as exc:  # e.g. a remote server that is down: said once in the status
+            log.debug("completion unavailable: %s", exc)
+            gen.error = str(exc)
         except (EngineError, RuntimeError, ValueError, OSError) as exc:
             log.error("completion failed: %s", exc)
             gen.error = str(exc)

@@ -121,7 +121,7 @@ class ExplainService:
             prompt=engine.chat_prompt(explain_messages(ctx, self._display_path(doc), doc.language)),
             max_tokens=self.settings.explain.max_tokens,
             cancel=cancel,
-            on_text=lambda text: loop.call_soon_threadsafe(deliver, text.rstrip()),
+            on_text=lambda text: _call_in(loop, deliver, text.rstrip()),
             purpose="chat",
             add_bos=False,  # the chat template writes its own BOS where the model wants one
             repeat_penalty=1.15,
@@ -190,6 +190,10 @@ class ExplainService:
         self._executor.shutdown(wait=True, cancel_futures=True)
         if self._cache is not None:
             self._cache.close()
+
+
+def _call_in(loop: asyncio.AbstractEventLoop, fn: Callable[[str], None], text: str) -> None:
+    loop.call_soon_threadsafe(fn, text)
 
 
 def _open_cache(cache_dir: Path | None):  # type: ignore[no-untyped-def]

@@ -71,7 +71,7 @@ def register(server: CodehearthServer) -> None:
             )
         except ExplainError as exc:
             send("", True, str(exc))
-            raise JsonRpcServerError(str(exc)) from exc
+            raise JsonRpcServerError(str(exc), code=-32000) from exc
         finally:
             running.pop(stream_id, None)
             ls.progress_end(token)

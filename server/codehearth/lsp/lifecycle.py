@@ -69,7 +69,13 @@ def register(server: CodehearthServer) -> None:
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: CodehearthServer, params: Any = None) -> None:
-        ls.assistant.shutdown()
+        ls.closing = True
+        ls.assistant.completions.cancel_all()
+        ls.assistant.explanations.cancel_all()
+
+    @server.feature(types.EXIT)
+    def exit_(ls: CodehearthServer, params: Any = None) -> None:
+        ls.closing = True
 
 
 def collect_stats(ls: CodehearthServer) -> dict[str, Any]:
@@ -96,6 +102,6 @@ def collect_stats(ls: CodehearthServer) -> dict[str, Any]:
         "lastLatencyMs": s.last_latency_ms,
         "model": assistant.settings.model_id(),
         "state": assistant.engine_state,
-        "error": assistant.engine_error or None,
+        "error": assistant.engine_error or getattr(engine, "unavailable_reason", None) or None,
         "positionEncoding": ls.encoding,
     }

@@ -49,6 +49,7 @@ class CodehearthServer(LanguageServer):
         self.stream_chunks = False
         self._shown: set[str] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.closing = False  # after shutdown/exit nothing more is sent to the client
         self._load_task: asyncio.Task[Any] | None = None
 
     # -- helpers for handlers ----------------------------------------------------------------------
@@ -71,11 +72,12 @@ class CodehearthServer(LanguageServer):
         self.window_show_message(types.ShowMessageParams(type=kind, message=f"codehearth: {message}"))
 
     def notify(self, method: str, params: Any) -> None:
-        self.protocol.notify(method, params)
+        if not self.closing:
+            self.protocol.notify(method, params)
 
     def from_any_thread(self, fn: Any, *args: Any) -> None:
         loop = self._loop
-        if loop is None or loop.is_closed():
+        if loop is None or loop.is_closed() or self.closing:
             return
         loop.call_soon_threadsafe(fn, *args)
 

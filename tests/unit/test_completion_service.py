@@ -1,0 +1,107 @@
+"""The completion service's logic around the model, with a fake engine fed from a queue."""
+
+from __future__ import annotations
+
+import asyncio
+
+from codehearth.complete.service import CompletionService
+from codehearth.config import ContextSettings, Settings
+from codehearth.context.builder import ContextBuilder
+from codehearth.context.document import Document, Point
+from tests.fakes import FakeEngine
+
+SOURCE = "def double(x):\n    return "
+END = Point(1, 11)
+
+
+def service(engine: FakeEngine, budget_ms: int = 2000, keep_ms: int = 0) -> CompletionService:
+    settings = Settings(latency_budget_ms=budget_ms, keep_generating_ms=keep_ms)
+    builder = ContextBuilder(None, ContextSettings(), lambda s: len(s) // 3 + 1)
+    return CompletionService(settings, builder, lambda: engine)
+
+
+def doc_with(text: str = SOURCE) -> Document:
+    return Document("file:///t/double.py", text, "python")
+
+
+async def test_answer_is_post_processed_model_output() -> None:
+    engine = FakeEngine(["x * 2\n\ndef other():"])
+    s = await service(engine).complete(doc_with(), END)
+    assert s.text == "x * 2" and s.source == "model"
+    assert "def double(x):" in engine.prompts[0]
+
+
+async def test_typed_through_needs_no_model_call() -> None:
+    engine = FakeEngine(["x * 2\n"])
+    svc = service(engine)
+    doc = doc_with()
+    assert (await svc.complete(doc, END)).text == "x * 2"
+    doc.apply_edit(END, END, "x ")
+    again = await svc.complete(doc, Point(1, 13))
+    assert again.text == "* 2" and again.source == "typed-through"
+    assert engine.calls == 1
+    assert svc.stats.answered_from_cache == 1
+
+
+async def test_typing_something_else_asks_the_model_again() -> None:
+    engine = FakeEngine(["x * 2\n", "0\n"])
+    svc = service(engine)
+    doc = doc_with()
+    await svc.complete(doc, END)
+    doc.apply_edit(END, END, "-")
+    assert (await svc.complete(doc, Point(1, 12))).text == "0"
+    assert engine.calls == 2
+
+
+async def test_deadline_answers_whole_lines_or_nothing() -> None:
+    engine = FakeEngine(["x * 2 + some_long_expression_that_takes_time\n"], token_seconds=0.05)
+    s = await service(engine, budget_ms=150).complete(doc_with(), END)
+    assert s.text == ""  # the line was not finished by the deadline: nothing, never half a line
+    assert s.latency_ms < 150 + 100
+
+
+async def test_block_shape_for_an_empty_block() -> None:
+    engine = FakeEngine(["total = 0\n    for v in values:\n        total += v\n    return total\n\nprint(1)"])
+    doc = Document("file:///t/s.py", "def total(values):\n    \n", "python")
+    s = await service(engine).complete(doc, Point(1, 4))
+    assert s.text == "total = 0\n    for v in values:\n        total += v\n    return total"
+
+
+async def test_newer_request_supersedes_the_older() -> None:
+    engine = FakeEngine(["x * 2 and a long tail that keeps going\n", "x + x\n"], token_seconds=0.02)
+    svc = service(engine, budget_ms=3000)
+    doc = doc_with()
+    first = asyncio.ensure_future(svc.complete(doc, END))
+    await asyncio.sleep(0.05)
+    doc.apply_edit(END, END, "(")
+    second = await svc.complete(doc, Point(1, 12))
+    older = await first
+    assert older.text == "" and older.source == "superseded"
+    assert second.text == "x + x"
+    assert svc.stats.superseded == 1
+
+
+async def test_lru_answers_a_prompt_seen_before() -> None:
+    engine = FakeEngine(["x * 2\n"])
+    svc = service(engine)
+    await svc.complete(doc_with(), END)
+    svc.forget("file:///t/double.py")  # no in-flight state left: only the LRU remembers
+    again = await svc.complete(doc_with(), END)
+    assert again.source == "lru" and again.text == "x * 2" and engine.calls == 1
+
+
+async def test_disabled_language_and_strings_are_skipped() -> None:
+    engine = FakeEngine(["anything\n"])
+    svc = service(engine)
+    svc.settings.disabled_languages = ["python"]
+    assert (await svc.complete(doc_with(), END)).source == "skipped"
+    svc.settings.disabled_languages = []
+    in_string = Document("file:///t/s.py", 'name = "ab', "python")
+    assert (await svc.complete(in_string, Point(0, 10))).source == "skipped"
+    assert engine.calls == 0
+
+
+async def test_no_engine_answers_empty_at_once() -> None:
+    svc = CompletionService(Settings(), ContextBuilder(None, ContextSettings(), len), lambda: None)
+    s = await svc.complete(doc_with(), END)
+    assert s.text == "" and s.source == "unavailable"
