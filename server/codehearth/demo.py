@@ -8,6 +8,7 @@ streams it. At the end it prints the server's own stats: latency percentiles and
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -90,7 +91,9 @@ async def run_demo(budget_ms: int, server_cmd: list[str]) -> int:
     def on_message(params: types.ShowMessageParams) -> None:
         _out(f"[server] {params.message}")
 
-    await client.start_io(*server_cmd)
+    # A fresh cache folder, so the explanation streams from the model rather than from an earlier run's cache.
+    env = {**os.environ, "CODEHEARTH_CACHE_DIR": str(workspace / ".codehearth-cache")}
+    await client.start_io(*server_cmd, env=env)
     started = time.monotonic()
     await client.initialize_async(
         types.InitializeParams(

@@ -1,0 +1,101 @@
+"""The command line on the real default model."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.model
+
+SAMPLE = '''import math
+
+
+def circle_area(radius):
+    """Return the area of a circle."""
+    return math.pi * radius ** 2
+
+
+def describe(radius):
+    area = circle_area(radius)
+    return f"r={radius} area={area:.2f}"
+'''
+
+
+def run(*args: str, cwd: Path | None = None, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **(env_extra or {})}
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2] / "server"), env.get("PYTHONPATH", "")])
+    return subprocess.run([sys.executable, "-m", "codehearth", *args], capture_output=True, text=True, timeout=300,
+                          cwd=cwd, env=env)
+
+
+@pytest.fixture
+def sample(tmp_path: Path) -> Path:
+    path = tmp_path / "geo.py"
+    path.write_text(SAMPLE)
+    return path
+
+
+def test_complete_json(sample: Path, default_model: Path, tmp_path: Path) -> None:
+    result = run("complete", f"{sample}:10:12", "--json", env_extra={"CODEHEARTH_CACHE_DIR": str(tmp_path / "c")})
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert set(data) == {"text", "timings"}
+    assert data["timings"]["promptTokens"] > 0 and data["timings"]["tokensGenerated"] > 0
+    assert data["text"].strip()
+
+
+def test_explain_streams_and_reports(sample: Path, default_model: Path, tmp_path: Path) -> None:
+    result = run("explain", f"{sample}:10", env_extra={"CODEHEARTH_CACHE_DIR": str(tmp_path / "c")})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
+    assert "function=describe" in result.stderr and "chunks=" in result.stderr
+
+
+def test_explain_outside_a_function_fails_clearly(sample: Path, default_model: Path, tmp_path: Path) -> None:
+    result = run("explain", f"{sample}:1", env_extra={"CODEHEARTH_CACHE_DIR": str(tmp_path / "c")})
+    assert result.returncode == 1 and "no function or method at this position" in result.stderr
+
+
+def test_bad_location_argument(sample: Path) -> None:
+    result = run("complete", f"{sample}:ten")
+    assert result.returncode != 0 and "expected FILE:LINE:COL" in result.stderr
+
+
+def test_models_list_path_verify(default_model: Path) -> None:
+    listed = json.loads(run("models", "list", "--json").stdout)
+    default = next(m for m in listed if m["id"] == "smollm2-135m-instruct")
+    assert default["present"] is True
+    assert run("models", "path", "default").stdout.strip() == str(default_model)
+    verify = run("models", "verify", "default")
+    assert verify.returncode == 0 and "b179c952" in verify.stdout
+    unknown = run("models", "verify", "no-such-model")
+    assert unknown.returncode == 2 and "unknown model id" in unknown.stderr
+
+
+def test_doctor_json(default_model: Path, tmp_path: Path) -> None:
+    result = run("doctor", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["model"]["family"] == "llama" and report["model"]["fim"] == "none"
+    assert isinstance(report["llamaCpp"]["gpuOffload"], bool)
+    assert report["python"].startswith("3.")
+
+
+def test_context_and_index(sample: Path, default_model: Path, tmp_path: Path) -> None:
+    env = {"CODEHEARTH_CACHE_DIR": str(tmp_path / "c")}
+    indexed = run("index", str(sample.parent), env_extra=env)
+    assert indexed.returncode == 0, indexed.stderr
+    assert "symbols" in indexed.stdout
+    ctx = run("context", f"{sample}:10:12", "--json", env_extra=env)
+    assert ctx.returncode == 0, ctx.stderr
+    assert "circle_area" in ctx.stdout
+
+
+def test_settings_schema() -> None:
+    schema = json.loads(run("settings-schema").stdout)
+    assert "latencyBudgetMs" in schema["$defs"]["Settings"]["properties"]
