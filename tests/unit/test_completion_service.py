@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.fakes import FakeEngine
+
 from codehearth.complete.service import CompletionService
 from codehearth.config import ContextSettings, Settings
 from codehearth.context.builder import ContextBuilder
 from codehearth.context.document import Document, Point
-from tests.fakes import FakeEngine
 
 SOURCE = "def double(x):\n    return "
 END = Point(1, 11)
