@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -192,3 +193,50 @@ async def test_streamed_chunks_for_clients_that_ask(workspace: Path, tmp_path: P
         assert chunks and all(c["token"] == "tok-1" for c in chunks)
         assert chunks[-1]["done"] is True
         assert result.items and chunks[-1]["text"] == result.items[0].insert_text
+
+
+async def test_completion_fallback_gives_one_plain_item(workspace: Path, tmp_path: Path, default_model: Path) -> None:
+    uri = (workspace / "geometry.py").as_uri()
+    async with running_server(workspace, tmp_path / "cache") as client:
+        open_doc(client, uri, SOURCE)
+        line, col = end_of(SOURCE)
+        result = await client.text_document_completion_async(
+            types.CompletionParams(text_document=types.TextDocumentIdentifier(uri=uri),
+                                   position=types.Position(line, col))
+        )
+        items = result.items if isinstance(result, types.CompletionList) else result
+        assert len(items) == 1
+        item = items[0]
+        assert item.insert_text_format == types.InsertTextFormat.PlainText
+        assert item.text_edit.new_text.strip()
+        assert item.text_edit.range.start == types.Position(line, col)
+
+
+async def test_serve_over_tcp(tmp_path: Path) -> None:
+    import socket
+
+    from pygls.lsp.client import LanguageClient
+
+    from tests.lsp.harness import SERVER, capabilities, server_env
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    proc = await asyncio.create_subprocess_exec(*SERVER, "--tcp", f"127.0.0.1:{port}", env=server_env(tmp_path),
+                                                stderr=asyncio.subprocess.DEVNULL)
+    client = LanguageClient("tcp-test", "1")
+    try:
+        for _ in range(100):
+            try:
+                await client.start_tcp("127.0.0.1", port)
+                break
+            except OSError:
+                await asyncio.sleep(0.1)
+        result = await asyncio.wait_for(client.initialize_async(types.InitializeParams(capabilities=capabilities())), 30)
+        assert result.capabilities.inline_completion_provider is not None
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+        with contextlib.suppress(Exception):  # the connection is gone with the server
+            await client.stop()
