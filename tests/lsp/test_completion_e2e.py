@@ -216,7 +216,6 @@ async def test_serve_over_tcp(tmp_path: Path) -> None:
     import socket
 
     from pygls.lsp.client import LanguageClient
-
     from tests.lsp.harness import SERVER, capabilities, server_env
 
     with socket.socket() as probe:
