@@ -314,6 +314,23 @@ async function editUserSettings(settings) {
   await sleep(500);
 }
 
+/** The cursor line with ghost text: its real text and the ghost text shown in it. */
+async function ghostLine() {
+  return page.evaluate(() => {
+    const ghostEl = document.querySelector('.monaco-editor .view-line .ghost-text-decoration');
+    const line = ghostEl?.closest('.view-line');
+    if (!line) {
+      return { text: '', ghost: '' };
+    }
+    const clone = line.cloneNode(true);
+    const ghosts = [...clone.querySelectorAll('.ghost-text-decoration, .ghost-text-decoration-preview')];
+    const ghost = ghosts.map((e) => e.textContent).join('');
+    ghosts.forEach((e) => e.remove());
+    const clean = (t) => (t || '').replace(/\u00a0/g, ' ');
+    return { text: clean(clone.textContent), ghost: clean(ghost) };
+  });
+}
+
 /** Installs a keydown timestamp recorder in the page. */
 async function installProbes() {
   await page.evaluate(() => {
@@ -533,6 +550,43 @@ async function main() {
   log(`latency: ${JSON.stringify(result.latency)}`);
   result.statusBarAfter = await statusText();
   await clearGhost();
+
+  // --- partial accept: Ctrl+Right takes the suggestion's next word, the rest stays as ghost text -------
+  // The same context gives the same answer, so new positions are tried rather than re-asking at one.
+  let multi = null;
+  for (const start of ['raise ValueError(', 'print(', 'message = f"{a} times {b} is {total}"', 'result = ']) {
+    await clearGhost();
+    await page.keyboard.press('End');
+    await page.keyboard.press('Enter');
+    await page.keyboard.type(start);
+    const g = await waitFor('ghost text', currentGhost, 8_000, 50).catch(() => null);
+    if (g && !g.includes('\n') && g.trim().split(/\s+/).length >= 2) {
+      multi = g;
+      break;
+    }
+  }
+  if (multi) {
+    const before = await ghostLine();
+    await page.keyboard.press('Control+ArrowRight');
+    await sleep(400);
+    const after = await ghostLine();
+    result.partialAccept = { before, after };
+    log(`partial accept: ${JSON.stringify(result.partialAccept)}`);
+    const whole = (x) => (x.text + x.ghost).replace(/\s+$/, '');
+    if (!(after.text.length > before.text.length && whole(before).startsWith(after.text.replace(/\s+$/, '')))) {
+      throw new Error(`Ctrl+Right did not accept the next word: ${JSON.stringify(result.partialAccept)}`);
+    }
+    if (after.ghost && whole(after) !== whole(before)) {
+      throw new Error(`the rest of the suggestion changed after a partial accept: ${JSON.stringify(result.partialAccept)}`);
+    }
+    result.steps.partialAccept = true;
+  } else {
+    result.partialAccept = { skipped: 'no single-line suggestion of two or more words came up' };
+    log('partial accept: skipped (no multi-word suggestion)');
+  }
+  await clearGhost();
+  await page.keyboard.press('End');
+  await page.keyboard.press('Enter');
 
   // --- a settings change reaches the server without a restart (workspace/didChangeConfiguration): an unknown
   // model puts the server in the error state (status bar), going back to the default model makes it ready.
