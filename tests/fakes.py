@@ -55,11 +55,9 @@ class FakeEngine:
         reason: StopReason = "eos"
         n = 0
         for i in range(0, len(output), self.chars_per_token):
-            if request.cancelled():
-                reason = "cancelled"
-                break
-            if request.expired():
-                reason = "deadline"
+            interrupted = request.interruption()
+            if interrupted is not None:
+                reason = interrupted
                 break
             if n >= request.max_tokens:
                 reason = "length"

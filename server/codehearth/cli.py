@@ -80,6 +80,8 @@ def _doc_and_point(assistant: Any, path: Path, line: int, col: int) -> tuple[Any
 
 
 def cmd_complete(args: argparse.Namespace) -> int:
+    from codehearth.engine.base import token_counts
+
     path, line, col = _location(args.location, want_col=True)
     root = _root_for(path)
     settings = _settings(args, root)
@@ -93,11 +95,7 @@ def cmd_complete(args: argparse.Namespace) -> int:
     timings = {
         "totalMs": round(total, 1),
         "promptTokens": t.prompt_tokens if t else 0,
-        "tokensEvaluated": t.tokens_evaluated if t else 0,
-        "tokensReused": t.tokens_reused if t else 0,
-        "tokensGenerated": t.tokens_generated if t else 0,
-        "prefillMs": round(t.prefill_ms, 1) if t else 0.0,
-        "decodeMs": round(t.decode_ms, 1) if t else 0.0,
+        **token_counts(t),
         "source": suggestion.source,
     }
     if args.json:

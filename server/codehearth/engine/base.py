@@ -109,10 +109,31 @@ class GenerationRequest:
     def cancelled(self) -> bool:
         return self.cancel is not None and self.cancel.cancelled
 
+    def interruption(self) -> StopReason | None:
+        """Why generation must stop now, checked after every token: cancelled, past the deadline, or None."""
+        if self.cancelled():
+            return "cancelled"
+        if self.expired():
+            return "deadline"
+        return None
+
 
 class ChatMessage(msgspec.Struct):
     role: Literal["system", "user", "assistant"]
     content: str
+
+
+def token_counts(t: Timings | EngineCounters | None) -> dict[str, float]:
+    """Token and time counters on the wire (camelCase), for stats and --json output."""
+    if t is None:
+        return {"tokensEvaluated": 0, "tokensReused": 0, "tokensGenerated": 0, "prefillMs": 0.0, "decodeMs": 0.0}
+    return {
+        "tokensEvaluated": t.tokens_evaluated,
+        "tokensReused": t.tokens_reused,
+        "tokensGenerated": t.tokens_generated,
+        "prefillMs": round(t.prefill_ms, 1),
+        "decodeMs": round(t.decode_ms, 1),
+    }
 
 
 class EngineCounters(msgspec.Struct, kw_only=True):

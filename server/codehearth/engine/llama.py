@@ -301,11 +301,8 @@ class LlamaEngine:
         pending = tokens[keep:]
         reason: StopReason | None = None
         while pending:
-            if req.cancelled():
-                reason = "cancelled"
-                break
-            if req.expired():
-                reason = "deadline"
+            reason = req.interruption()
+            if reason is not None:
                 break
             chunk, pending = pending[:PREFILL_CHUNK], pending[PREFILL_CHUNK:]
             with gated():
@@ -326,11 +323,9 @@ class LlamaEngine:
         generated: list[int] = []
         reason = "length"
         for _ in range(max(0, req.max_tokens)):
-            if req.cancelled():
-                reason = "cancelled"
-                break
-            if req.expired():
-                reason = "deadline"
+            interrupted = req.interruption()
+            if interrupted is not None:
+                reason = interrupted
                 break
             with gated():
                 token = self._pick(ctx, generated, req)

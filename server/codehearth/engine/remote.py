@@ -822,11 +822,9 @@ class RemoteEngine:
                             # Read on to the end (usage may follow): a drained stream keeps its connection.
                             reason = _finish_to_reason(delta.finish)
                             continue
-                        if request.cancelled():
-                            reason = "cancelled"
-                            break
-                        if request.expired():
-                            reason = "deadline"
+                        interrupted = request.interruption()
+                        if interrupted is not None:
+                            reason = interrupted
                             break
             except httpx.TimeoutException as exc:
                 reason = watched.reason or ("deadline" if request.expired() else None)

@@ -9,6 +9,7 @@ from typing import Any
 from lsprotocol import types
 
 from codehearth.app import uri_to_path
+from codehearth.engine.base import token_counts
 from codehearth.lsp import convert
 from codehearth.lsp.server import CodehearthServer
 
@@ -93,11 +94,7 @@ def collect_stats(ls: CodehearthServer) -> dict[str, Any]:
         "errors": s.errors,
         "sources": dict(s.sources),
         "modelCalls": counters.calls if counters else 0,
-        "tokensEvaluated": counters.tokens_evaluated if counters else 0,
-        "tokensReused": counters.tokens_reused if counters else 0,
-        "tokensGenerated": counters.tokens_generated if counters else 0,
-        "prefillMs": round(counters.prefill_ms, 1) if counters else 0.0,
-        "decodeMs": round(counters.decode_ms, 1) if counters else 0.0,
+        **token_counts(counters),
         "latencyMs": s.percentiles(),
         "lastLatencyMs": s.last_latency_ms,
         "model": assistant.settings.model_id(),
