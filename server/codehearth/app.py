@@ -97,6 +97,10 @@ class Assistant:
         engine = msgspec.json.encode(self.settings.engine)
         return (self.settings.model_id(), self.settings.model_dir, engine)
 
+    def forget_engine(self) -> None:
+        """Make the next load_engine() try again even though the settings did not change."""
+        self._engine_key = None
+
     def needs_reload(self) -> bool:
         return self.engine_key() != self._engine_key
 

@@ -232,3 +232,30 @@ def test_engine_api_against_the_real_server(server: LlamaCppServer) -> None:
         assert engine.counters.calls == 5 and not engine.breaker.is_open
     finally:
         engine.close()
+
+
+async def test_server_down_at_start_then_up(default_model: Path, workspace: Path, tmp_path: Path) -> None:
+    """The editor starts before the shared server: the LSP reports the error once and connects by itself later."""
+    uri = (workspace / "settings.py").as_uri()
+    srv = LlamaCppServer(default_model, tmp_path)  # not started yet: its port is closed
+    try:
+        async with running_server(workspace, tmp_path / "cache", remote_options(srv.url)) as client:
+            stats = await stats_of(client)
+            assert stats["state"] == "error" and stats["error"]
+            open_doc(client, uri, SOURCE)
+            assert await inline(client, uri, LAST_LINE, LAST_COL) == ""
+            await asyncio.to_thread(srv.start)
+
+            async def ready() -> bool:
+                return (await stats_of(client))["state"] == "ready"
+
+            for _ in range(600):  # the LSP retries every few seconds
+                if await ready():
+                    break
+                await asyncio.sleep(0.1)
+            assert await ready()
+            assert (await inline(client, uri, LAST_LINE, LAST_COL)).strip()
+            errors = [m for m in client.messages if m.type == types.MessageType.Error]
+            assert len(errors) == 1  # said once, not once per retry
+    finally:
+        srv.kill()

@@ -22,6 +22,8 @@ from codehearth.lsp import convert
 
 log = logging.getLogger(__name__)
 
+REMOTE_RETRY_S = 10.0
+
 
 class CodehearthProtocol(LanguageServerProtocol):
     """Prefer UTF-8 positions whenever the client offers them (tree-sitter counts UTF-8 bytes)."""
@@ -128,6 +130,15 @@ class CodehearthServer(LanguageServer):
         token = await self.progress_begin(f"codehearth: loading {self.assistant.settings.model_id()}")
         engine = await self.assistant.load_engine_async()
         self.progress_end(token, "ready" if engine is not None else "failed")
+        if engine is None and self.assistant.settings.engine.kind != "embedded" and not self.closing:
+            # A shared server that is down at start-up may come back: keep trying, quietly.
+            asyncio.get_running_loop().call_later(REMOTE_RETRY_S, self.retry_model_load)
+
+    def retry_model_load(self) -> None:
+        if self.closing or self.assistant.engine_state != "error":
+            return
+        self.assistant.forget_engine()
+        self.schedule_model_load()
 
     def schedule_model_load(self) -> None:
         self._load_task = asyncio.get_running_loop().create_task(self.load_model())
