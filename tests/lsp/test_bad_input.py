@@ -132,3 +132,22 @@ def test_stdout_carries_only_protocol(tmp_path: Path) -> None:
         rest = tail[length:]
     states = [b["params"]["state"] for b in bodies if b.get("method") == "codehearth/status"]
     assert states[-1] == "ready"  # the model loaded while stdout stayed clean
+
+
+def test_request_without_params(tmp_path: Path) -> None:
+    """JSON-RPC lets a request leave out "params": codehearth/stats is answered either way."""
+
+    def frame(obj: dict) -> bytes:
+        body = json.dumps(obj).encode()
+        return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+
+    messages = frame({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}})
+    messages += frame({"jsonrpc": "2.0", "id": 2, "method": "codehearth/stats"})
+    messages += frame({"jsonrpc": "2.0", "id": 3, "method": "codehearth/stats", "params": None})
+    proc = subprocess.run(SERVER, input=messages, capture_output=True, timeout=60, env=server_env(tmp_path))
+    answers = {}
+    for part in proc.stdout.split(b"Content-Length: ")[1:]:
+        body = json.loads(part.split(b"\r\n\r\n", 1)[1])
+        answers[body.get("id")] = body
+    assert answers[2]["result"]["state"] == "idle"
+    assert answers[3]["result"]["requests"] == 0

@@ -121,7 +121,7 @@ class ExplainService:
             prompt=engine.chat_prompt(explain_messages(ctx, self._display_path(doc), doc.language)),
             max_tokens=self.settings.explain.max_tokens,
             cancel=cancel,
-            on_text=lambda text: _call_in(loop, deliver, text.rstrip()),
+            on_text=lambda text: _call_in(loop, deliver, text.strip()),  # small models open with blank lines
             purpose="chat",
             add_bos=False,  # the chat template writes its own BOS where the model wants one
             repeat_penalty=1.15,

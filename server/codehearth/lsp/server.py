@@ -28,6 +28,12 @@ REMOTE_RETRY_S = 10.0
 class CodehearthProtocol(LanguageServerProtocol):
     """Prefer UTF-8 positions whenever the client offers them (tree-sitter counts UTF-8 bytes)."""
 
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        # JSON-RPC allows a request without "params" (codehearth/stats takes none); pygls needs the key.
+        if "method" in data and "params" not in data:
+            data = {**data, "params": None}
+        return super().structure_message(data)
+
     @lsp_method(types.INITIALIZE)
     def lsp_initialize(self, params: types.InitializeParams) -> Generator[Any, Any, types.InitializeResult]:
         general = params.capabilities.general
