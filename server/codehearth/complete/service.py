@@ -182,6 +182,7 @@ class CompletionService:
         self._lru: collections.OrderedDict[str, str] = collections.OrderedDict()
         self.stats = Stats()
         self.chunk_sink: ChunkSink | None = None
+        self._outage = ""  # the reason the engine was last unavailable, until it answers again
 
     # -- the request ------------------------------------------------------------------------------
 
@@ -330,9 +331,15 @@ class CompletionService:
             gen.text = result.text
             if result.stop_reason in ("eos", "stop", "length"):
                 self._remember(gen.prompt_key, result.text)
-        except EngineUnavailable as exc:  # e.g. a remote server that is down: said once in the status
-            log.debug("completion unavailable: %s", exc)
+            if self._outage:
+                log.warning("completions available again")
+                self._outage = ""
+        except EngineUnavailable as exc:  # e.g. a remote server that is down: logged once per outage
             gen.error = str(exc)
+            self.stats.errors += 1
+            if self._outage != gen.error:
+                log.warning("completions unavailable: %s", exc)
+            self._outage = gen.error
         except (EngineError, RuntimeError, ValueError, OSError) as exc:
             log.error("completion failed: %s", exc)
             gen.error = str(exc)
