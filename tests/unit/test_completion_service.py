@@ -106,3 +106,16 @@ async def test_no_engine_answers_empty_at_once() -> None:
     svc = CompletionService(Settings(), ContextBuilder(None, ContextSettings(), len), lambda: None)
     s = await svc.complete(doc_with(), END)
     assert s.text == "" and s.source == "unavailable"
+
+
+async def test_multi_line_suggestion_grows_as_lines_are_accepted() -> None:
+    body = "total = 0\n    for v in values:\n        total += v\n    return total\n\nprint(1)"
+    engine = FakeEngine([body])
+    svc = service(engine)
+    doc = Document("file:///t/s.py", "def total(values):\n    \n", "python")
+    first = await svc.complete(doc, Point(1, 4))
+    assert first.text.startswith("total = 0\n")
+    doc.apply_edit(Point(1, 4), Point(1, 4), "total = 0\n    ")  # the editor accepted the first line
+    rest = await svc.complete(doc, Point(2, 4))
+    assert rest.text == "for v in values:\n        total += v\n    return total"
+    assert rest.source == "typed-through" and engine.calls == 1

@@ -106,11 +106,14 @@ class _Generation:
         if not raw.startswith(typed):
             return None
         rest = raw[len(typed) :]
+        # Accepting whole lines of a multi-line suggestion moves the cursor to a later line of it.
+        typed_lines = (self.cursor.line_prefix + typed).split("\n")
+        above = [line for line in typed_lines[:-1] if line.strip()]
         ctx = CursorContext(
-            line_prefix=self.cursor.line_prefix + typed,
+            line_prefix=typed_lines[-1],
             line_suffix=self.cursor.line_suffix,
             next_lines=self.cursor.next_lines,
-            previous_line=self.cursor.previous_line,
+            previous_line=above[-1] if above else self.cursor.previous_line,
             indent_unit=self.cursor.indent_unit,
         )
         if not self.done:
