@@ -338,10 +338,10 @@ def _llama_sampling(request: GenerationRequest) -> dict[str, Any]:
     }
 
 
-def openai_completion_body(model: str, prompt: str, request: GenerationRequest) -> dict[str, Any]:
+def _openai_stream_fields(model: str, request: GenerationRequest) -> dict[str, Any]:
+    """What every streamed OpenAI request carries: model, limits, sampling, stop strings."""
     body: dict[str, Any] = {
         "model": model,
-        "prompt": prompt,
         "max_tokens": max(1, request.max_tokens),
         "temperature": request.temperature,
         "stream": True,
@@ -351,6 +351,10 @@ def openai_completion_body(model: str, prompt: str, request: GenerationRequest) 
     if stops:
         body["stop"] = stops
     return body
+
+
+def openai_completion_body(model: str, prompt: str, request: GenerationRequest) -> dict[str, Any]:
+    return {**_openai_stream_fields(model, request), "prompt": prompt}
 
 
 def openai_suffix_body(model: str, parts: InfillParts, request: GenerationRequest) -> dict[str, Any]:
@@ -366,17 +370,8 @@ def openai_suffix_body(model: str, parts: InfillParts, request: GenerationReques
 
 def chat_body(model: str, messages: Sequence[Mapping[str, str]], request: GenerationRequest,
               kind: RemoteKind) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "model": model,
-        "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
-        "max_tokens": max(1, request.max_tokens),
-        "temperature": request.temperature,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
-    stops = [s for s in request.stop if s][:OPENAI_MAX_STOPS]
-    if stops:
-        body["stop"] = stops
+    body = _openai_stream_fields(model, request)
+    body["messages"] = [{"role": m["role"], "content": m["content"]} for m in messages]
     if kind == "llama-server":  # llama.cpp's OpenAI routes accept its own options too
         body["repeat_penalty"] = request.repeat_penalty
         body["cache_prompt"] = True
