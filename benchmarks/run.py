@@ -43,7 +43,7 @@ SMOKE: dict[str, Any] = {
 FULL: dict[str, Any] = {
     "latency_models": [DEFAULT_MODEL, FIM_MODEL],
     "latency_files": [("textwrap.py", 125, 6), ("shlex.py", 108, 6), ("json/encoder.py", 191, 6)],
-    "latency_boxes": {"floor_box_s": 90, "no_reuse_box_s": 100, "llama_box_s": 120},
+    "latency_boxes": {"floor_box_s": 75, "no_reuse_box_s": 90, "llama_box_s": 150},
     "latency_llama_server": True,
     "budget_ms": 5000,
     "context_packages": ["asyncio", "email", "multiprocessing", "distutils"],
@@ -51,12 +51,12 @@ FULL: dict[str, Any] = {
     "index_root": "",  # the whole standard library, test/ included
     "index_exclude": [],
     "quality_model": FIM_MODEL,
-    "he_line": 30, "he_block": 20, "he_box_s": 240, "he_baseline": True,
-    "nextline_sites": 24, "nextline_box_s": 180, "nextline_packages": ["asyncio", "email", "multiprocessing"],
+    "he_line": 24, "he_block": 16, "he_box_s": 220, "he_baseline": True,
+    "nextline_sites": 24, "nextline_box_s": 170, "nextline_packages": ["asyncio", "email", "multiprocessing"],
 }
 
 
-def phase(results: dict[str, Any], name: str, fn: Callable[[], Any]) -> Any:
+def phase(results: dict[str, Any], name: str, fn: Callable[[], Any], out_dir: Path | None = None) -> Any:
     load_before = [round(x, 2) for x in os.getloadavg()]
     t0 = time.monotonic()
     print(f"== {name} (load {load_before})", flush=True)
@@ -68,6 +68,11 @@ def phase(results: dict[str, Any], name: str, fn: Callable[[], Any]) -> Any:
         value, error = None, f"{type(exc).__name__}: {exc}"
     results["phases"][name] = {"seconds": round(time.monotonic() - t0, 1), "load_before": load_before,
                                "load_after": [round(x, 2) for x in os.getloadavg()], "error": error}
+    if out_dir is not None:  # partial results survive a later phase's crash or an interrupted run
+        partial = out_dir / f"{results['name']}.partial.json"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps({**results, "partial_last_phase": name,
+                                       "partial_value": value}, default=str) + "\n")
     return value
 
 
@@ -101,22 +106,23 @@ def run(mode: str, out_dir: Path, only: set[str] | None = None) -> dict[str, Any
                 break
             results["latency"][model] = phase(results, f"latency {model}", lambda m=model: run_latency(
                 m, cfg["latency_files"], work / f"latency-{m}", budget_ms=cfg["budget_ms"],
-                llama_server=cfg["latency_llama_server"], **cfg["latency_boxes"]))
+                llama_server=cfg["latency_llama_server"], **cfg["latency_boxes"]), out_dir)
         if not only or "context" in only:
             index_root = STDLIB / cfg["index_root"] if cfg["index_root"] else STDLIB
             results["context"] = phase(results, "context", lambda: run_context(
                 cfg["context_packages"], work / "context", cfg["context_max_sites"], index_root,
-                cfg["index_exclude"]))
+                cfg["index_exclude"]), out_dir)
         if not only or "quality" in only:
             results["humaneval"] = phase(results, "humaneval", lambda: run_humaneval(
                 cfg["quality_model"], work / "humaneval", line_tasks=cfg["he_line"], block_tasks=cfg["he_block"],
-                box_s=cfg["he_box_s"], budget_ms=20000, baseline=cfg["he_baseline"]))
+                box_s=cfg["he_box_s"], budget_ms=20000, baseline=cfg["he_baseline"]), out_dir)
             results["nextline"] = phase(results, "nextline", lambda: run_nextline(
                 cfg["quality_model"], cfg["nextline_packages"], cfg["nextline_sites"], work / "nextline",
-                cfg["nextline_box_s"]))
+                cfg["nextline_box_s"]), out_dir)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["wall_s"] = round(time.monotonic() - started, 1)
+    (out_dir / f"{mode}.partial.json").unlink(missing_ok=True)
     results["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     write(results, out_dir)
     return results

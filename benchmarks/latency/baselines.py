@@ -128,23 +128,28 @@ def llama_cpp_server(model_path: Path, settings: EngineSettings, threads: int, l
 
 def llama_server_baseline(model_path: Path, settings: EngineSettings, threads: int, prompts: list[dict[str, Any]],
                           box_s: float, log_path: Path) -> dict[str, Any]:
-    """Every model-answered prompt in order (so its prompt cache sees the same sequence), same token count."""
+    """Every prompt our engine was given, in the same order, so that its prompt cache sees what ours saw; the
+    model-answered ones are timed with the same token count, the others (cancelled, superseded) get one token."""
     import httpx
 
-    measured = [p for p in prompts if p["measure"]]
     done = 0
     with llama_cpp_server(model_path, settings, threads, log_path) as (url, cmd), httpx.Client(timeout=600) as http:
         http.post(f"{url}/v1/completions", json={"prompt": "def f():", "max_tokens": 1})  # warm-up
         started = time.monotonic()
-        for item in measured:
+        for item in prompts:
             if time.monotonic() - started > box_s:
                 break
-            body = {"prompt": prompt_text(decode_pieces(item["pieces"])), "max_tokens": max(1, item["generated"]),
+            measure = item["measure"]
+            body = {"prompt": prompt_text(decode_pieces(item["pieces"])),
+                    "max_tokens": max(1, item["generated"]) if measure else 1,
                     "temperature": 0.0, "top_k": 1, "repeat_penalty": 1.0, "stream": False}
             t0 = time.monotonic()
             response = http.post(f"{url}/v1/completions", json=body)
-            item["llama_server_ms"] = round((time.monotonic() - t0) * 1000, 2)
+            elapsed = round((time.monotonic() - t0) * 1000, 2)
             response.raise_for_status()
+            if not measure:
+                continue
+            item["llama_server_ms"] = elapsed
             usage = response.json().get("usage", {})
             item["llama_server_prompt_tokens"] = usage.get("prompt_tokens")
             item["llama_server_generated"] = usage.get("completion_tokens")

