@@ -180,8 +180,8 @@ async def run_demo(budget_ms: int, server_cmd: list[str]) -> int:
     again = await client.workspace_execute_command_async(
         types.ExecuteCommandParams(command="codehearth.explain", arguments=[uri, {"line": 13, "character": 4}])
     )
-    cached = "from the disk cache" if _get(again, "cached") else "regenerated"
-    _out(f"the same explanation again: {(time.monotonic() - t0) * 1000:.0f} ms ({cached})")
+    origin = "from the disk cache" if _get(again, "cached") else "regenerated"
+    _out(f"the same explanation again: {(time.monotonic() - t0) * 1000:.0f} ms ({origin})")
 
     stats = await client.protocol.send_request_async("codehearth/stats", None)
     lat = _get(stats, "latencyMs")
