@@ -115,16 +115,34 @@ def balance_quotes(text: str, line_suffix: str) -> str:
 
 
 def fix_indentation(text: str, ctx: CursorContext) -> str:
-    """At the start of a blank line the typed indentation stands already; the model must not add more."""
+    """At the start of a blank line the typed indentation stands already; the model must not add more.
+
+    A model often begins with a space it cannot help (its tokens for "<indent>for" split as "<indent-1>" + " for"
+    while our prompt holds the whole indent): a first line that starts with less than one indentation step of
+    extra whitespace is such an artefact, and the following lines carry the same shift, so both are removed.
+    """
     if ctx.line_prefix.strip() or not text.startswith((" ", "\t")):
         return text
+    first, newline, rest = text.partition("\n")
+    extra = len(first) - len(first.lstrip(" \t"))
     expected = indentation(ctx.previous_line)
     if ctx.previous_line.rstrip().endswith((":", "{", "(", "[")):
         expected += ctx.indent_unit
-    if len(ctx.line_prefix) >= len(expected):
-        first, _, rest = text.partition("\n")
-        return first.lstrip(" \t") + ("\n" + rest if rest else "")
-    return text
+    unit = len(ctx.indent_unit)
+    stray = extra < unit and len(ctx.line_prefix) % unit == 0
+    if len(ctx.line_prefix) < len(expected) and not stray:
+        return text
+    if stray and rest:
+        rest = "\n".join(_dedent_by(line, extra, unit) for line in rest.split("\n"))
+    return first.lstrip(" \t") + newline + rest
+
+
+def _dedent_by(line: str, shift: int, unit: int) -> str:
+    """Undo a model's constant indentation shift on one line (only where the shift is visible)."""
+    width = len(line) - len(line.lstrip(" "))
+    if line.strip() and width >= shift and width % unit == shift:
+        return line[shift:]
+    return line
 
 
 def repeats_existing_code(text: str, ctx: CursorContext) -> bool:
