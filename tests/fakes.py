@@ -7,7 +7,6 @@ and deadlines checked after every token, counters. The real model is used in the
 from __future__ import annotations
 
 import collections
-import threading
 import time
 from collections.abc import Sequence
 
@@ -34,7 +33,6 @@ class FakeEngine:
         self.chars_per_token = chars_per_token
         self.prompts: list[str] = []
         self.calls = 0
-        self.started = threading.Event()
 
     def tokenize(self, text: str) -> list[int]:
         return [ord(c) for c in text]
@@ -47,7 +45,6 @@ class FakeEngine:
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
         self.calls += 1
-        self.started.set()
         prompt = prompt_text(request.prompt)
         self.prompts.append(prompt)
         output = self.outputs.popleft() if self.outputs else self.default_output

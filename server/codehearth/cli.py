@@ -234,8 +234,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     }
     model: dict[str, Any] = {"id": settings.model_id()}
     try:
-        from llama_cpp import Llama
-
         from codehearth.engine.llama import LlamaEngine
 
         path = registry.resolve(settings.model_id())
@@ -245,7 +243,6 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         model.update(name=info.name, family=info.family, architecture=info.architecture, fim=info.fim_style,
                      chatTemplate=bool(info.chat_template), repoTokens=info.file_sep is not None)
         engine.close()
-        _ = Llama
     except ModelError as exc:
         model["error"] = str(exc)
     report["model"] = model

@@ -405,10 +405,6 @@ def llama_cpp_version() -> str:
         return "not installed"
 
 
-def load_engine(model_path: Path, settings: EngineSettings) -> LlamaEngine:
-    return LlamaEngine(model_path, settings)
-
-
 def system_info() -> dict[str, Any]:
     info: dict[str, Any] = {"llamaCppPython": llama_cpp_version(), "gpuOffload": gpu_offload_supported()}
     try:
@@ -420,4 +416,4 @@ def system_info() -> dict[str, Any]:
     return info
 
 
-__all__ = ["DecodeGate", "LlamaEngine", "gpu_offload_supported", "load_engine", "system_info"]
+__all__ = ["DecodeGate", "LlamaEngine", "gpu_offload_supported", "system_info"]

@@ -123,11 +123,6 @@ def prompt_text(pieces: Sequence[PromptPiece]) -> str:
     return "".join(p.text if isinstance(p, SpecialToken) else p for p in pieces)
 
 
-def stable_prefix_length(pieces: Sequence[PromptPiece]) -> int:
-    """How many pieces stay the same while the user types on one line (all but the last)."""
-    return max(0, len(pieces) - 1)
-
-
 def render_chat(
     template: str | None, messages: Sequence[ChatMessage], bos: str = "", eos: str = ""
 ) -> str:

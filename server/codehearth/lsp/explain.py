@@ -9,7 +9,6 @@ from typing import Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams, JsonRpcRequestCancelled, JsonRpcServerError
 
-from codehearth.context.document import Point
 from codehearth.engine.base import CancelToken
 from codehearth.explain.service import ExplainError
 from codehearth.lsp import convert
@@ -110,4 +109,4 @@ def _parse_args(args: tuple[Any, ...]) -> tuple[str, types.Position, dict[str, A
     return uri, types.Position(line=max(0, line), character=max(0, character)), options
 
 
-__all__ = ["EXPLAIN_COMMAND", "Point", "register"]
+__all__ = ["EXPLAIN_COMMAND", "register"]
