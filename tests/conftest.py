@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -9,6 +11,10 @@ for extra in (ROOT / "server", ROOT):
         sys.path.insert(0, str(extra))
 
 import pytest  # noqa: E402
+
+# Records a test run makes (the remote audit log) never land in the user's own state folder; servers started by
+# tests inherit this through their environment.
+os.environ.setdefault("CODEHEARTH_STATE_DIR", tempfile.mkdtemp(prefix="codehearth-test-state-"))
 
 
 @pytest.fixture(scope="session")

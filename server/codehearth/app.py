@@ -25,6 +25,7 @@ from codehearth.context.languages import language_for_path, language_from_lsp_id
 from codehearth.engine.base import Engine, EngineError
 from codehearth.explain.service import ExplainService
 from codehearth.models.registry import ModelError, Registry, models_dir
+from codehearth.models.watch import ModelFileWatch, signature
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,7 @@ class Assistant:
         self.completions = CompletionService(self.settings, self.builder, self.engine)
         self.explanations = ExplainService(self.settings, self.builder, self.engine, self.data_dir)
         self.on_state_change: Callable[[EngineState, str], None] | None = None
+        self._model_watch: ModelFileWatch | None = None
 
     # -- settings ---------------------------------------------------------------------------------
 
@@ -117,15 +119,49 @@ class Assistant:
             if old is not None:
                 old.close()
             self._engine_key = key
+            watch = self._watch_model_file()
             try:
                 self._engine = self._engine_factory(self.settings, self.registry())
             except (ModelError, EngineError, OSError, ValueError) as exc:
                 self.engine_error = str(exc)
                 self._set_state("error", self.engine_error)
                 return None
+            finally:
+                if watch is not None:
+                    watch.start()
             self.engine_error = ""
             self._set_state("ready", self._engine.info.name)
             return self._engine
+
+    def _model_path(self) -> Path | None:
+        """The file the embedded engine loads (whether or not it is there now); None for remote engines."""
+        if self.settings.engine.kind != "embedded":
+            return None
+        model = self.settings.model_id()
+        if model.endswith(".gguf") or "/" in model:
+            return Path(model).expanduser()
+        try:
+            registry = self.registry()
+            return registry.directory / registry.entry(model).file
+        except ModelError:
+            return None
+
+    def _watch_model_file(self) -> ModelFileWatch | None:
+        """Follow the model's file from the version about to be loaded on: a replaced file is reloaded."""
+        path = self._model_path()
+        if self._model_watch is not None and (path is None or self._model_watch.path != path):
+            self._model_watch.stop()
+            self._model_watch = None
+        if path is None:
+            return None
+        if self._model_watch is None:
+            self._model_watch = ModelFileWatch(path, self._reload_model_file)
+        self._model_watch.loaded(signature(path))
+        return self._model_watch
+
+    def _reload_model_file(self) -> None:
+        self.forget_engine()
+        self.load_engine()
 
     async def load_engine_async(self) -> Engine | None:
         return await asyncio.get_running_loop().run_in_executor(None, self.load_engine)
@@ -191,6 +227,8 @@ class Assistant:
         self.builder.forget_document(uri)
 
     def shutdown(self) -> None:
+        if self._model_watch is not None:
+            self._model_watch.stop()
         self.completions.close()
         self.explanations.close()
         if self.index is not None:

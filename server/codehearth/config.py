@@ -45,6 +45,10 @@ class EngineSettings(_Base):
     # OpenAI-compatible servers only: send fill-in-the-middle as ``prompt`` + ``suffix`` (for servers that build the
     # FIM prompt themselves) when the model's FIM tokens are not known to codehearth.
     openai_suffix: bool = False
+    # Remote engines only: every request's metadata (never the prompt, unless auditFullPrompt) goes to this JSON-lines
+    # file; empty means remote-audit.jsonl in the user state folder.
+    audit_log: str = ""
+    audit_full_prompt: bool = False
 
 
 class ContextSettings(_Base):
@@ -208,3 +212,9 @@ def settings_schema() -> dict[str, Any]:
 def cache_dir() -> Path:
     override = os.environ.get("CODEHEARTH_CACHE_DIR")
     return Path(override) if override else Path(platformdirs.user_cache_dir("codehearth"))
+
+
+def state_dir() -> Path:
+    """Where records worth keeping live (the remote audit log); CODEHEARTH_STATE_DIR overrides it."""
+    override = os.environ.get("CODEHEARTH_STATE_DIR")
+    return Path(override) if override else Path(platformdirs.user_state_dir("codehearth"))

@@ -11,6 +11,7 @@ import pytest
 
 from codehearth.config import ContextSettings
 from codehearth.context import index as index_module
+from codehearth.context.index import records as index_records
 from codehearth.context.builder import ContextBuilder
 from codehearth.context.document import Document, Point
 from codehearth.context.index import WorkspaceIndex, is_secret_path
@@ -123,7 +124,7 @@ def test_bad_input_is_skipped_not_fatal(workspace: Path, cache: Path, tmp_path: 
 
     index = closing(make_index(root, cache))
     try:
-        index_module.open = fake_open  # type: ignore[attr-defined]
+        index_records.open = fake_open  # type: ignore[attr-defined]
 
         def delete_during_scan(done: int, total: int) -> None:
             if done == 0:
@@ -131,7 +132,7 @@ def test_bad_input_is_skipped_not_fatal(workspace: Path, cache: Path, tmp_path: 
 
         stats = index.scan(progress=delete_during_scan)
     finally:
-        del index_module.open  # type: ignore[attr-defined]
+        del index_records.open  # type: ignore[attr-defined]
         (root / "unreadable.py").chmod(0o644)
 
     indexed = names(index)

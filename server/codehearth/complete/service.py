@@ -318,6 +318,7 @@ class CompletionService:
             on_text=on_text,
             purpose="complete",
             stop=_stops_for(engine),
+            document=gen.uri,
         )
         future = loop.run_in_executor(self._executor, engine.generate, request)
         future.add_done_callback(lambda f: self._finish(gen, f))

@@ -102,6 +102,7 @@ class GenerationRequest:
     add_bos: bool = True
     purpose: Literal["complete", "chat"] = "complete"
     label: str = field(default="")
+    document: str = ""  # the file the prompt is about (the remote audit log records it)
 
     def expired(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline

@@ -123,6 +123,7 @@ class ExplainService:
             cancel=cancel,
             on_text=lambda text: _call_in(loop, deliver, text.strip()),  # small models open with blank lines
             purpose="chat",
+            document=doc.uri,
             add_bos=False,  # the chat template writes its own BOS where the model wants one
             repeat_penalty=1.15,
         )

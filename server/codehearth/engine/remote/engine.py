@@ -1,4 +1,4 @@
-"""Remote engines: a shared llama.cpp server or any OpenAI-compatible server, behind the same ``Engine`` protocol.
+"""The remote engine: a shared llama.cpp server or any OpenAI-compatible server, behind the same ``Engine`` protocol.
 
 Two dialects over one HTTP client (httpx, connections reused):
 
@@ -20,21 +20,15 @@ completions recover by themselves when it returns.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import json
 import logging
 import math
-import os
-import socket
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
-import msgspec
 
 from codehearth.config import EngineSettings, Settings
 from codehearth.engine.base import (
@@ -50,6 +44,31 @@ from codehearth.engine.base import (
     StopReason,
     Timings,
 )
+from codehearth.engine.remote.audit import AuditLog, AuditRecord, audit_path
+from codehearth.engine.remote.breaker import CircuitBreaker
+from codehearth.engine.remote.redact import prompt_of, redact, redact_body
+from codehearth.engine.remote.urls import _is_loopback, check_url, read_api_key
+from codehearth.engine.remote.watchdog import _Watchdog
+from codehearth.engine.remote.wire import (
+    SUFFIX_PARAM_TOKENS,
+    Dialect,
+    RemoteKind,
+    StreamCheck,
+    _error_message,
+    _find_stop,
+    _finish_to_reason,
+    _json_or_text,
+    _sse_events,
+    chat_body,
+    completion_body,
+    decode_chat,
+    encode_chat,
+    infill_body,
+    infill_parts,
+    openai_completion_body,
+    openai_suffix_body,
+    parse_event,
+)
 from codehearth.engine.templates import (
     FILE_SEP_TEXTS,
     FIM_MIDDLE_TEXTS,
@@ -62,12 +81,8 @@ from codehearth.engine.templates import (
 
 log = logging.getLogger(__name__)
 
-RemoteKind = Literal["llama-server", "openai"]
-CHAT_MARKER = "\x00codehearth-chat-v1\x00"  # chat_prompt() output: the messages travel to the server as JSON
-OPENAI_MAX_STOPS = 4  # the OpenAI API accepts at most four stop sequences
 PROBE_TIMEOUT_S = 2.0
 STARTUP_RETRY_DELAYS = (0.25, 0.5, 1.0, 2.0)  # back-off for idempotent start-up calls only
-WATCH_INTERVAL_S = 0.02
 CALIBRATION_TEXT = (
     "def read_config(path: str) -> dict[str, object]:\n"
     '    """Read a TOML file; missing files give an empty mapping."""\n'
@@ -78,12 +93,7 @@ CALIBRATION_TEXT = (
     "        return {}\n"
 )
 
-# Stand-ins for FIM tokens when the server takes ``prompt`` + ``suffix`` and builds the FIM prompt itself: private-use
-# characters that never reach the server, only mark where fim_prompt() put the prefix, suffix and middle.
-SUFFIX_PARAM_TOKENS = {"prefix": SpecialToken("\ue000fim-prefix", -1), "suffix": SpecialToken("\ue000fim-suffix", -1),
-                       "middle": SpecialToken("\ue000fim-middle", -1)}
 
-# FIM token texts by model-name hint, for servers that offer no tokenizer endpoint to ask.
 _NAME_HINTS: tuple[tuple[tuple[str, ...], dict[str, str]], ...] = (
     (("qwen", "coder"), {"prefix": "<|fim_prefix|>", "suffix": "<|fim_suffix|>", "middle": "<|fim_middle|>",
                          "repo": "<|repo_name|>", "sep": "<|file_sep|>"}),
@@ -94,371 +104,6 @@ _NAME_HINTS: tuple[tuple[tuple[str, ...], dict[str, str]], ...] = (
                       "repo": "<repo_name>", "sep": "<file_sep>"}),
     (("deepseek", "coder"), {"prefix": "<｜fim▁begin｜>", "suffix": "<｜fim▁hole｜>", "middle": "<｜fim▁end｜>"}),
 )
-
-
-# -- settings and URLs ---------------------------------------------------------------------------
-
-
-def _is_loopback(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_url(url: str, allow_insecure_http: bool) -> str:
-    """The server's base URL, normalised (no trailing ``/`` or ``/v1``); one-line errors for unusable ones."""
-    url = url.strip()
-    if not url:
-        raise EngineError("engine.url is empty: set it to the inference server, e.g. http://127.0.0.1:8080")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise EngineError(f"engine.url {url!r} is not an http(s) URL")
-    if parts.scheme == "http" and not _is_loopback(parts.hostname) and not allow_insecure_http:
-        raise EngineError(
-            f"refusing plain http to {parts.hostname}: use https, or set engine.allowInsecureHttp "
-            "for a trusted network"
-        )
-    base = url.rstrip("/")
-    if base.endswith("/v1"):
-        base = base[: -len("/v1")]
-    return base
-
-
-def read_api_key(env_name: str) -> str | None:
-    """The API key from the environment variable the settings name (never from a file)."""
-    if not env_name:
-        return None
-    value = os.environ.get(env_name, "").strip()
-    if not value:
-        raise EngineError(f"engine.apiKeyEnv names {env_name}, which is not set in the environment")
-    return value
-
-
-# -- the circuit breaker -------------------------------------------------------------------------
-
-
-class CircuitBreaker:
-    """Closed while the server answers; open (fail at once) after a failure, with a probe every few seconds."""
-
-    def __init__(self, base_delay: float = 1.0, max_delay: float = 8.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.base_delay = base_delay
-        self.max_delay = max_delay
-        self.clock = clock
-        self._lock = threading.Lock()
-        self.reason: str | None = None
-        self.failures = 0
-        self._next_probe = 0.0
-        self._probing = False
-
-    @property
-    def is_open(self) -> bool:
-        return self.reason is not None
-
-    def failure(self, reason: str) -> None:
-        with self._lock:
-            if self.reason is None:
-                log.warning("inference server unavailable: %s", reason)
-            self.reason = reason
-            self.failures += 1
-            delay = min(self.max_delay, self.base_delay * 2 ** min(self.failures - 1, 8))
-            self._next_probe = self.clock() + delay
-            self._probing = False
-
-    def success(self) -> None:
-        with self._lock:
-            if self.reason is not None:
-                log.info("inference server is back")
-            self.reason = None
-            self.failures = 0
-            self._probing = False
-
-    def try_probe(self) -> bool:
-        """True for exactly one caller when a half-open probe is due."""
-        with self._lock:
-            if self.reason is None or self._probing or self.clock() < self._next_probe:
-                return False
-            self._probing = True
-            return True
-
-
-# -- the watchdog: cancellation and deadlines close silent streams at once -------------------------
-
-
-@dataclass
-class _Watched:
-    request: GenerationRequest
-    response: httpx.Response | None = None
-    reason: StopReason | None = None
-
-
-class _Watchdog:
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._items: set[int] = set()
-        self._by_id: dict[int, _Watched] = {}
-        self._thread: threading.Thread | None = None
-        self._closed = False
-
-    @contextlib.contextmanager
-    def watch(self, request: GenerationRequest) -> Iterator[_Watched]:
-        item = _Watched(request)
-        if request.cancel is None and request.deadline is None:
-            yield item
-            return
-        with self._cond:
-            self._by_id[id(item)] = item
-            if self._thread is None and not self._closed:
-                self._thread = threading.Thread(target=self._run, name="remote-watchdog", daemon=True)
-                self._thread.start()
-            self._cond.notify_all()
-        try:
-            yield item
-        finally:
-            with self._cond:
-                self._by_id.pop(id(item), None)
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._by_id and not self._closed:
-                    self._cond.wait()
-                if self._closed:
-                    return
-                items = list(self._by_id.values())
-            for item in items:
-                if item.reason is not None or item.response is None:
-                    continue
-                if item.request.cancelled():
-                    item.reason = "cancelled"
-                elif item.request.expired():
-                    item.reason = "deadline"
-                else:
-                    continue
-                _abort(item.response)
-            time.sleep(WATCH_INTERVAL_S)
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-
-
-def _abort(response: httpx.Response) -> None:
-    """Close a response from another thread: shut the socket down so a blocked read returns at once."""
-    stream = response.extensions.get("network_stream")
-    sock = None
-    if stream is not None:
-        with contextlib.suppress(Exception):
-            sock = stream.get_extra_info("socket")
-    if isinstance(sock, socket.socket):
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-
-
-# -- request bodies (pure functions, unit-tested against recorded payload shapes) -------------------
-
-
-class InfillParts(msgspec.Struct, kw_only=True):
-    """A FIM prompt taken apart into llama-server ``/infill`` fields."""
-
-    input_extra: list[dict[str, str]]
-    input_prefix: str
-    input_suffix: str
-    prompt: str  # the typed part of the cursor's line: llama.cpp puts it after the middle token
-
-
-def infill_parts(pieces: Sequence[PromptPiece], info: ModelInfo) -> InfillParts:
-    """Recover ``input_extra``/``input_prefix``/``input_suffix``/``prompt`` from the pieces ``fim_prompt`` built.
-
-    PSM layout: [repo, name, (sep, "path\\ntext")*, sep, "path\\n"] pre, prefix, suf, suffix, mid, typed.
-    SPM layouts put the typed part at the end of the prefix, as ``fim_prompt`` does.
-    """
-
-    def is_token(piece: PromptPiece, token: SpecialToken | None) -> bool:
-        return token is not None and isinstance(piece, SpecialToken) and piece.text == token.text
-
-    extra: list[dict[str, str]] = []
-    i = 0
-    # Repository-level header: <repo_name>repo\n (<file_sep>path\ntext\n)* <file_sep>path\n
-    if i < len(pieces) and is_token(pieces[i], info.repo_name):
-        i += 2
-    while i < len(pieces) and is_token(pieces[i], info.file_sep):
-        body = pieces[i + 1] if i + 1 < len(pieces) and isinstance(pieces[i + 1], str) else ""
-        assert isinstance(body, str)
-        name, _, text = body.partition("\n")
-        if text:
-            extra.append({"filename": name, "text": text})
-        i += 2
-    sections: dict[str, str] = {"pre": "", "suf": "", "mid": ""}
-    current: str | None = None
-    for piece in pieces[i:]:
-        if is_token(piece, info.fim_prefix):
-            current = "pre"
-        elif is_token(piece, info.fim_suffix):
-            current = "suf"
-        elif is_token(piece, info.fim_middle):
-            current = "mid"
-        elif isinstance(piece, str) and current is not None:
-            sections[current] += piece
-        elif isinstance(piece, str):
-            sections["pre"] += piece
-    return InfillParts(input_extra=extra, input_prefix=sections["pre"], input_suffix=sections["suf"],
-                       prompt=sections["mid"])
-
-
-def infill_body(parts: InfillParts, request: GenerationRequest) -> dict[str, Any]:
-    return {
-        "input_extra": parts.input_extra,
-        "input_prefix": parts.input_prefix,
-        "input_suffix": parts.input_suffix,
-        "prompt": parts.prompt,
-        **_llama_sampling(request),
-    }
-
-
-def completion_body(prompt: str, request: GenerationRequest) -> dict[str, Any]:
-    """llama-server's native ``/completion`` (prefix-only models)."""
-    return {"prompt": prompt, **_llama_sampling(request)}
-
-
-def _llama_sampling(request: GenerationRequest) -> dict[str, Any]:
-    return {
-        "n_predict": max(0, request.max_tokens),
-        "temperature": request.temperature,
-        "top_k": 1 if request.temperature <= 0 else 40,
-        "repeat_penalty": request.repeat_penalty,
-        "stop": [s for s in request.stop if s],
-        "stream": True,
-        "cache_prompt": True,
-    }
-
-
-def _openai_stream_fields(model: str, request: GenerationRequest) -> dict[str, Any]:
-    """What every streamed OpenAI request carries: model, limits, sampling, stop strings."""
-    body: dict[str, Any] = {
-        "model": model,
-        "max_tokens": max(1, request.max_tokens),
-        "temperature": request.temperature,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
-    stops = [s for s in request.stop if s][:OPENAI_MAX_STOPS]
-    if stops:
-        body["stop"] = stops
-    return body
-
-
-def openai_completion_body(model: str, prompt: str, request: GenerationRequest) -> dict[str, Any]:
-    return {**_openai_stream_fields(model, request), "prompt": prompt}
-
-
-def openai_suffix_body(model: str, parts: InfillParts, request: GenerationRequest) -> dict[str, Any]:
-    """``/v1/completions`` with ``suffix``: the server builds the FIM prompt (repository snippets stay as comments)."""
-    body = openai_completion_body(model, parts.input_prefix + parts.prompt, request)
-    body["suffix"] = parts.input_suffix
-    body.pop("stop", None)
-    stops = [s for s in request.stop if s and "\ue000" not in s][:OPENAI_MAX_STOPS]
-    if stops:
-        body["stop"] = stops
-    return body
-
-
-def chat_body(model: str, messages: Sequence[Mapping[str, str]], request: GenerationRequest,
-              kind: RemoteKind) -> dict[str, Any]:
-    body = _openai_stream_fields(model, request)
-    body["messages"] = [{"role": m["role"], "content": m["content"]} for m in messages]
-    if kind == "llama-server":  # llama.cpp's OpenAI routes accept its own options too
-        body["repeat_penalty"] = request.repeat_penalty
-        body["cache_prompt"] = True
-    return body
-
-
-def encode_chat(messages: Sequence[ChatMessage]) -> str:
-    return CHAT_MARKER + json.dumps([{"role": m.role, "content": m.content} for m in messages])
-
-
-def decode_chat(pieces: Sequence[PromptPiece]) -> list[dict[str, str]] | None:
-    if len(pieces) != 1 or not isinstance(pieces[0], str) or not pieces[0].startswith(CHAT_MARKER):
-        return None
-    data = json.loads(pieces[0][len(CHAT_MARKER):])
-    return [{"role": str(m["role"]), "content": str(m["content"])} for m in data]
-
-
-# -- stream parsing ------------------------------------------------------------------------------
-
-
-@dataclass
-class _Delta:
-    text: str = ""
-    finish: str | None = None
-    usage: dict[str, Any] = field(default_factory=dict)
-
-
-def parse_event(data: Mapping[str, Any], dialect: Literal["llama", "openai-text", "openai-chat"]) -> _Delta:
-    """One SSE event's JSON, in any of the three dialects, as text + finish reason + usage/timings."""
-    if data.get("error"):
-        raise EngineError(f"the inference server reported an error: {_error_message(data)}")
-    if dialect == "llama":
-        delta = _Delta(text=str(data.get("content") or ""))
-        if data.get("stop"):
-            delta.finish = str(data.get("stop_type") or "eos")
-            timings = data.get("timings") or {}
-            processed = int(timings.get("prompt_n", 0) or 0)
-            reused = int(timings.get("cache_n", 0) or 0)  # prompt tokens taken from the KV cache
-            delta.usage = {
-                "prompt_tokens": int(data.get("tokens_evaluated", 0) or 0) or processed + reused,
-                "tokens_evaluated": processed,
-                "tokens_reused": reused,
-                "completion_tokens": int(timings.get("predicted_n", data.get("tokens_predicted", 0)) or 0),
-            }
-        return delta
-    delta = _Delta()
-    choices = data.get("choices") or []
-    if choices:
-        choice = choices[0]
-        if dialect == "openai-chat":
-            delta.text = str((choice.get("delta") or {}).get("content") or "")
-        else:
-            delta.text = str(choice.get("text") or "")
-        if choice.get("finish_reason"):
-            delta.finish = str(choice["finish_reason"])
-    usage = data.get("usage")
-    if isinstance(usage, Mapping):
-        details = usage.get("prompt_tokens_details") or {}
-        cached = int(details.get("cached_tokens", 0) or 0) if isinstance(details, Mapping) else 0
-        delta.usage = {
-            "prompt_tokens": int(usage.get("prompt_tokens", 0) or 0),
-            "tokens_evaluated": int(usage.get("prompt_tokens", 0) or 0) - cached,
-            "tokens_reused": cached,
-            "completion_tokens": int(usage.get("completion_tokens", 0) or 0),
-        }
-    return delta
-
-
-def _finish_to_reason(finish: str | None) -> StopReason:
-    return {"length": "length", "limit": "length", "word": "stop"}.get(finish or "", "eos")  # type: ignore[return-value]
-
-
-def _error_message(data: Any) -> str:
-    if isinstance(data, Mapping):
-        err = data.get("error", data.get("detail", data))
-        if isinstance(err, Mapping):
-            return str(err.get("message") or err.get("detail") or err)
-        return str(err)
-    return str(data)
-
-
-def _find_stop(text: str, stops: Sequence[str]) -> int | None:
-    found = [p for p in (text.find(s) for s in stops if s) if p >= 0]
-    return min(found) if found else None
-
-
-# -- the engine ----------------------------------------------------------------------------------
 
 
 class RemoteEngine:
@@ -496,6 +141,7 @@ class RemoteEngine:
         self.breaker = breaker or CircuitBreaker()
         self._watchdog = _Watchdog()
         self.counters = EngineCounters()
+        self.audit = AuditLog(audit_path(settings), full_prompt=settings.audit_full_prompt)
         self.model = settings.model
         self._chars_per_token = 3.0
         self._tokenizer: Callable[[str], list[int]] | None = None
@@ -685,7 +331,13 @@ class RemoteEngine:
             "model": self.model,
             "state": "unavailable" if self.breaker.is_open else "ok",
             "error": self.breaker.reason,
+            "auditLog": str(self.audit.path),
         }
+
+    @property
+    def redactions(self) -> int:
+        """Secrets replaced in outgoing prompts since start-up (``codehearth/stats``)."""
+        return self.audit.redactions
 
     @property
     def unavailable_reason(self) -> str | None:
@@ -697,7 +349,7 @@ class RemoteEngine:
         if self._tokenizer is None:
             raise EngineError(f"the server at {self.base_url} offers no tokenizer endpoint")
         try:
-            return self._tokenizer(text)
+            return self._tokenizer(redact(text)[0])
         except httpx.HTTPError as exc:
             raise EngineUnavailable(f"tokenize failed at {self.base_url}: {_describe(exc)}") from exc
 
@@ -720,12 +372,28 @@ class RemoteEngine:
         path, body, dialect = self._route(request)
         if self.settings.extra_body:
             body = {**body, **self.settings.extra_body}
-        result = self._stream(path, body, dialect, request, start)
+        body, found = redact_body(body)  # after extra_body: nothing reaches the wire unredacted
+        record = AuditRecord(engine=self.base_url, kind=self.kind, model=self.model, purpose=request.purpose,
+                             endpoint=path, document=request.document, prompt=prompt_of(body),
+                             redactions=dict(found))
+        record.prompt_tokens = self.count_tokens(record.prompt)  # replaced by the server's count when it has one
+        try:
+            result = self._stream(path, body, dialect, request, start)
+        except EngineError as exc:
+            record.outcome, record.error = "error", str(exc)
+            raise
+        else:
+            if result.stop_reason in ("cancelled", "deadline"):
+                record.outcome = result.stop_reason
+            record.prompt_tokens = result.timings.prompt_tokens or record.prompt_tokens
+            record.completion_tokens = result.timings.tokens_generated
+            record.completion_bytes = len(result.text.encode("utf-8", "surrogatepass"))
+        finally:
+            self.audit.write(record)
         self.counters.add(result.timings)
         return result
 
-    def _route(self, request: GenerationRequest) -> tuple[str, dict[str, Any], Literal["llama", "openai-text",
-                                                                                        "openai-chat"]]:
+    def _route(self, request: GenerationRequest) -> tuple[str, dict[str, Any], Dialect]:
         messages = decode_chat(request.prompt) if request.purpose == "chat" else None
         if messages is not None:
             return "/v1/chat/completions", chat_body(self.model, messages, request, self.kind), "openai-chat"
@@ -776,7 +444,7 @@ class RemoteEngine:
         self,
         path: str,
         body: dict[str, Any],
-        dialect: Literal["llama", "openai-text", "openai-chat"],
+        dialect: Dialect,
         request: GenerationRequest,
         start: float,
     ) -> GenerationResult:
@@ -787,6 +455,7 @@ class RemoteEngine:
         first_chunk_at: float | None = None
         usage: dict[str, Any] = {}
         stops = [s for s in request.stop if s]
+        check = StreamCheck()
         with self._watchdog.watch(request) as watched:
             try:
                 with self._client.stream("POST", path, json=body, timeout=self._timeout(request),
@@ -795,8 +464,12 @@ class RemoteEngine:
                     if response.status_code >= 400:
                         response.read()
                         self._fail_status(response, path)
-                    for data in _sse_events(response):
-                        delta = parse_event(data, dialect)
+                    for data in _sse_events(response, check):
+                        try:
+                            delta = parse_event(data, dialect)
+                        except (AttributeError, TypeError, ValueError, KeyError, IndexError):
+                            check.note_bad(json.dumps(data)[:80])  # JSON, but not the shape of an event
+                            continue
                         usage.update(delta.usage)
                         if delta.text:
                             if first_chunk_at is None:
@@ -837,6 +510,11 @@ class RemoteEngine:
                     raise EngineUnavailable(self.breaker.reason or "unavailable") from exc
             if watched.reason is not None and reason is None:
                 reason = watched.reason
+        if check.bad and not chunks and reason is None:
+            # A proxy's login page, a wrong endpoint, a server speaking another protocol: not an inference server.
+            self.breaker.failure(f"the inference server at {self.base_url} answered {path} with something that is "
+                                 f"not an event stream ({check.sample!r})")
+            raise EngineUnavailable(self.breaker.reason or "garbage")
         self.breaker.success()
         end = time.monotonic()
         timings.prompt_tokens = int(usage.get("prompt_tokens", 0))
@@ -870,41 +548,6 @@ class RemoteEngine:
             self._client.close()
 
 
-def _sse_events(response: httpx.Response) -> Iterator[dict[str, Any]]:
-    """JSON payloads of a server-sent event stream (``data:`` lines; comments and pings skipped)."""
-    done = False
-    for line in response.iter_lines():
-        # After [DONE], read on to the end of the body: a fully read response keeps its connection for reuse.
-        if done or not line or line.startswith(":"):
-            continue
-        field_name, _, value = line.partition(":")
-        value = value.strip()
-        if field_name == "error":  # llama-server sends stream errors as an ``error:`` event
-            raise EngineError(f"the inference server reported an error: {_error_message(_loads(value))}")
-        if field_name != "data":
-            continue
-        if value == "[DONE]":
-            done = True
-            continue
-        payload = _loads(value)
-        if isinstance(payload, dict):
-            yield payload
-
-
-def _loads(value: str) -> Any:
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
-
-
-def _json_or_text(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return response.text[:200]
-
-
 def _describe(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0][:200]
@@ -927,23 +570,3 @@ def make_remote_engine(settings: Settings | EngineSettings, **kwargs: Any) -> Re
     """The remote engine ``engine.kind`` asks for; one-line ``EngineError``/``EngineUnavailable`` when it cannot start."""
     engine_settings = settings.engine if isinstance(settings, Settings) else settings
     return RemoteEngine(engine_settings, **kwargs)
-
-
-__all__ = [
-    "CHAT_MARKER",
-    "CircuitBreaker",
-    "InfillParts",
-    "RemoteEngine",
-    "chat_body",
-    "check_url",
-    "completion_body",
-    "decode_chat",
-    "encode_chat",
-    "infill_body",
-    "infill_parts",
-    "make_remote_engine",
-    "openai_completion_body",
-    "openai_suffix_body",
-    "parse_event",
-    "read_api_key",
-]

@@ -1,0 +1,352 @@
+"""Soak: hours of editing through one real server, watching for drift in memory, file descriptors, threads, latency.
+
+    python -m benchmarks.soak [--minutes 60] [--sample-s 60] [--out benchmarks/results]
+
+The real ``codehearth serve`` (default model, default settings but a latency budget for a shared 2-core machine)
+over stdio, as an editor drives it: several standard-library files are opened in turn, a few lines are typed into
+each word by word (one ``didChange`` per character, an inline completion after each word, the pending one
+cancelled as VS Code does), then "Explain this function" runs on a function of that file (a cycle marker in the
+function keeps the explanation cache from answering), the file is closed, and the next one is opened. Every
+``--sample-s`` seconds the server's resident memory, open file descriptors and threads are read from /proc and
+the p50/p95 of the completions answered since the last sample are noted.
+
+Drift is measured from minute 5 (start-up, first-touch page faults and caches warming are not drift) to the end,
+two ways: the last sample against the minute-5 sample, and a least-squares line through every sample from minute 5
+on (its rise over the span, as a share of its value at minute 5), which one noisy minute cannot swing. The run's
+length is in the results: a run shorter than an hour says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+from benchmarks.common import ROOT, STDLIB, machine_info, pct
+from benchmarks.latency.replay import plan
+
+SERVER = [sys.executable, "-m", "codehearth", "serve"]
+# (stdlib-relative path, candidate first lines of the typed block): lines inside function bodies.
+FILES = ["textwrap.py", "shlex.py", "json/encoder.py", "json/decoder.py", "email/quoprimime.py"]
+TYPED_LINES = 4
+CHAR_S = 0.03
+PAUSE_S = (0.15, 0.6)
+LINE_WAIT_S = 2.0  # at the end of a line the user waits (up to this long) for the suggestion
+DRIFT_FROM_MIN = 5.0
+DRIFT_LIMIT = 0.05
+
+
+def server_env(cache: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["CODEHEARTH_CACHE_DIR"] = str(cache)
+    env["CODEHEARTH_CONFIG"] = str(cache / "no-user-config.toml")
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "server"), env.get("PYTHONPATH", "")])
+    return env
+
+
+def proc_sample(pid: int) -> dict[str, Any]:
+    """Resident memory (MB), open file descriptors and threads of a live process, from /proc."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    rss_kb = int(fields["VmRSS"].split()[0])
+    return {"rss_mb": round(rss_kb / 1024, 1), "fds": len(os.listdir(f"/proc/{pid}/fd")),
+            "threads": int(fields["Threads"])}
+
+
+def block_starts(text: str) -> list[int]:
+    """Lines that start a typed block: indented code lines inside a function, with code on the lines after."""
+    lines = text.split("\n")
+    starts = []
+    for i, line in enumerate(lines[:-TYPED_LINES]):
+        block = lines[i : i + TYPED_LINES]
+        if all(b.startswith("        ") and b.strip() and not b.strip().startswith(("#", '"', "'")) for b in block):
+            starts.append(i)
+    return starts
+
+
+def function_lines(text: str) -> list[int]:
+    return [i for i, line in enumerate(text.split("\n")) if line.lstrip().startswith("def ")]
+
+
+class Driver:
+    def __init__(self, client: LanguageClient, rng: random.Random) -> None:
+        self.client = client
+        self.rng = rng
+        self.version = 0
+        self.latencies: list[tuple[float, float]] = []  # (monotonic time answered, end-to-end ms)
+        self.requests = 0
+        self.unanswered = 0
+        self.explanations: list[tuple[float, float]] = []
+        self.errors: list[str] = []
+
+    def _change(self, uri: str, line: int, character: int, text: str) -> None:
+        self.version += 1
+        here = types.Position(line, character)
+        self.client.text_document_did_change(types.DidChangeTextDocumentParams(
+            types.VersionedTextDocumentIdentifier(uri=uri, version=self.version),
+            [types.TextDocumentContentChangePartial(range=types.Range(here, here), text=text)]))
+
+    def _ask(self, uri: str, line: int, character: int) -> tuple[str, asyncio.Future[Any], float]:
+        params = types.InlineCompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line, character),
+            context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic))
+        msg_id = f"c{self.requests}"
+        self.requests += 1
+        future = asyncio.wrap_future(self.client.protocol.send_request(
+            "textDocument/inlineCompletion", params, msg_id=msg_id))
+        return msg_id, future, time.monotonic()
+
+    async def cycle(self, n: int, uri: str, text: str, start: int, function_line: int) -> None:
+        initial, units = plan(text, start, TYPED_LINES)
+        self.version += 1
+        self.client.text_document_did_open(types.DidOpenTextDocumentParams(
+            types.TextDocumentItem(uri=uri, language_id="python", version=self.version, text=initial)))
+        row, col = start, 0
+        pending: tuple[str, asyncio.Future[Any], float] | None = None
+        for index, (kind, chars) in enumerate(units):
+            if kind == "enter":
+                self._change(uri, row, col, chars)
+                if "\n" in chars:
+                    row += 1
+                    col = len(chars.split("\n")[-1].encode("utf-16-le")) // 2
+                else:
+                    col += len(chars.encode("utf-16-le")) // 2
+                await asyncio.sleep(CHAR_S)
+            else:
+                for ch in chars:
+                    self._change(uri, row, col, ch)
+                    col += len(ch.encode("utf-16-le")) // 2
+                    await asyncio.sleep(CHAR_S)
+            if pending is not None and not pending[1].done():
+                self.client.protocol.notify("$/cancelRequest", types.CancelParams(id=pending[0]))
+            pending = self._ask(uri, row, col)
+            fut, sent = pending[1], pending[2]
+            fut.add_done_callback(lambda f, s=sent: self._answered(f, s))
+            line_end = index + 1 == len(units) or units[index + 1][0] == "enter"
+            pause = LINE_WAIT_S if line_end else self.rng.uniform(*PAUSE_S)
+            await asyncio.wait([fut], timeout=pause)
+        if pending is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(pending[1]), 30)
+        # Typing has made the document the file again. Explain a function of it; a marker line under its ``def``
+        # makes every cycle's function new to the explanation cache, so that each explanation is generated.
+        def_line = text.split("\n")[function_line]
+        indent = def_line[: len(def_line) - len(def_line.lstrip())] + "    "
+        marker_line = function_line + 1
+        self._change(uri, marker_line, 0, f"{indent}# soak cycle {n}\n")
+        t0 = time.monotonic()
+        try:
+            await asyncio.wait_for(self.client.workspace_execute_command_async(types.ExecuteCommandParams(
+                command="codehearth.explain", arguments=[uri, {"line": marker_line, "character": len(indent)}])), 300)
+            self.explanations.append((time.monotonic(), (time.monotonic() - t0) * 1000))
+        except Exception as exc:  # recorded, not fatal: the soak measures the server, not one answer
+            self.errors.append(f"explain: {type(exc).__name__}: {exc}"[:200])
+        self.client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri)))
+
+    def _answered(self, fut: asyncio.Future[Any], sent: float) -> None:
+        if fut.cancelled() or fut.exception() is not None:
+            return
+        self.latencies.append((time.monotonic(), (time.monotonic() - sent) * 1000))
+
+
+def fit_drift(samples: list[dict[str, Any]], key: str) -> dict[str, Any]:
+    """Drift of one series from minute 5 on: last vs first, and the least-squares rise over the span."""
+    points = [(s["minute"], s[key]) for s in samples if s["minute"] >= DRIFT_FROM_MIN and s.get(key) is not None]
+    if len(points) < 2:
+        return {"points": len(points), "end_vs_start": None, "fitted": None}
+    xs, ys = [p[0] for p in points], [float(p[1]) for p in points]
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    var = sum((x - mx) ** 2 for x in xs)
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / var if var else 0.0
+    at_start = my + slope * (xs[0] - mx)
+    rise = slope * (xs[-1] - xs[0])
+    return {
+        "points": n,
+        "from_minute": xs[0], "to_minute": xs[-1],
+        "start": ys[0], "end": ys[-1],
+        "end_vs_start": round(ys[-1] / ys[0] - 1, 4) if ys[0] else None,
+        "fitted": round(rise / at_start, 4) if at_start else None,
+        "slope_per_minute": round(slope, 4),
+    }
+
+
+async def soak(minutes: float, sample_s: float, work: Path, budget_ms: int, seed: int) -> dict[str, Any]:
+    workspace = work / "ws"
+    for rel in FILES:
+        dest = workspace / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(STDLIB / rel, dest)
+    cache = work / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    config = ClientServerConfig(server_command=SERVER, server_env=server_env(cache))
+    client: LanguageClient = await config.start()
+
+    @client.feature("codehearth/status")
+    def _status(params: Any) -> None:
+        pass
+
+    @client.feature("codehearth/explainChunk")
+    def _chunk(params: Any) -> None:
+        pass
+
+    rng = random.Random(seed)
+    samples: list[dict[str, Any]] = []
+    driver = Driver(client, rng)
+    pid = client._server.pid  # type: ignore[attr-defined]
+    try:
+        caps = client_capabilities("visual-studio-code")
+        caps.text_document.inline_completion = types.InlineCompletionClientCapabilities()  # type: ignore[union-attr]
+        caps.window.work_done_progress = False  # type: ignore[union-attr]
+        params = types.InitializeParams(
+            capabilities=caps, process_id=os.getpid(), root_uri=workspace.as_uri(),
+            workspace_folders=[types.WorkspaceFolder(uri=workspace.as_uri(), name="ws")],
+            initialization_options={"latencyBudgetMs": budget_ms})
+        client.capabilities = params.capabilities
+        await client.initialize_async(params)
+        client.initialized(types.InitializedParams())
+        end_ready = time.monotonic() + 300
+        while time.monotonic() < end_ready:
+            stats = await client.protocol.send_request_async("codehearth/stats", None)
+            if stats["state"] in ("ready", "error"):
+                break
+            await asyncio.sleep(0.2)
+        if stats["state"] != "ready":
+            raise RuntimeError(f"the model did not load: {stats.get('error')}")
+        started = time.monotonic()
+        stop_at = started + minutes * 60
+        texts = {rel: (STDLIB / rel).read_text(encoding="utf-8") for rel in FILES}
+
+        async def sampler() -> None:
+            last = started
+            tick = 0
+            while True:
+                tick += 1
+                await asyncio.sleep(max(0.0, started + tick * sample_s - time.monotonic()))
+                now = time.monotonic()
+                window = [ms for t, ms in driver.latencies if last <= t < now]
+                sample = {"minute": round((now - started) / 60, 2), **proc_sample(pid),
+                          "p50_ms": pct(window, 0.5), "p95_ms": pct(window, 0.95), "answered": len(window),
+                          "explanations": len([1 for t, _ in driver.explanations if last <= t < now]),
+                          "requests_total": driver.requests, "loadavg": round(os.getloadavg()[0], 2)}
+                samples.append(sample)
+                print(json.dumps(sample), flush=True)
+                last = now
+
+        sampling = asyncio.get_running_loop().create_task(sampler())
+        n = 0
+        while time.monotonic() < stop_at:
+            rel = FILES[n % len(FILES)]
+            text = texts[rel]
+            start = rng.choice(block_starts(text))
+            functions = function_lines(text)
+            function_line = max([f for f in functions if f < start] or functions[:1])
+            await driver.cycle(n, (workspace / rel).as_uri(), text, start, function_line)
+            n += 1
+        await asyncio.sleep(max(0.0, stop_at - time.monotonic()))
+        await asyncio.sleep(0.5)
+        sampling.cancel()
+        final_stats = await client.protocol.send_request_async("codehearth/stats", None)
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.shutdown_session(), 15)
+        with contextlib.suppress(Exception):
+            await client.stop()
+    all_ms = [ms for _, ms in driver.latencies]
+    drift = {key: fit_drift(samples, key) for key in ("rss_mb", "fds", "threads", "p95_ms")}
+    within = {key: (d["fitted"] is not None and abs(d["fitted"]) <= DRIFT_LIMIT) for key, d in drift.items()}
+    run_minutes = round(samples[-1]["minute"], 2) if samples else 0.0
+    return {
+        "name": "soak",
+        "command": f"python -m benchmarks.soak --minutes {minutes:g} --sample-s {sample_s:g}",
+        "machine": machine_info(),
+        "minutes_requested": minutes,
+        "minutes_run": run_minutes,
+        "shorter_than_an_hour": run_minutes < 60,
+        "note": ("a shortened run: the issue asks for one hour; this one lasted "
+                 f"{run_minutes:g} minutes") if run_minutes < 60 else "",
+        "settings": {"latencyBudgetMs": budget_ms, "model": "default", "files": FILES, "typed_lines": TYPED_LINES},
+        "cycles": n,
+        "requests": driver.requests,
+        "answered": len(all_ms),
+        "explanations": len(driver.explanations),
+        "explain_p50_ms": pct([ms for _, ms in driver.explanations], 0.5),
+        "latency_ms": {"p50": pct(all_ms, 0.5), "p95": pct(all_ms, 0.95)},
+        "errors": driver.errors[:20],
+        "samples": samples,
+        "drift_from_minute": DRIFT_FROM_MIN,
+        "drift_limit": DRIFT_LIMIT,
+        "drift": drift,
+        "within_limit": within,
+        "server_stats": final_stats,
+    }
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    samples = results["samples"]
+    minutes = [s["minute"] for s in samples]
+    fig, axes = plt.subplots(4, 1, figsize=(8, 9), sharex=True)
+    for ax, (key, label) in zip(axes, [("rss_mb", "resident memory (MB)"), ("fds", "open file descriptors"),
+                                       ("threads", "threads"), ("p95_ms", "completion p95 (ms)")], strict=True):
+        ax.plot(minutes, [s[key] for s in samples], marker="o", markersize=3)
+        ax.axvline(DRIFT_FROM_MIN, color="grey", linestyle=":", linewidth=1)
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[-1].set_xlabel("minute")
+    title = f"soak: {results['minutes_run']:g} min, {results['requests']} completions, {results['explanations']} explanations"
+    if results["shorter_than_an_hour"]:
+        title += " (shorter than the 1 h the issue asks for)"
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=60.0)
+    parser.add_argument("--sample-s", type=float, default=60.0)
+    parser.add_argument("--budget-ms", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="codehearth-soak-"))
+    try:
+        results = asyncio.run(soak(args.minutes, args.sample_s, work, args.budget_ms, args.seed))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    plot(results, args.out / "soak.png")
+    results["plot"] = "soak.png"
+    (args.out / "soak.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    reliability = args.out / "reliability.json"
+    if reliability.is_file():  # the fuzz run's results file: the issue wants the soak figures there too
+        data = json.loads(reliability.read_text())
+        data["soak"] = {k: results[k] for k in ("minutes_requested", "minutes_run", "shorter_than_an_hour", "note",
+                                                "requests", "answered", "explanations", "latency_ms", "drift",
+                                                "within_limit")}
+        reliability.write_text(json.dumps(data, indent=1, default=str) + "\n")
+    print(json.dumps({k: results[k] for k in ("minutes_run", "requests", "answered", "explanations", "drift",
+                                              "within_limit")}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
