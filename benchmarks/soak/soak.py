@@ -69,7 +69,7 @@ def block_starts(text: str) -> list[int]:
     """Lines that start a typed block: indented code lines inside a function, with code on the lines after."""
     lines = text.split("\n")
     starts = []
-    for i, line in enumerate(lines[:-TYPED_LINES]):
+    for i in range(len(lines) - TYPED_LINES):
         block = lines[i : i + TYPED_LINES]
         if all(b.startswith("        ") and b.strip() and not b.strip().startswith(("#", '"', "'")) for b in block):
             starts.append(i)

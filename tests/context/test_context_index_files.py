@@ -11,10 +11,10 @@ import pytest
 
 from codehearth.config import ContextSettings
 from codehearth.context import index as index_module
-from codehearth.context.index import records as index_records
 from codehearth.context.builder import ContextBuilder
 from codehearth.context.document import Document, Point
 from codehearth.context.index import WorkspaceIndex, is_secret_path
+from codehearth.context.index import records as index_records
 
 SECRET = "sk-PLANTED-SECRET-7f3a9c1e"
 

@@ -26,9 +26,11 @@ async def main(workspace: Path, cache: Path) -> None:
         def on_chunk(params: Any) -> None:
             if not said:
                 said.append(True)
-                print("streaming", flush=True)
+                sys.stdout.write("streaming\n")
+                sys.stdout.flush()
 
-        print(f"server {client._server.pid}", flush=True)  # type: ignore[attr-defined]
+        sys.stdout.write(f"server {client._server.pid}\n")  # type: ignore[attr-defined]
+        sys.stdout.flush()
         uri = (workspace / "circles.py").as_uri()
         open_doc(client, uri, SOURCE)
         send_raw_request(client, "workspace/executeCommand", types.ExecuteCommandParams(

@@ -71,4 +71,4 @@ async def test_model_file_deleted_then_replaced_badly_then_restored(
         assert (await typist.type_and_complete("t")).strip()
         assert len(popups(client)) == 1
         # Each change said once: the bad file (after the deletion, "is back") and the good one.
-        assert len(logged(client, "is back")) == 1 and len(logged(client, "changed on disk")) == 1
+        assert len(logged(client, "is back; loading")) == 1 and len(logged(client, "changed on disk")) == 1

@@ -397,7 +397,7 @@ def test_circuit_breaker_fails_fast_then_recovers_by_itself() -> None:
 
 
 def test_startup_retries_while_the_model_loads(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(remote, "STARTUP_RETRY_DELAYS", (0.01, 0.01, 0.01))
+    monkeypatch.setattr(remote.engine, "STARTUP_RETRY_DELAYS", (0.01, 0.01, 0.01))
     stub = llama_server()
     loading = fixture("llama_server_startup.json")["health_loading"]
     answers = iter([503, 503])
@@ -413,7 +413,7 @@ def test_startup_retries_while_the_model_loads(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_startup_gives_up_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(remote, "STARTUP_RETRY_DELAYS", (0.01, 0.01))
+    monkeypatch.setattr(remote.engine, "STARTUP_RETRY_DELAYS", (0.01, 0.01))
     stub = llama_server()
     stub.down = True
     with pytest.raises(EngineUnavailable, match=r"cannot reach the inference server at http://127.0.0.1:8080"):

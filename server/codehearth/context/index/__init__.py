@@ -16,7 +16,15 @@ parsed), ``cache`` (the disk cache and its failures), ``watcher`` (following the
 
 from ..symbols import Definition, Import
 from .filters import DEFAULT_EXCLUDED_DIRS, SECRET_NAME_GLOBS, is_secret_path, looks_secret
-from .records import CACHE_SCHEMA, EXTRACTOR_VERSION, FileRecord, ScanStats, content_hash, module_keys, parse_source
+from .records import (
+    CACHE_SCHEMA,
+    EXTRACTOR_VERSION,
+    FileRecord,
+    ScanStats,
+    content_hash,
+    module_keys,
+    parse_source,
+)
 from .workspace import WorkspaceIndex
 
 __all__ = [

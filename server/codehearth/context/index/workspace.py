@@ -5,12 +5,10 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import logging
-import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,9 +27,6 @@ from .records import (
     _decode_stat,
     _decode_symbols,
     _encode,
-    _is_regular,
-    _parse_job,
-    _read_text_file,
     _StatEntry,
     content_hash,
     module_keys,

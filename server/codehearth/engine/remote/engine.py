@@ -25,7 +25,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -331,7 +331,6 @@ class RemoteEngine:
             "model": self.model,
             "state": "unavailable" if self.breaker.is_open else "ok",
             "error": self.breaker.reason,
-            "auditLog": str(self.audit.path),
         }
 
     @property
