@@ -35,6 +35,7 @@ from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
 from benchmarks.common import ROOT, STDLIB, machine_info, pct
+from benchmarks.latency.lsp_driver import to_dict
 from benchmarks.latency.replay import plan
 
 SERVER = [sys.executable, "-m", "codehearth", "serve"]
@@ -219,7 +220,7 @@ async def soak(minutes: float, sample_s: float, work: Path, budget_ms: int, seed
         client.initialized(types.InitializedParams())
         end_ready = time.monotonic() + 300
         while time.monotonic() < end_ready:
-            stats = await client.protocol.send_request_async("codehearth/stats", None)
+            stats = to_dict(await client.protocol.send_request_async("codehearth/stats", None))
             if stats["state"] in ("ready", "error"):
                 break
             await asyncio.sleep(0.2)
@@ -228,6 +229,7 @@ async def soak(minutes: float, sample_s: float, work: Path, budget_ms: int, seed
         started = time.monotonic()
         stop_at = started + minutes * 60
         texts = {rel: (STDLIB / rel).read_text(encoding="utf-8") for rel in FILES}
+        usable = [rel for rel in FILES if block_starts(texts[rel]) and function_lines(texts[rel])]
 
         async def sampler() -> None:
             last = started
@@ -248,7 +250,7 @@ async def soak(minutes: float, sample_s: float, work: Path, budget_ms: int, seed
         sampling = asyncio.get_running_loop().create_task(sampler())
         n = 0
         while time.monotonic() < stop_at:
-            rel = FILES[n % len(FILES)]
+            rel = usable[n % len(usable)]
             text = texts[rel]
             start = rng.choice(block_starts(text))
             functions = function_lines(text)
@@ -258,7 +260,7 @@ async def soak(minutes: float, sample_s: float, work: Path, budget_ms: int, seed
         await asyncio.sleep(max(0.0, stop_at - time.monotonic()))
         await asyncio.sleep(0.5)
         sampling.cancel()
-        final_stats = await client.protocol.send_request_async("codehearth/stats", None)
+        final_stats = to_dict(await client.protocol.send_request_async("codehearth/stats", None))
     finally:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(client.shutdown_session(), 15)
