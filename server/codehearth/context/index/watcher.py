@@ -13,8 +13,9 @@ import os
 import queue
 import threading
 import time
+import weakref
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .. import languages
 
@@ -27,6 +28,28 @@ WATCH_DEBOUNCE_S = 0.05  # quiet time that ends a batch
 WATCH_MAX_BATCH_S = 1.0  # a batch is applied after this long even while events keep coming
 RESCAN_PATHS = 256  # a batch touching more paths than this is applied as one rescan
 OVERFLOW = "overflow"  # the kernel dropped events: only a rescan can tell what changed
+
+
+class _OverflowHook(logging.Handler):
+    """watchdog rebuilds its watches when the kernel's inotify queue overflows but tells its handlers nothing; it
+    does log a warning, which is where the watchers hear that events were lost."""
+
+    watchers: ClassVar[weakref.WeakSet[IndexWatcher]] = weakref.WeakSet()
+    installed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "overflow" in record.getMessage().lower():
+            for watcher in list(self.watchers):
+                watcher.overflowed()
+
+    @classmethod
+    def add(cls, watcher: IndexWatcher) -> None:
+        cls.watchers.add(watcher)
+        if not cls.installed:
+            cls.installed = True
+            hook = cls(logging.WARNING)
+            for name in ("watchdog.observers.inotify_c", "watchdog.observers.inotify"):
+                logging.getLogger(name).addHandler(hook)
 
 
 class IndexWatcher:
@@ -72,6 +95,7 @@ class IndexWatcher:
             except OSError as exc:
                 log.warning("cannot watch %s: %s", root, exc)
         observer.daemon = True
+        _OverflowHook.add(self)
         observer.start()
         self._observer = observer
         self.index._stopping.clear()
