@@ -1,0 +1,100 @@
+"""``--from-stats``: weight the task kinds by what this user accepts, within the latency they tolerate.
+
+The input is the user's local acceptance statistics reduced to an ``AcceptanceProfile``: per task kind, how many
+suggestions were shown and accepted and how many characters were kept, and the latency of accepted suggestions.
+A kind's weight is its share of the accepted characters (of the accepted suggestions when no characters were
+recorded; equal weights when nothing was accepted). The tolerated latency is the 90th percentile of the latency of
+accepted suggestions: the user has shown they wait that long for a suggestion they take.
+
+A model's *expected accepted characters* at a budget is the weighted sum over kinds of its useful characters per
+task of that kind. The recommendation is the model with the most of them at the largest budget within the
+tolerated latency (the smallest budget when even that is slower than the user's habit).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from codehearth.evaluate.tasks import KINDS
+
+
+class KindCounts(msgspec.Struct, kw_only=True, rename="camel"):
+    shown: int = 0
+    accepted: int = 0
+    accepted_chars: int = 0
+
+
+class AcceptanceProfile(msgspec.Struct, kw_only=True, rename="camel"):
+    kinds: dict[str, KindCounts] = msgspec.field(default_factory=dict)
+    tolerated_ms: float | None = None  # p90 latency of accepted suggestions
+    source: str = ""
+
+    def weights(self) -> dict[str, float]:
+        chars = {k: self.kinds.get(k, KindCounts()).accepted_chars for k in KINDS}
+        total = sum(chars.values())
+        if not total:
+            chars = {k: self.kinds.get(k, KindCounts()).accepted for k in KINDS}
+            total = sum(chars.values())
+        if not total:
+            return {k: 1 / len(KINDS) for k in KINDS}
+        return {k: round(v / total, 4) for k, v in chars.items()}
+
+
+class StatsError(Exception):
+    pass
+
+
+def load_profile(path: Path) -> AcceptanceProfile:
+    """Read an acceptance profile from a JSON file of per-kind counts (the format of ``AcceptanceProfile``)."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise StatsError(f"cannot read acceptance statistics {path}: {exc.strerror}") from None
+    try:
+        profile = msgspec.json.decode(raw, type=AcceptanceProfile)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise StatsError(f"{path} is not an acceptance profile: {exc}") from None
+    unknown = sorted(set(profile.kinds) - set(KINDS))
+    if unknown:
+        raise StatsError(f"{path}: unknown task kinds {', '.join(unknown)} (known: {', '.join(KINDS)})")
+    profile.source = str(path)
+    return profile
+
+
+def recommend(results: list[dict[str, Any]], profile: AcceptanceProfile) -> dict[str, Any]:
+    """Expected accepted characters per model at the tolerated budget, best first."""
+    weights = profile.weights()
+    budgets = sorted({int(r["budget_ms"]) for r in results})
+    if not budgets:
+        return {"weights": weights, "tolerated_ms": profile.tolerated_ms, "ranking": []}
+    fitting = [b for b in budgets if profile.tolerated_ms is None or b <= profile.tolerated_ms]
+    budget = max(fitting) if fitting else min(budgets)
+    ranking = []
+    for r in results:
+        if int(r["budget_ms"]) != budget:
+            continue
+        by_kind = r.get("by_kind", {})
+        expected = sum(w * float(by_kind.get(k, {}).get("useful_chars") or 0.0) for k, w in weights.items())
+        ranking.append({"model": r["model"], "expected_accepted_chars": round(expected, 2)})
+    ranking.sort(key=lambda x: -x["expected_accepted_chars"])
+    return {
+        "weights": weights,
+        "tolerated_ms": profile.tolerated_ms,
+        "budget_ms": budget,
+        "ranking": ranking,
+        "best": ranking[0]["model"] if ranking else None,
+        "source": profile.source,
+    }
+
+
+def profile_json_example() -> str:
+    example = AcceptanceProfile(
+        kinds={"mid-line": KindCounts(shown=120, accepted=40, accepted_chars=900),
+               "line-start": KindCounts(shown=80, accepted=12, accepted_chars=310)},
+        tolerated_ms=700,
+    )
+    return json.dumps(msgspec.to_builtins(example), indent=2)
