@@ -135,14 +135,15 @@ def test_scoring() -> None:
     assert score("", "x", 10.0, 1000) == (False, 0, False)
 
 
-def test_eval_resumes_after_an_interruption(repo: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [StopEval, KeyboardInterrupt])
+def test_eval_resumes_after_an_interruption(repo: Path, tmp_path: Path, stop: type[BaseException]) -> None:
     out = tmp_path / "out"
     seen: list[str] = []
 
     def stop_after_three(row: TaskResult) -> None:
         seen.append(row.key)
         if len(seen) == 3:
-            raise StopEval
+            raise stop  # as Ctrl-C would, in the middle of the first model
 
     kwargs = dict(models=["fake-a", "fake-b"], budgets=[5000, 9000], count=5, seed=3, out=out, settings=Settings(),
                   engine_factory=fake_factory, data_dir=tmp_path / "cache", progress=False)
@@ -206,3 +207,30 @@ def test_from_stats_weights_and_recommendation(tmp_path: Path) -> None:
     path.write_text(json.dumps({"kinds": {"everything": {"shown": 1}}}))
     with pytest.raises(StatsError, match="unknown task kinds everything"):
         load_profile(path)
+
+
+def test_from_stats_reads_the_json_of_codehearth_stats(tmp_path: Path) -> None:
+    # the shape `codehearth stats --json` writes: more fields than the profile needs, no cross-file kind
+    summary = {"store": "/x/acceptance.sqlite3", "days": None, "total": {"shown": 30},
+               "kinds": {"mid-line": {"shown": 20, "accepted": 8, "acceptedChars": 120, "acceptanceRate": 0.4},
+                         "line-start": {"shown": 10, "accepted": 2, "acceptedChars": 40},
+                         "block": {"shown": 0, "accepted": 0, "acceptedChars": 0}},
+               "toleratedMs": 640.0}
+    path = tmp_path / "stats.json"
+    path.write_text(json.dumps(summary))
+    profile = load_profile(path)
+    assert profile.tolerated_ms == 640.0
+    # cross-file lines are line starts to the editor: they share its weight
+    assert profile.weights() == {"mid-line": 0.6, "line-start": 0.2, "block": 0.0, "cross-file": 0.2}
+
+
+def test_from_stats_without_statistics_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CODEHEARTH_CACHE_DIR", str(tmp_path / "empty-cache"))
+    try:
+        import codehearth.feedback.stats  # noqa: F401
+    except ImportError:
+        expected = "this build keeps no acceptance statistics"
+    else:
+        expected = "no suggestions recorded yet"
+    with pytest.raises(StatsError, match=expected):
+        load_profile(None)

@@ -53,7 +53,8 @@ def add_parser(sub: Any) -> None:
                    help="task kinds to mine (default all: mid-line,line-start,block,cross-file)")
     p.add_argument("--out", help="folder for the report and the resumable results (default: the user cache)")
     p.add_argument("--from-stats", nargs="?", const="", default=None, metavar="FILE",
-                   help="weight task kinds by your local acceptance statistics (a JSON profile)")
+                   help="weight task kinds by your local acceptance statistics (default: the store in the user cache; "
+                   "or a store file, or the JSON of `codehearth stats --json`)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_eval)
 
@@ -78,11 +79,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 2
     profile = None
     if args.from_stats is not None:
-        if not args.from_stats:
-            _err("codehearth eval: --from-stats needs the statistics file (FILE)")
-            return 2
         try:
-            profile = load_profile(Path(args.from_stats))
+            profile = load_profile(Path(args.from_stats) if args.from_stats else None)
         except StatsError as exc:
             _err(f"codehearth eval: {exc}")
             return 2

@@ -39,6 +39,8 @@ def write_plots(results: dict[str, Any], out: Path) -> tuple[list[str], str]:
         ax.plot(xs, ys, marker="o", label=model)
         for r, x, y in zip(mine, xs, ys, strict=True):
             ax.annotate(f"{r['budget_ms']} ms", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
     ax.set_xlabel("latency p50 (ms)")
     ax.set_ylabel("useful characters per task")
     ax.set_title(f"{results['repository_name']}: usefulness against latency (budgets annotated)")

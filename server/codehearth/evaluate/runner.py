@@ -137,15 +137,16 @@ def _run_model(
     assistant = Assistant(roots=[root], settings=settings, engine_factory=engine_factory, data_dir=data_dir)
     assistant.apply_settings(settings)
     memory.reset_peak()
-    started = time.monotonic()
-    engine = assistant.load_engine()
-    load_ms = round((time.monotonic() - started) * 1000, 1)
-    if engine is None:
-        outcome.errors[model] = assistant.engine_error
-        store.add_model(ModelRun(model=model, error=assistant.engine_error))
-        assistant.shutdown()
-        return
-    try:
+    engine: Engine | None = None
+    load_ms: float | None = None
+    try:  # Ctrl-C while loading or indexing still unloads the model and records what was measured
+        started = time.monotonic()
+        engine = assistant.load_engine()
+        load_ms = round((time.monotonic() - started) * 1000, 1)
+        if engine is None:
+            outcome.errors[model] = assistant.engine_error
+            store.add_model(ModelRun(model=model, error=assistant.engine_error))
+            return
         assistant.start_index().result()
         worker = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="eval-complete")
         assistant.completions.close()
@@ -159,8 +160,9 @@ def _run_model(
 
         asyncio.run(_answer_all(assistant, engine, worker, model, items, sources, answered, bar))
     finally:
-        store.add_model(ModelRun(model=model, load_ms=load_ms, peak_rss_mb=memory.peak_rss_mb(),
-                                 name=engine.info.name, fim=engine.info.fim_style))
+        if engine is not None:
+            store.add_model(ModelRun(model=model, load_ms=load_ms, peak_rss_mb=memory.peak_rss_mb(),
+                                     name=engine.info.name, fim=engine.info.fim_style))
         assistant.shutdown()
 
 

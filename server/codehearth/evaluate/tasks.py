@@ -21,16 +21,15 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import msgspec
 
 from codehearth.context import languages
 from codehearth.context.document import Document, Point
 from codehearth.context.index import WorkspaceIndex
+from codehearth.evaluate.kinds import KINDS, TaskKind
 
-TaskKind = Literal["mid-line", "line-start", "block", "cross-file"]
-KINDS: tuple[TaskKind, ...] = ("mid-line", "line-start", "block", "cross-file")
+__all__ = ["KINDS", "Task", "TaskKind", "mine_tasks", "read_source"]
 
 MAX_LINE = 160  # longer lines are generated or minified more often than typed
 MAX_HIDDEN_LINE = 100
@@ -228,8 +227,8 @@ def _make_task(kind: TaskKind, cand: _Candidate, file: _File, seed: int) -> Task
                             language=file.language, row=cand.row, column=column, span=1, hidden=hidden)
         return None
     column = len(_indent(line))
-    if not _code_at(file, cand.row, column):
-        return None
+    if kind != "block" and not _code_at(file, cand.row, column):
+        return None  # (a body may well begin with its docstring: the cursor is still after a header)
     rows = file.lines[cand.row : cand.row + cand.span]
     hidden = "\n".join([rows[0][column:].rstrip(), *(r.rstrip() for r in rows[1:])])
     return Task(id=task_id(kind, file.rel, cand.row, column, hidden), kind=kind, path=file.rel,

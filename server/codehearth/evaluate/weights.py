@@ -2,6 +2,10 @@
 
 The input is the user's local acceptance statistics reduced to an ``AcceptanceProfile``: per task kind, how many
 suggestions were shown and accepted and how many characters were kept, and the latency of accepted suggestions.
+It comes from the statistics store in the user cache (``codehearth.feedback.acceptance_summary``, the same numbers
+``codehearth stats`` prints), from another store file, or from a JSON file of that shape (``codehearth stats
+--json`` writes one). The editor cannot tell a cross-file call line from any other line start, so the statistics
+have no ``cross-file`` kind and that kind shares the ``line-start`` weight.
 A kind's weight is its share of the accepted characters (of the accepted suggestions when no characters were
 recorded; equal weights when nothing was accepted). The tolerated latency is the 90th percentile of the latency of
 accepted suggestions: the user has shown they wait that long for a suggestion they take.
@@ -34,13 +38,17 @@ class AcceptanceProfile(msgspec.Struct, kw_only=True, rename="camel"):
     source: str = ""
 
     def weights(self) -> dict[str, float]:
-        chars = {k: self.kinds.get(k, KindCounts()).accepted_chars for k in KINDS}
+        def counts(kind: str) -> KindCounts:
+            return self.kinds.get("line-start" if kind == "cross-file" and kind not in self.kinds else kind,
+                                  KindCounts())
+
+        chars = {k: counts(k).accepted_chars for k in KINDS}
         total = sum(chars.values())
         if not total:
-            chars = {k: self.kinds.get(k, KindCounts()).accepted for k in KINDS}
+            chars = {k: counts(k).accepted for k in KINDS}
             total = sum(chars.values())
         if not total:
-            return {k: 1 / len(KINDS) for k in KINDS}
+            return {k: round(1 / len(KINDS), 4) for k in KINDS}
         return {k: round(v / total, 4) for k, v in chars.items()}
 
 
@@ -48,8 +56,30 @@ class StatsError(Exception):
     pass
 
 
-def load_profile(path: Path) -> AcceptanceProfile:
-    """Read an acceptance profile from a JSON file of per-kind counts (the format of ``AcceptanceProfile``)."""
+def load_profile(path: Path | None = None, days: float | None = None) -> AcceptanceProfile:
+    """The profile from the user's statistics store (``path`` None), another store file, or a JSON file."""
+    if path is not None and path.suffix.lower() == ".json":
+        return _load_json(path)
+    try:
+        from codehearth.feedback.stats import acceptance_summary
+    except ImportError:
+        raise StatsError("this build keeps no acceptance statistics; pass a JSON profile (FILE.json)") from None
+    if path is not None and not path.exists():
+        raise StatsError(f"no acceptance statistics at {path}")
+    summary = acceptance_summary(days, path)
+    try:
+        profile = msgspec.convert(msgspec.to_builtins(summary), AcceptanceProfile)
+    except msgspec.ValidationError as exc:
+        raise StatsError(f"acceptance statistics in an unexpected shape: {exc}") from None
+    profile.kinds = {k: v for k, v in profile.kinds.items() if k in KINDS}
+    if not any(c.shown for c in profile.kinds.values()):
+        raise StatsError(f"no suggestions recorded yet in {getattr(summary, 'store', '') or 'the statistics'}; "
+                         "use the editor for a while (or pass a JSON profile)")
+    profile.source = str(getattr(summary, "store", "") or path or "the acceptance statistics")
+    return profile
+
+
+def _load_json(path: Path) -> AcceptanceProfile:
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
