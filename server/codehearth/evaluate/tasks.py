@@ -15,6 +15,7 @@ what it removed is ``hidden``. The same seed gives the same tasks for every mode
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import random
 import re
@@ -37,6 +38,12 @@ MAX_BLOCK_ROWS = 12
 MAX_BLOCK_CHARS = 700
 _COMMENT_START = ("#", "//", "/*", "*", "--", "<!--")
 _CALL_RE = re.compile(r"\b([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+_LOCAL_DEF_RE = re.compile(
+    r"^[ \t]*(?:async[ \t]+)?(?:def|class|func|fn|function)[ \t]+([A-Za-z_][A-Za-z0-9_]*)"
+    r"|^[ \t]*([A-Za-z_][A-Za-z0-9_]*)[ \t]*=[^=]", re.MULTILINE)
+_BUILTINS = frozenset(dir(builtins))
+# `d.items()` is the dict's, whatever else a repository calls "items"
+_BUILTIN_METHODS = frozenset(n for t in (dict, list, str, bytes, set, tuple, int, float, object) for n in dir(t))
 _KEYWORDS = frozenset({
     "if", "elif", "while", "for", "return", "print", "assert", "not", "and", "or", "in", "is", "with", "except",
     "raise", "yield", "await", "lambda", "def", "class", "switch", "case", "catch", "sizeof", "typeof", "new",
@@ -136,6 +143,8 @@ class _Candidate:
 def _line_candidates(file: _File, index: WorkspaceIndex, fi: int) -> dict[TaskKind, list[_Candidate]]:
     out: dict[TaskKind, list[_Candidate]] = {k: [] for k in KINDS}
     here = str(file.abs_path)
+    # Names this file defines itself, nested functions included (the index keeps only the outer ones).
+    local = {m.group(1) or m.group(2) for m in _LOCAL_DEF_RE.finditer("\n".join(file.lines))}
     for row, line in enumerate(file.lines):
         if not _looks_like_code(line):
             continue
@@ -144,7 +153,7 @@ def _line_candidates(file: _File, index: WorkspaceIndex, fi: int) -> dict[TaskKi
             out["mid-line"].append(_Candidate(fi, row))
         if row == 0 or not file.lines[row - 1].strip() or len(stripped) > MAX_HIDDEN_LINE:
             continue
-        callee = _cross_file_callee(line, index, here)
+        callee = _cross_file_callee(line, index, here, local)
         if callee:
             out["cross-file"].append(_Candidate(fi, row, callee=callee))
         else:
@@ -153,12 +162,17 @@ def _line_candidates(file: _File, index: WorkspaceIndex, fi: int) -> dict[TaskKi
     return out
 
 
-def _cross_file_callee(line: str, index: WorkspaceIndex, here: str) -> str:
-    for name in _CALL_RE.findall(line):
-        if name in _KEYWORDS:
+def _cross_file_callee(line: str, index: WorkspaceIndex, here: str, local: set[str]) -> str:
+    """The first name called on the line that only other files define (a method for ``x.name(``)."""
+    for match in _CALL_RE.finditer(line):
+        name = match.group(1)
+        if name in _KEYWORDS or name in local or name in _BUILTINS:
             continue
-        found = index.definitions(name)
-        if found and all(d.path != here for d in found):
+        attribute = line[: match.start()].endswith(".")
+        if attribute and name in _BUILTIN_METHODS:
+            continue
+        found = [d for d in index.definitions(name) if (d.kind == "method") == attribute]
+        if found and all(d.path != here for d in found) and all(d.kind != "variable" for d in found):
             return name
     return ""
 
