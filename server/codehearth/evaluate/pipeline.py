@@ -71,7 +71,8 @@ def evaluate(
         outcome = run_eval(root, tasks, models, budgets, store, settings, engine_factory, data_dir, on_result,
                            progress)
         complete = not outcome.interrupted
-        results = build_results(root, tasks, models, budgets, store, seed, complete)
+        results = build_results(root, tasks, models, budgets, store, seed, complete,
+                                context_tokens=settings.context.budget_tokens)
     finally:
         store.close()
     if profile is not None:

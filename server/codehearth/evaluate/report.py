@@ -50,6 +50,7 @@ def build_results(
     store: ResultStore,
     seed: int,
     complete: bool,
+    context_tokens: int | None = None,
 ) -> dict[str, Any]:
     rows_out: list[dict[str, Any]] = []
     for model in models:
@@ -78,6 +79,7 @@ def build_results(
         "models": {m: {"load_ms": r.load_ms, "peak_rss_mb": r.peak_rss_mb, "name": r.name, "fim": r.fim,
                        **({"error": r.error} if r.error else {})} for m, r in runs.items()},
         "budgets_ms": list(budgets),
+        "context_budget_tokens": context_tokens,
         "complete": complete,
         "results": rows_out,
         "machine": machine(),
@@ -143,6 +145,27 @@ def _breakdown(results: dict[str, Any], field: str, label: str) -> list[str]:
     return _md_table(header, rows)
 
 
+def _reading(results: dict[str, Any]) -> list[str]:
+    """What the prompt speed means for a fresh position: reading a whole context budget before the first token."""
+    tokens = results.get("context_budget_tokens")
+    if not tokens:
+        return []
+    lines = []
+    for model in dict.fromkeys(r["model"] for r in results["results"]):
+        rates = [r["prompt_tokens_per_s"] for r in results["results"] if r["model"] == model
+                 and r["prompt_tokens_per_s"]]
+        if rates:
+            rate = max(rates)
+            lines.append(f"- {model}: prompt evaluation {rate:.0f} tokens/s here, so a fresh position with a full "
+                         f"{tokens}-token context needs about {tokens / rate:.1f} s before its first token.")
+    if not lines:
+        return []
+    return ["## Reading it", "",
+            "Each task is one request at a new position, as when the user moves the cursor there: the model's KV "
+            "cache holds the previous task's prompt, so most of the prompt is read again (typing on at the same "
+            "place reuses it and is much faster).", "", *lines, ""]
+
+
 def markdown(results: dict[str, Any], plots: Sequence[str], note: str = "") -> str:
     m = results["machine"]
     kinds = ", ".join(f"{k} {n}" for k, n in results["task_kinds"].items())
@@ -173,6 +196,7 @@ def markdown(results: dict[str, Any], plots: Sequence[str], note: str = "") -> s
         *_breakdown(results, "by_language", "language"),
         "",
     ]
+    out += _reading(results)
     rec = results.get("from_stats")
     if rec:
         out += ["## For this user (`--from-stats`)", ""]
