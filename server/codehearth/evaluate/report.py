@@ -178,7 +178,7 @@ def markdown(results: dict[str, Any], plots: Sequence[str], note: str = "") -> s
         + ("" if results["complete"] else " — **incomplete run** (interrupted; rerun to resume)") + ".",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['platform']}, Python {m['python']}, "
-        f"llama-cpp-python {m['llama_cpp_python']}, load average {m['loadavg']}.",
+        f"llama-cpp-python {m['llama_cpp_python']}, load average when written {m['loadavg']}.",
         "",
         "Every task went through codehearth's own completion service (context builder, prompt layout, latency "
         "budget, post-processing), one model loaded at a time. *Useful chars*: the common prefix of the suggestion "
