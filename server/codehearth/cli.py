@@ -1,4 +1,4 @@
-"""Command line: serve, complete, explain, context, index, models, doctor, settings-schema."""
+"""Command line: serve, complete, explain, context, index, models, doctor, settings-schema, eval."""
 
 from __future__ import annotations
 
@@ -341,6 +341,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("settings-schema", help="print the JSON schema of the settings")
     p.set_defaults(func=cmd_schema)
+
+    from codehearth.evaluate.cli import add_parser as add_eval_parser
+
+    add_eval_parser(sub)
     return parser
 
 
