@@ -9,6 +9,8 @@ vocab-only); without one, a word-level stand-in.
 
     PYTHONPATH=server:. .venv/bin/python -m benchmarks.context.stability [--vocab MODEL.gguf] [--builder OLD.py]
 
+``--engine MODEL.gguf`` runs the model too (one generated token per request, default engine settings) and reports
+the engine's own count of evaluated prompt tokens (``evaluated_engine``) next to the computed one.
 ``--builder`` loads another version of the builder (a single-file module from git, e.g. ``git show
 REV:server/codehearth/context/builder.py``) in place of the current one, for a before/after comparison.
 """
@@ -74,10 +76,9 @@ def load_builder(path: Path | None) -> Any:
     return module.ContextBuilder
 
 
-def prompt_tokens(ctx: Any, tokenize: Callable[[str], list[int]]) -> tuple[list[int], int]:
-    """The laid-out prompt's tokens (pieces tokenized one by one, as the engine does) and the front's length."""
-    pieces = fim_prompt(
-        QWEN,
+def layout(ctx: Any, info: ModelInfo) -> list[Any]:
+    return fim_prompt(
+        info,
         prefix=ctx.prefix,
         suffix=ctx.suffix,
         middle_start=ctx.line_prefix,
@@ -85,10 +86,14 @@ def prompt_tokens(ctx: Any, tokenize: Callable[[str], list[int]]) -> tuple[list[
         language=ctx.language,
         other_files=[OtherFile(s.path, s.text) for s in ctx.snippets],
     )
+
+
+def prompt_tokens(pieces: list[Any], tokenize: Callable[[str], list[int]]) -> tuple[list[int], int]:
+    """The laid-out prompt's tokens (pieces tokenized one by one, as the engine does) and the front's length."""
     out: list[int] = []
     front = 0
     for piece in pieces:
-        if piece is QWEN.fim_suffix:
+        if isinstance(piece, SpecialToken) and piece.text == "<|fim_suffix|>":
             front = len(out)
         out += [piece.id] if isinstance(piece, SpecialToken) else tokenize(piece)
     return out, front
@@ -103,14 +108,22 @@ def common(a: list[int], b: list[int]) -> int:
     return n
 
 
-def replay(builder_cls: Any, tokenize: Callable[[str], list[int]], root: Path, budget: int) -> dict[str, Any]:
+def replay(
+    builder_cls: Any,
+    tokenize: Callable[[str], list[int]],
+    root: Path,
+    budget: int,
+    info: ModelInfo = QWEN,
+    run: Callable[[list[Any]], int] | None = None,
+    sites: int = len(SITES),
+) -> dict[str, Any]:
     settings = ContextSettings(index_workers=1)
     index = WorkspaceIndex([root], root.parent / "cache", settings)
     index.scan()
     count = lambda text: len(tokenize(text))  # noqa: E731
     rows: list[dict[str, Any]] = []
     try:
-        for name, start, n_lines in SITES:
+        for name, start, n_lines in SITES[:sites]:
             path = root / name
             builder = builder_cls(index, settings, count)
             initial, units = plan(path.read_text(), start, n_lines)
@@ -118,6 +131,7 @@ def replay(builder_cls: Any, tokenize: Callable[[str], list[int]], root: Path, b
             builder.note_document(doc)
             row, col = start, 0
             previous: list[int] = []
+            previous_front = 0
             for kind, chars in units:
                 doc.apply_edit(Point(row, col), Point(row, col), chars)
                 if "\n" in chars:
@@ -126,19 +140,24 @@ def replay(builder_cls: Any, tokenize: Callable[[str], list[int]], root: Path, b
                 else:
                     col += len(chars.encode())
                 ctx = builder.build(doc, Point(row, col), budget)
-                tokens, front = prompt_tokens(ctx, tokenize)
+                pieces = layout(ctx, info)
+                tokens, front = prompt_tokens(pieces, tokenize)
                 kept = common(previous, tokens)
+                # everything in front of the previous prompt's cursor line survived (snippets, path, window)
+                front_kept = bool(previous) and kept >= previous_front
                 rows.append(
                     {
                         "file": name,
                         "kind": kind,
                         "prompt": len(tokens),
                         "evaluated": max(1, len(tokens) - kept) if previous else len(tokens),
-                        "front_kept": bool(previous) and kept >= front,
+                        "front_kept": front_kept,
                         "cold": not previous,
                     }
                 )
-                previous = tokens
+                if run is not None:
+                    rows[-1]["evaluated_engine"] = run(pieces)
+                previous, previous_front = tokens, front
     finally:
         index.close()
     measured = [r for r in rows if not r["cold"]]  # the first request of a file has nothing cached
@@ -152,6 +171,11 @@ def replay(builder_cls: Any, tokenize: Callable[[str], list[int]], root: Path, b
             "evaluated_p50": statistics.median(ev),
             "evaluated_max": max(ev),
             "front_kept_share": round(sum(r["front_kept"] for r in items) / len(items), 3),
+            **(
+                {"evaluated_engine_mean": round(statistics.mean(r["evaluated_engine"] for r in items), 1)}
+                if items and "evaluated_engine" in items[0]
+                else {}
+            ),
         }
 
     return {
@@ -165,22 +189,54 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--vocab", type=Path, help="a GGUF model whose tokenizer counts (vocab-only load)")
     parser.add_argument("--builder", type=Path, help="another builder module to measure instead")
+    parser.add_argument("--engine", type=Path, help="a GGUF FIM model to run on every prompt (1 token each)")
+    parser.add_argument("--sites", type=int, default=len(SITES), help="how many of the files to type in")
     parser.add_argument("--budget", type=int, default=1024)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     tokenize = tokenizer(args.vocab)
-    with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp) / "lib"
-        root.mkdir()
-        for name in {s[0] for s in SITES} | set(NEIGHBOURS):
-            shutil.copy(STDLIB / name, root / name)
-        result = replay(load_builder(args.builder), tokenize, root, args.budget)
+    info, run, engine = QWEN, None, None
+    if args.engine is not None:
+        engine, run = _engine(args.engine)
+        info, tokenize = engine.info, engine.tokenize
+    try:
+        result = _replay_in_copy(args, tokenize, info, run)
+    finally:
+        if engine is not None:
+            engine.close()
     if args.json:
         print(json.dumps(result, indent=2))
     else:
         for kind, s in result.items():
             print(f"{kind:6} " + "  ".join(f"{k}={v}" for k, v in s.items()))
     return 0
+
+
+def _engine(path: Path) -> tuple[Any, Callable[[list[Any]], int]]:
+    import time
+
+    from codehearth.config import EngineSettings
+    from codehearth.engine.base import GenerationRequest
+    from codehearth.engine.llama import LlamaEngine
+
+    engine = LlamaEngine(path, EngineSettings())
+
+    def run(pieces: list[Any]) -> int:
+        request = GenerationRequest(prompt=pieces, max_tokens=1, deadline=time.monotonic() + 600)
+        return int(engine.generate(request).timings.tokens_evaluated)
+
+    return engine, run
+
+
+def _replay_in_copy(
+    args: argparse.Namespace, tokenize: Callable[[str], list[int]], info: ModelInfo, run: Any
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp) / "lib"
+        root.mkdir()
+        for name in {s[0] for s in SITES} | set(NEIGHBOURS):
+            shutil.copy(STDLIB / name, root / name)
+        return replay(load_builder(args.builder), tokenize, root, args.budget, info, run, args.sites)
 
 
 if __name__ == "__main__":
