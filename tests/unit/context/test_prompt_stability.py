@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from codehearth.config import ContextSettings
 from codehearth.context.builder import SHRINK_LADDER, BuildLimits, ContextBuilder, PromptContext
@@ -248,3 +250,39 @@ def test_a_megabyte_line_is_scanned_in_a_window(tmp_path: Path) -> None:
     ctx = ContextBuilder(None, ContextSettings(), count).build(doc, Point(1, 500_000), 512)
     assert ctx.line_prefix and set(ctx.line_prefix) == {"y"}
     assert sum(s.tokens for s in ctx.sections) <= 512
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.floats(0, 1),
+            st.text(alphabet=st.sampled_from(list("ab (:=\n    ")), max_size=12),
+            st.integers(0, 400),
+            st.sampled_from(SHRINK_LADDER),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_a_reused_builder_keeps_the_invariants(steps) -> None:
+    """Anchors carried from build to build never break the budget or the windows' contiguity."""
+    doc = Document("file:///s.py", BODY[:3000], "python")
+    builder = ContextBuilder(None, ContextSettings(), count)
+    for where, typed, budget, limits, refresh in steps:
+        offset = len(doc.text[: int(where * len(doc.text))].encode())
+        point = doc.point_at(offset)
+        doc.apply_edit(point, point, typed)
+        point = doc.point_at(offset + len(typed.encode()))
+        if refresh:
+            builder.refresh_snippets(doc, point, budget)
+        ctx = builder.build(doc, point, budget, limits)
+        assert sum(s.tokens for s in ctx.sections) <= budget
+        for s in ctx.sections:
+            assert s.tokens == count(s.text)
+        before = doc.source[: doc.offset(point)].decode()
+        assert before.endswith(ctx.prefix + ctx.line_prefix)
+        assert doc.source[doc.offset(point) :].decode().startswith(ctx.suffix)
+        if limits.prefix_tokens is not None:
+            assert count(ctx.prefix) <= limits.prefix_tokens
