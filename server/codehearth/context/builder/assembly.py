@@ -125,8 +125,8 @@ class ContextBuilder:
         ``limits`` caps sections for a smaller prompt (the planner walks ``SHRINK_LADDER``; see
         ``builder.limits`` for which rungs keep the KV prefix). Builds with the same limits are stable while
         the user types: the snippets are frozen (see :meth:`refresh_snippets`), the prefix window and the
-        suffix are anchored. The first build for a document, or after a build for another one, finds the
-        snippets anew.
+        suffix are anchored. The first build for a document, after a build for another one, or after a jump
+        (more than ``JUMP_ROWS`` rows, or above the prefix window) finds the snippets anew.
         """
         return self._build(doc, point, budget_tokens, limits or FULL, refresh=False)[0]
 
