@@ -32,6 +32,7 @@ from .resolve import Resolver
 from .sections import ExplainContext, PromptContext, Section, Snippet
 from .snippets import MAX_SNIPPETS, SnippetFinder
 from .windows import (
+    LINE_ROOM,
     PREFIX_FILL,
     PREFIX_LOW,
     anchored_start,
@@ -52,7 +53,9 @@ class _DocState:
     """What keeps one document's prompt stable between builds."""
 
     snippets: list[Snippet] | None = None  # frozen until refreshed
-    prefix: dict[int | None, tuple[int, bool]] = field(default_factory=dict)  # prefix cap -> (start, scope?)
+    # prefix cap -> (first row, the scope header shown with it): the header is kept with the anchor, as
+    # half-typed code can parse differently from one keystroke to the next
+    prefix: dict[int | None, tuple[int, Snippet | None]] = field(default_factory=dict)
     suffix_lines: int | None = None  # whole lines below the cursor's line (uncapped builds)
     extra: dict[BuildLimits, int] = field(default_factory=dict)  # leftover suffix lines (top of file reached)
     row: int | None = None  # the cursor's row at the last build
@@ -266,9 +269,9 @@ class ContextBuilder:
             start, prefix, prefix_tokens = row, "", 0
         else:
             start, prefix, prefix_tokens, scope, scope_cost = self._prefix_window(
-                doc, row, prefix_limit, prefix_anchor, path, budget
+                doc, row, prefix_limit, prefix_anchor, path, budget, not line_prefix_full.strip()
             )
-            prefix_anchor = (start, scope is not None)
+            prefix_anchor = (start, scope)
         remaining -= prefix_tokens + scope_cost
         if scope is not None:
             snippets.append(scope)
@@ -316,9 +319,19 @@ class ContextBuilder:
         return context, changed
 
     def _prefix_window(
-        self, doc: Document, row: int, limit: int, anchor: tuple[int, bool] | None, path: str, budget: int
+        self,
+        doc: Document,
+        row: int,
+        limit: int,
+        anchor: tuple[int, Snippet | None] | None,
+        path: str,
+        budget: int,
+        line_start: bool,
     ) -> tuple[int, str, int, Snippet | None, int]:
-        """(start, text, tokens, scope snippet, scope cost) of the prefix window, keeping ``anchor`` when valid."""
+        """(start, text, tokens, scope snippet, scope cost) of the prefix window, keeping ``anchor`` when valid.
+
+        ``line_start``: nothing typed on the cursor's line yet; a kept window must leave ``LINE_ROOM`` free.
+        """
         tb = self._budget
         header = tb.tokens(snippet_header(path, doc.language))
 
@@ -327,9 +340,10 @@ class ContextBuilder:
             return (snippet, snippet.tokens + header) if snippet is not None else (None, 0)
 
         if anchor is not None:
-            start, with_scope = anchor
-            scope, cost = scope_at(start, limit) if with_scope else (None, 0)
-            got = window_fit(tb, doc, start, row, limit - cost) if not with_scope or scope else None
+            start, scope = anchor
+            cost = scope.tokens + header if scope is not None else 0
+            room = int(limit * LINE_ROOM) if line_start else 0
+            got = window_fit(tb, doc, start, row, limit - cost - room)
             if got is not None and (start == 0 or got[1] >= PREFIX_LOW * limit):
                 return start, got[0], got[1], scope, cost
         start, text, n = anchored_start(tb, doc, row, limit)

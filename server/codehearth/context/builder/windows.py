@@ -20,6 +20,10 @@ from .budget import MAX_CHARS_PER_TOKEN, TokenBudget
 PREFIX_QUANTUM = 8  # an anchored prefix window starts on a multiple of this row (never more lines)
 PREFIX_FILL = 0.7  # share of its budget an anchored prefix window takes: the rest is room for new lines
 PREFIX_LOW = 0.25  # a window below this share of its budget (the cursor jumped up) is anchored again
+# At the start of a line a kept window must leave this share of its budget free: the line about to be typed
+# shrinks the budget, and moving the window now (at Enter, when the suffix is evaluated again anyway) is better
+# than in the middle of the line.
+LINE_ROOM = 0.05
 SUFFIX_LOW = 0.5  # an anchored suffix below this share of its budget (more lines appeared below) is refilled
 EXTRA_FILL = 0.85  # share of the leftover the extra suffix lines take when anchored (top of file reached)
 EXTRA_LOW = 0.5
