@@ -143,8 +143,9 @@ def replay(
                 pieces = layout(ctx, info)
                 tokens, front = prompt_tokens(pieces, tokenize)
                 kept = common(previous, tokens)
-                # everything in front of the previous prompt's cursor line survived (snippets, path, window)
-                front_kept = bool(previous) and kept >= previous_front
+                # everything in front of the previous prompt's cursor line survived (snippets, path, window), but
+                # for a token where the window's end meets the line added by Enter (a blank line merges "\n\n")
+                front_kept = bool(previous) and kept >= previous_front - 2
                 rows.append(
                     {
                         "file": name,
