@@ -220,6 +220,7 @@ def _pull_with_progress(registry: Registry, model_id: str, force: bool) -> Path:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from codehearth.engine.llama import system_info
+    from codehearth.feedback.recorder import store_path
 
     settings, problems = merge_settings([Path.cwd()])
     registry = Registry(directory=models_dir(settings.model_dir))
@@ -230,7 +231,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         "llamaCpp": system_info(),
         "modelsDir": str(registry.directory),
         "cacheDir": str(cache_dir()),
-        "acceptanceStats": f"{cache_dir() / 'acceptance.sqlite3'}{'' if settings.record_acceptance else ' (off)'}",
+        "acceptanceStats": f"{store_path(cache_dir())}{'' if settings.record_acceptance else ' (recording off)'}",
         "settingsProblems": [str(p) for p in problems],
     }
     model: dict[str, Any] = {"id": settings.model_id()}
