@@ -2,8 +2,9 @@
 // VS Code's stable API has no "shown" or "partially accepted" hook for inline completions (those are the proposed
 // `inlineCompletionsAdditions` API, refused to published extensions), and vscode-languageclient 11 passes none on.
 // So: "shown" when an answer with an item reaches the editor with the cursor still there; "partial" when a document
-// change inserts the next two or more characters of the live suggestion at once (accept word / accept line; typing
-// inserts one character at a time); "accepted" when VS Code runs the item's command (a whole accept);
+// change inserts the next characters of the live suggestion and the cursor then moves by something other than the
+// keyboard (VS Code moves it with the source "inlineCompletionPartialAccept", which extensions see as no kind;
+// typing moves it with the keyboard); "accepted" when VS Code runs the item's command (a whole accept);
 // "dismissed" when the document or the cursor goes elsewhere, or another suggestion replaces it.
 // No vscode imports: unit-tested in node.
 
@@ -66,6 +67,7 @@ interface Live {
   rest: string; // what is still ghost text
   before: number; // characters of the suggestion already in the document
   partial: boolean;
+  pending: number; // characters just inserted, typed or accepted: the cursor move that follows tells which
 }
 
 export class AcceptanceTracker {
@@ -84,7 +86,8 @@ export class AcceptanceTracker {
       this.dismiss();
     }
     const partial = this.live?.partial ?? false;
-    this.live = { id: ref.id, uri, at, rest: text, before: Math.max(0, ref.acceptedChars - text.length), partial };
+    const before = Math.max(0, ref.acceptedChars - text.length);
+    this.live = { id: ref.id, uri, at, rest: text, before, partial, pending: 0 };
     if (!this.shown.has(ref.id)) {
       this.shown.add(ref.id);
       if (this.shown.size > 256) {
@@ -109,22 +112,31 @@ export class AcceptanceTracker {
     live.at = advance(live.at, inserted);
     live.rest = live.rest.slice(inserted.length);
     live.before += inserted.length;
+    live.pending += inserted.length;
     if (!live.rest) {
       // Taken whole (VS Code then runs the item's command, which records the accept) or typed to the end.
       this.live = undefined;
-      return;
-    }
-    if (inserted.length >= 2) {
-      live.partial = true;
-      this.send({ id: live.id, event: 'partial', acceptedChars: live.before });
     }
   }
 
-  /** The cursor of the editor showing `uri` is now at `pos` (or another editor is active: `uri` undefined). */
-  cursorMoved(uri: string | undefined, pos: Pos | undefined): void {
+  /**
+   * The cursor of the editor showing `uri` is now at `pos` (another editor, or none: `uri` undefined).
+   * `byKeyboard`: the move came from typing (unknown: an insertion of two or more characters is an accept).
+   */
+  cursorMoved(uri: string | undefined, pos: Pos | undefined, byKeyboard?: boolean): void {
     const live = this.live;
-    if (live && (uri !== live.uri || !pos || !samePos(pos, live.at))) {
+    if (!live) {
+      return;
+    }
+    if (uri !== live.uri || !pos || !samePos(pos, live.at)) {
       this.dismiss();
+      return;
+    }
+    const inserted = live.pending;
+    live.pending = 0;
+    if (inserted && (byKeyboard === undefined ? inserted >= 2 : !byKeyboard)) {
+      live.partial = true;
+      this.send({ id: live.id, event: 'partial', acceptedChars: live.before });
     }
   }
 

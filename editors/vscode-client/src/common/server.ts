@@ -110,7 +110,11 @@ export class ServerManager implements vscode.Disposable {
         ),
       ),
       vscode.window.onDidChangeTextEditorSelection((e) =>
-        this.acceptance.cursorMoved(e.textEditor.document.uri.toString(), e.selections[0]?.active),
+        this.acceptance.cursorMoved(
+          e.textEditor.document.uri.toString(),
+          e.selections[0]?.active,
+          e.kind === vscode.TextEditorSelectionChangeKind.Keyboard,
+        ),
       ),
       vscode.window.onDidChangeActiveTextEditor((e) =>
         this.acceptance.cursorMoved(e?.document.uri.toString(), e?.selection.active),

@@ -38,6 +38,22 @@ test('shown once, a word taken is partial, typing through is not, the rest accep
   ]);
 });
 
+test('a one-character accept is told from typing by how the cursor moved', () => {
+  const { t, events } = tracker();
+  t.offered('u', at(0, 0), '"name")', { id: 'a', acceptedChars: 7 });
+  t.changed('u', insert(0, 0, '"'));
+  t.cursorMoved('u', at(0, 1), false); // VS Code's partial accept: not a keyboard move
+  t.changed('u', insert(0, 1, 'n'));
+  t.cursorMoved('u', at(0, 2), true); // typed
+  t.changed('u', insert(0, 2, 'ame'));
+  t.cursorMoved('u', at(0, 5), false);
+  assert.deepEqual(events, [
+    { id: 'a', event: 'shown' },
+    { id: 'a', event: 'partial', acceptedChars: 1 },
+    { id: 'a', event: 'partial', acceptedChars: 5 },
+  ]);
+});
+
 test('typing something else, moving away or a new suggestion dismisses', () => {
   const { t, events } = tracker();
   t.offered('u', at(1, 0), 'return x', { id: 'a', acceptedChars: 8 });
@@ -58,8 +74,10 @@ test('an answer continuing the same suggestion after a partial accept keeps coun
   const { t, events } = tracker();
   t.offered('u', at(0, 0), 'total = a * b', { id: 'a', acceptedChars: 13 });
   t.changed('u', insert(0, 0, 'total'));
+  t.cursorMoved('u', at(0, 5), false);
   t.offered('u', at(0, 5), ' = a * b', { id: 'a', acceptedChars: 13 });
   t.changed('u', insert(0, 5, ' = '));
+  t.cursorMoved('u', at(0, 8));
   t.cursorMoved('u', at(3, 0));
   assert.deepEqual(events, [
     { id: 'a', event: 'shown' },
