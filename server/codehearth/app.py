@@ -24,6 +24,7 @@ from codehearth.context.index import WorkspaceIndex
 from codehearth.context.languages import language_for_path, language_from_lsp_id
 from codehearth.engine.base import Engine, EngineError
 from codehearth.explain.service import ExplainService
+from codehearth.feedback import Recorder, store_path
 from codehearth.models.registry import ModelError, Registry, models_dir
 from codehearth.models.watch import ModelFileWatch, signature
 
@@ -67,6 +68,7 @@ class Assistant:
         self.builder = ContextBuilder(None, self.settings.context, self._count_tokens)
         self.completions = CompletionService(self.settings, self.builder, self.engine)
         self.explanations = ExplainService(self.settings, self.builder, self.engine, self.data_dir)
+        self.feedback = Recorder(store_path(self.data_dir))  # acceptance statistics; no file until an event
         self.on_state_change: Callable[[EngineState, str], None] | None = None
         self._model_watch: ModelFileWatch | None = None
 
@@ -231,6 +233,7 @@ class Assistant:
             self._model_watch.stop()
         self.completions.close()
         self.explanations.close()
+        self.feedback.close()
         if self.index is not None:
             self.index.stop()
         if self._engine is not None:

@@ -220,6 +220,7 @@ def _pull_with_progress(registry: Registry, model_id: str, force: bool) -> Path:
 
 def cmd_doctor(args: argparse.Namespace) -> int:
     from codehearth.engine.llama import system_info
+    from codehearth.feedback.recorder import store_path
 
     settings, problems = merge_settings([Path.cwd()])
     registry = Registry(directory=models_dir(settings.model_dir))
@@ -230,6 +231,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         "llamaCpp": system_info(),
         "modelsDir": str(registry.directory),
         "cacheDir": str(cache_dir()),
+        "acceptanceStats": f"{store_path(cache_dir())}{'' if settings.record_acceptance else ' (recording off)'}",
         "settingsProblems": [str(p) for p in problems],
     }
     model: dict[str, Any] = {"id": settings.model_id()}
@@ -257,6 +259,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             else:
                 _out(f"{key}: {value}")
     return 0 if "error" not in model else 1
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    from codehearth.feedback.commands import run_stats
+    from codehearth.feedback.recorder import store_path
+
+    return run_stats(store_path(cache_dir()), args.days, args.json, args.erase, sys.stdout)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -338,6 +347,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="a scripted editor session against the real server")
     p.add_argument("--budget-ms", type=int, default=400)
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("stats", help="local acceptance statistics of the suggestions (kept on this machine only)")
+    p.add_argument("--days", type=float, help="only the last N days (default: all)")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--erase", action="store_true", help="delete every recorded suggestion")
+    p.set_defaults(func=cmd_stats)
 
     p = sub.add_parser("settings-schema", help="print the JSON schema of the settings")
     p.set_defaults(func=cmd_schema)

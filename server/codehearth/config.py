@@ -82,6 +82,7 @@ class Settings(_Base):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     stream_completion_chunks: bool = False  # send codehearth/completionChunk notifications
     keep_generating_ms: int = 1500  # in-flight reuse: generation goes on after the deadline answer
+    record_acceptance: bool = True  # keep acceptance statistics in the user cache (`codehearth stats`), never sent
     engine: EngineSettings = msgspec.field(default_factory=EngineSettings)
     context: ContextSettings = msgspec.field(default_factory=ContextSettings)
     explain: ExplainSettings = msgspec.field(default_factory=ExplainSettings)

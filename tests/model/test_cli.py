@@ -84,6 +84,7 @@ def test_doctor_json(default_model: Path, tmp_path: Path) -> None:
     assert report["model"]["family"] == "llama" and report["model"]["fim"] == "none"
     assert isinstance(report["llamaCpp"]["gpuOffload"], bool)
     assert report["python"].startswith("3.")
+    assert report["acceptanceStats"] == str(Path(report["cacheDir"]) / "acceptance.sqlite3")
 
 
 def test_context_and_index(sample: Path, default_model: Path, tmp_path: Path) -> None:

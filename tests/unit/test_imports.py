@@ -7,7 +7,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "server" / "codehearth"
 PROTOCOL_LIBS = ("pygls", "lsprotocol")
-PROTOCOL_FREE = ("context", "engine", "models", "complete", "explain")
+PROTOCOL_FREE = ("context", "engine", "models", "complete", "explain", "feedback")
 
 
 def imported_modules(path: Path) -> set[str]:

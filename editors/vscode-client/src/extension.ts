@@ -19,6 +19,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<{ mana
     vscode.commands.registerCommand('codehearth.restartServer', () => m.restart(true)),
     vscode.commands.registerCommand('codehearth.explainFunction', () => m.explainActiveEditor()),
     vscode.commands.registerCommand('codehearth.cancelExplain', () => m.cancelExplain()),
+    vscode.commands.registerCommand('codehearth.eraseAcceptanceStats', () => m.eraseStats()),
     vscode.commands.registerCommand('codehearth.openSettings', () =>
       vscode.commands.executeCommand('workbench.action.openSettings', 'codehearth'),
     ),

@@ -8,7 +8,7 @@ import time
 from lsprotocol import types
 
 from codehearth.complete.service import Suggestion
-from codehearth.lsp import convert
+from codehearth.lsp import convert, feedback
 from codehearth.lsp.server import CodehearthServer
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,7 @@ def register(server: CodehearthServer) -> None:
                     insert_text=suggestion.text,
                     # An explicit empty range: without it VS Code replaces the word at the cursor (DESIGN.md §4).
                     range=types.Range(start=here, end=here),
+                    command=feedback.accept_command(ls, params.text_document.uri, here, suggestion),
                 )
             ]
         )

@@ -198,12 +198,13 @@ class ClientLogHandler(logging.Handler):
 
 
 def create_server() -> CodehearthServer:
-    from codehearth.lsp import completion, explain, lifecycle
+    from codehearth.lsp import completion, explain, feedback, lifecycle
 
     server = CodehearthServer()
     lifecycle.register(server)
     completion.register(server)
     explain.register(server)
+    feedback.register(server)
     return server
 
 

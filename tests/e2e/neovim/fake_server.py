@@ -26,6 +26,7 @@ _ids = itertools.count(1)
 _cache: dict[str, str] = {}
 _cancelled: set[str] = set()
 _init_options: dict[str, Any] = {}
+_offers: list[str] = []
 CHUNK_DELAY = float(os.environ.get("FAKE_CHUNK_DELAY", "0.05"))
 
 EXPLAIN_CHUNKS = [
@@ -78,6 +79,11 @@ def init_options(ls: LanguageServer, params: Any) -> dict[str, Any]:
     return dict(_init_options)
 
 
+@server.feature("codehearth/suggestionEvent")
+def suggestion_event(ls: LanguageServer, params: Any) -> None:
+    pass  # what the plugin sent is checked in its own log (ghost.stats.events)
+
+
 @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
 async def inline_completion(
     ls: LanguageServer, params: types.InlineCompletionParams
@@ -98,7 +104,10 @@ async def inline_completion(
             ls.protocol.notify("codehearth/completionChunk", {"token": token, "text": acc, "done": False})
         ls.protocol.notify("codehearth/completionChunk", {"token": token, "text": acc, "done": True})
     rng = types.Range(start=pos, end=pos)
-    return types.InlineCompletionList(items=[types.InlineCompletionItem(insert_text=text, range=rng)])
+    _offers.append(text)
+    accept = types.Command(title="accepted", command="codehearth.acceptSuggestion",
+                           arguments=[{"id": f"fake-{len(_offers)}", "acceptedChars": len(text)}])
+    return types.InlineCompletionList(items=[types.InlineCompletionItem(insert_text=text, range=rng, command=accept)])
 
 
 @server.feature(types.TEXT_DOCUMENT_CODE_ACTION)

@@ -146,6 +146,14 @@ def test_ghost_accept_word_and_line(make_nvim: NvimFactory, workspace: Path) -> 
     nv.input("<M-l>")
     text = nv.wait_for(f"local t = {T}.buffer_text(); return t:find('return total') and t")
     assert text.endswith("    total = a + b\n    return total")
+    # What the plugin told the server (issue 13): characters counted from where the suggestion started.
+    events = nv.lua(f"return {T}.ghost_state().stats.events")
+    assert events == [
+        {"id": "fake-1", "event": "shown"},
+        {"id": "fake-1", "event": "partial", "acceptedChars": 5},
+        {"id": "fake-1", "event": "partial", "acceptedChars": 13},
+        {"id": "fake-1", "event": "accepted", "acceptedChars": 30},
+    ]
 
 
 def test_ghost_cleared_on_cursor_move_and_tab_falls_back(make_nvim: NvimFactory, workspace: Path) -> None:
@@ -155,9 +163,11 @@ def test_ghost_cleared_on_cursor_move_and_tab_falls_back(make_nvim: NvimFactory,
     open_at(nv, src, 1)
     nv.cmd("setlocal indentexpr= noautoindent nosmartindent")
     nv.input("Go    ")
-    nv.wait_for(f"return {T}.ghost_state().visible")
+    nv.wait_for(f"local s = {T}.ghost_state(); return s.visible and s.answered")
     nv.input("<Left>")
     nv.wait_for(f"local s = {T}.ghost_state(); return not s.visible and #s.extmarks == 0")
+    events = nv.lua(f"return {T}.ghost_state().stats.events")
+    assert events == [{"id": "fake-1", "event": "shown"}, {"id": "fake-1", "event": "dismissed"}]
     nv.input("<Esc>")
     # no suggestion: <Tab> inserts a tab as usual
     nv.input("ox<Tab>y<Esc>")

@@ -63,6 +63,7 @@ def start(
     make_nvim: NvimFactory,
     real_server: tuple[list[str], dict[str, str]],
     settings: dict[str, Any] | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Nvim:
     """Neovim with the plugin set up for the real server. Tests other than the timing one shorten
     explanations (`explain.maxTokens`) to keep CI quick on a busy 2-core runner."""
@@ -74,7 +75,7 @@ def start(
         "settings": settings if settings is not None else {"explain": {"maxTokens": 96}},
         "ghost_text": {"debounce_ms": 50},
     }
-    return make_nvim(opts, env=env)
+    return make_nvim(opts, env={**env, **(extra_env or {})})
 
 
 def wait_ready(nv: Nvim, timeout: float = 120.0) -> dict[str, Any]:
@@ -222,6 +223,63 @@ def test_ghost_text_appears_and_is_accepted(
     g = nv.lua(f"return {T}.ghost_state()")
     assert g["stats"]["accepted"] == 1
     record("ghost", {"typed": typed, "suggestion": suggestion, "stats": g["stats"]})
+
+
+def test_acceptance_statistics_from_accept_keys(
+    make_nvim: NvimFactory, workspace: Path, real_server: tuple[list[str], dict[str, str]], tmp_path: Path
+) -> None:
+    """Issue 13: a word taken with <M-w> counts as partly accepted, <Tab> as accepted, in `codehearth stats`."""
+    cache = tmp_path / "stats-cache"
+    nv = start(make_nvim, real_server, extra_env={"CODEHEARTH_CACHE_DIR": str(cache)})
+    src = workspace / "reader.py"
+    src.write_text(GHOST_SOURCE)
+    open_at(nv, src, 1)
+    wait_ready(nv)
+    visible = f"local s = {T}.ghost_state(); return s.visible and s.answered and s"
+    did: set[str] = set()
+    nv.input("Go")
+    for prefix in ["return hand", "text = handle.re", "lines = text.split", "count = len(", "result = ", "print("]:
+        if {"partial", "accepted"} <= did:
+            break
+        nv.input(prefix)
+        try:
+            nv.wait_for(visible, timeout=15)
+        except TimeoutError:
+            nv.input("<Esc>o")
+            continue
+        if "partial" not in did:
+            nv.input("<M-w>")  # the next word; a one-word suggestion is taken whole
+            time.sleep(0.3)
+            if nv.lua(f"return {T}.ghost_state().visible"):
+                did.add("partial")
+                nv.input("<C-]>")
+            else:
+                did.add("accepted")
+        else:
+            nv.input("<Tab>")
+            did.add("accepted")
+        nv.input("<Esc>o")
+    assert {"partial", "accepted"} <= did, nv.lua(f"return {T}.ghost_state()")
+    nv.input("<Esc>")
+    events = nv.lua(f"return {T}.ghost_state().stats.events")
+    nv.wait_for(f"return {T}.server_stats() ~= vim.NIL")  # the notifications before it have been handled
+    base, env = real_server
+    out = subprocess.run([*base[:-1], "stats", "--json"], env={**os.environ, **env, "CODEHEARTH_CACHE_DIR": str(cache)},
+                         capture_output=True, text=True, timeout=60, check=True)
+    total = json.loads(out.stdout)["total"]
+    record("acceptance", {"events": events, "total": total})
+    # What the server should have made of the events the plugin sent: per suggestion, its best outcome.
+    outcome: dict[str, str] = {}
+    chars: dict[str, int] = {}
+    rank = {"shown": 0, "dismissed": 1, "partial": 2, "accepted": 3}
+    for e in events:
+        outcome[e["id"]] = max(outcome.get(e["id"], "shown"), e["event"], key=rank.__getitem__)
+        chars[e["id"]] = max(chars.get(e["id"], 0), e.get("acceptedChars") or 0)
+    finals = list(outcome.values())
+    assert finals.count("partial") == 1 and finals.count("accepted") >= 1, events
+    assert (total["shown"], total["fullyAccepted"], total["partiallyAccepted"], total["dismissed"]) == (
+        len(finals), finals.count("accepted"), finals.count("partial"), finals.count("dismissed")), events
+    assert total["acceptedChars"] == sum(chars.values()) > 0, events
 
 
 def test_buffer_with_syntax_errors(

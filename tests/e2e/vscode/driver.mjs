@@ -588,6 +588,22 @@ async function main() {
   await page.keyboard.press('End');
   await page.keyboard.press('Enter');
 
+  // --- acceptance statistics (issue 13): the server counted the Tab accept and the partial accept above ----
+  const statsEnv = { ...process.env, PYTHONPATH: path.join(REPO, 'server'), CODEHEARTH_CACHE_DIR: dirs.serverCache };
+  let lastStats;
+  result.acceptance = await waitFor('the accepts in `codehearth stats --json`', () => {
+    const r = spawnSync(PYTHON, ['-m', 'codehearth', 'stats', '--json'], { env: statsEnv, encoding: 'utf8', timeout: 60_000 });
+    if (r.status !== 0) {
+      throw new Error(`codehearth stats failed: ${r.stderr}`);
+    }
+    lastStats = JSON.parse(r.stdout).total;
+    return lastStats.fullyAccepted >= 1 && (!result.steps.partialAccept || lastStats.partiallyAccepted >= 1) && lastStats;
+  }, 15_000, 500).catch((err) => {
+    throw new Error(`${err.message}; last: ${JSON.stringify(lastStats)}`);
+  });
+  log(`acceptance statistics: ${JSON.stringify(result.acceptance)}`);
+  result.steps.acceptanceStats = true;
+
   // --- a settings change reaches the server without a restart (workspace/didChangeConfiguration): an unknown
   // model puts the server in the error state (status bar), going back to the default model makes it ready.
   const userSettings = path.join(dirs.userData, 'User', 'settings.json');

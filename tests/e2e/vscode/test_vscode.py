@@ -1,8 +1,9 @@
 """End to end in a real VS Code (code-server 4.139.1 in Debian's chromium, driven by playwright-core).
 
 Installs the packaged .vsix, opens a workspace with a Python file, types, waits for ghost text from the real
-server and the default model, accepts it with Tab, runs "Codehearth: Explain Function" and watches the panel
-fill while the explanation streams. Everything it needs is installed by ``tests/e2e/vscode/setup.sh``; the
+server and the default model, accepts it with Tab and a word with Ctrl+Right (both then counted by
+`codehearth stats --json`), runs "Codehearth: Explain Function" and watches the panel fill while the explanation
+streams. Everything it needs is installed by ``tests/e2e/vscode/setup.sh``; the
 test skips only when that script's output (``editors/vscode-client/.e2e/env.json``) is missing.
 
 Results, logs and screenshots go to ``test-output/e2e-vscode/`` (or ``$CODEHEARTH_E2E_OUT``);
@@ -145,6 +146,10 @@ def test_vscode_ghost_text_accept_and_explain(e2e_env: dict[str, str]) -> None:
     assert proc.returncode == 0
     assert result["ghostText"].strip()
     assert result["latency"]["samples"], f"no keystroke produced ghost text: {result['latency']}"
+    acceptance = result["acceptance"]  # issue 13: the Tab accept (and the partial accept) counted by the server
+    assert acceptance["fullyAccepted"] >= 1 and acceptance["shown"] >= acceptance["accepted"], acceptance
+    if result["steps"].get("partialAccept"):
+        assert acceptance["partiallyAccepted"] >= 1, acceptance
     explain = result["explain"]
     assert explain["state"] == "done" and explain["chars"] > 0 and explain["partialViews"] >= 2, explain
     lat = result["latency"]

@@ -23,6 +23,10 @@ M.ns = api.nvim_create_namespace("codehearth.ghost")
 ---@field answered boolean   the request was answered
 ---@field replace_end integer? byte column on the anchor row that accepting "all" replaces up to
 ---@field extmark integer?
+---@field sid string?         the server's suggestion id (docs/protocol.md, "Acceptance statistics")
+---@field base integer        characters of that suggestion already in the buffer before `full` starts
+---@field shown_sent boolean
+---@field done boolean        accepted whole: no dismissal to report
 
 ---@type codehearth.GhostState?
 local st = nil
@@ -30,7 +34,21 @@ local seq = 0
 local timer = nil
 
 --- Counters for tests and :checkhealth.
-M.stats = { requests = 0, responses = 0, chunks = 0, shown = 0, accepted = 0, last_latency_ms = nil }
+M.stats = { requests = 0, responses = 0, chunks = 0, shown = 0, accepted = 0, last_latency_ms = nil, events = {} }
+
+--- Tell the server what happened to the suggestion: "shown", "accepted", "partial" or "dismissed".
+local function report(s, event, accepted_chars)
+  if not s or not s.sid then
+    return
+  end
+  local client = vim.lsp.get_client_by_id(s.client_id)
+  if not client then
+    return
+  end
+  local params = { id = s.sid, event = event, acceptedChars = accepted_chars }
+  M.stats.events[#M.stats.events + 1] = params
+  pcall(lsp.notify, client, "codehearth/suggestionEvent", params)
+end
 
 local function has_builtin()
   return vim.lsp.inline_completion ~= nil and vim.fn.has("nvim-0.12") == 1
@@ -68,6 +86,9 @@ end
 function M.clear()
   if not st then
     return
+  end
+  if st.shown_sent and not st.done then
+    report(st, "dismissed")
   end
   undraw()
   if st.req_id and not st.answered then
@@ -117,6 +138,10 @@ local function draw()
       M.stats.shown = M.stats.shown + 1
     end
     st.extmark = id
+    if st.sid and not st.shown_sent then
+      st.shown_sent = true
+      report(st, "shown")
+    end
   end
 end
 
@@ -251,6 +276,14 @@ local function on_response(token, err, result)
   if not text then
     return
   end
+  local cmd = type(item.command) == "table" and item.command or nil
+  local arg = cmd and cmd.command == "codehearth.acceptSuggestion" and type(cmd.arguments) == "table"
+    and cmd.arguments[1]
+  if type(arg) == "table" and type(arg.id) == "string" then
+    st.sid = arg.id
+    local n = vim.fn.strchars(text)
+    st.base = math.max(0, (tonumber(arg.acceptedChars) or n) - n)
+  end
   st.full = text
   draw()
 end
@@ -309,6 +342,9 @@ function M.request()
     consumed = "",
     answered = false,
     sent_at = uv.hrtime(),
+    base = 0,
+    shown_sent = false,
+    done = false,
   }
   local params = lsp.position_params(0, client)
   params.context = { triggerKind = 2 } -- Automatic
@@ -375,9 +411,14 @@ function M.accept(kind)
   local new_col = #lines == 1 and (col + #part) or #lines[#lines]
   api.nvim_win_set_cursor(0, { new_row + 1, new_col })
   M.stats.accepted = M.stats.accepted + 1
+  -- Characters counted from where the suggestion was first offered, typed-through ones included.
+  local taken = st.base + vim.fn.strchars(st.consumed .. part)
   if kind == "all" or part == text then
+    st.done = true
+    report(st, "accepted", taken)
     M.clear()
   else
+    report(st, "partial", taken)
     st.consumed = st.consumed .. part
     st.row = new_row
     st.col = new_col

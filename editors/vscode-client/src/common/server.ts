@@ -18,6 +18,7 @@ import {
   State,
   TransportKind,
 } from 'vscode-languageclient/node';
+import { ACCEPT_COMMAND, AcceptanceTracker, ERASE_STATS_COMMAND, SUGGESTION_EVENT, SuggestionEvent, suggestionRef } from './acceptance';
 import { RestartPolicy } from './backoff';
 import { ErrorReporter, openSettingsAction, showLogAction } from './errors';
 import { ExplainPanel } from './explainPanel';
@@ -81,6 +82,7 @@ export class ServerManager implements vscode.Disposable {
   private readonly serverKeys: string[];
   private readonly defaults = new Map<string, unknown>();
   private readonly disposables: vscode.Disposable[] = [];
+  private readonly acceptance = new AcceptanceTracker((e) => this.sendSuggestionEvent(e));
 
   constructor(
     context: vscode.ExtensionContext,
@@ -100,6 +102,23 @@ export class ServerManager implements vscode.Disposable {
     this.disposables.push(
       this.panel,
       vscode.workspace.onDidChangeConfiguration((e) => void this.onConfigurationChanged(e)),
+      // What happens to a suggestion after it is shown (see acceptance.ts).
+      vscode.workspace.onDidChangeTextDocument((e) =>
+        this.acceptance.changed(
+          e.document.uri.toString(),
+          e.contentChanges.map((c) => ({ start: c.range.start, end: c.range.end, text: c.text })),
+        ),
+      ),
+      vscode.window.onDidChangeTextEditorSelection((e) =>
+        this.acceptance.cursorMoved(
+          e.textEditor.document.uri.toString(),
+          e.selections[0]?.active,
+          e.kind === vscode.TextEditorSelectionChangeKind.Keyboard,
+        ),
+      ),
+      vscode.window.onDidChangeActiveTextEditor((e) =>
+        this.acceptance.cursorMoved(e?.document.uri.toString(), e?.selection.active),
+      ),
     );
   }
 
@@ -213,6 +232,13 @@ export class ServerManager implements vscode.Disposable {
           if (command === EXPLAIN_COMMAND) {
             return this.explainAt(args?.[0], args?.[1]);
           }
+          if (command === ACCEPT_COMMAND) {
+            // VS Code runs an inline item's command when it is accepted whole; the server records it.
+            const ref = suggestionRef({ command, arguments: args });
+            if (ref) {
+              this.acceptance.accepted(ref.id);
+            }
+          }
           return next(command, args);
         },
         provideInlineCompletionItems: async (document, position, context, token, next) => {
@@ -220,6 +246,7 @@ export class ServerManager implements vscode.Disposable {
           const result = await next(document, position, context, token);
           const items = Array.isArray(result) ? result.length : (result?.items.length ?? 0);
           this.log.trace(`inline completion ${Date.now() - started} ms, ${items} item(s)`);
+          this.noteShown(document, position, result, token);
           this.scheduleStats();
           return result;
         },
@@ -332,6 +359,49 @@ export class ServerManager implements vscode.Disposable {
         terminal.sendText(line);
       },
     };
+  }
+
+  /** An answer with an item, arriving while the cursor is still where it was asked, is shown. */
+  private noteShown(
+    document: vscode.TextDocument,
+    position: vscode.Position,
+    result: vscode.InlineCompletionItem[] | vscode.InlineCompletionList | null | undefined,
+    token: vscode.CancellationToken,
+  ): void {
+    const item = Array.isArray(result) ? result[0] : result?.items[0];
+    const ref = suggestionRef(item?.command);
+    const editor = vscode.window.activeTextEditor;
+    if (!item || !ref || token.isCancellationRequested || editor?.document !== document) {
+      return;
+    }
+    if (!editor.selection.active.isEqual(position) || typeof item.insertText !== 'string') {
+      return;
+    }
+    const start = item.range?.start ?? position;
+    this.acceptance.offered(document.uri.toString(), { line: start.line, character: start.character }, item.insertText, ref);
+  }
+
+  private sendSuggestionEvent(event: SuggestionEvent): void {
+    const client = this.client;
+    if (!client || client.state !== State.Running) {
+      return;
+    }
+    this.log.trace(`suggestion ${event.id}: ${event.event}${event.acceptedChars !== undefined ? ` (${event.acceptedChars} chars)` : ''}`);
+    client.sendNotification(SUGGESTION_EVENT, event).catch((err) => this.log.debug(`suggestion event: ${String(err)}`));
+  }
+
+  /** Palette command: erase the local acceptance statistics (`codehearth stats --erase`). */
+  async eraseStats(): Promise<void> {
+    const client = this.client;
+    if (!client || client.state !== State.Running) {
+      void vscode.window.showWarningMessage('Codehearth: the server is not running.');
+      return;
+    }
+    const result = await client.sendRequest<{ erased?: number; store?: string }>(ExecuteCommandRequest.type.method, {
+      command: ERASE_STATS_COMMAND,
+      arguments: [],
+    });
+    void vscode.window.showInformationMessage(`Codehearth: erased ${result?.erased ?? 0} suggestion records.`);
   }
 
   private scheduleStats(): void {
