@@ -84,6 +84,7 @@ def collect_stats(ls: CodehearthServer) -> dict[str, Any]:
     s = assistant.completions.stats
     engine = assistant.engine()
     counters = engine.counters if engine is not None else None
+    speed = getattr(engine, "speed", None)
     return {
         "requests": s.requests,
         "answeredFromCache": s.answered_from_cache,
@@ -101,4 +102,8 @@ def collect_stats(ls: CodehearthServer) -> dict[str, Any]:
         "state": assistant.engine_state,
         "error": assistant.engine_error or getattr(engine, "unavailable_reason", None) or None,
         "positionEncoding": ls.encoding,
+        # measured rates of this machine and model (calibration, then the moving average per context length)
+        "speed": speed.describe() if speed is not None else None,
+        "threads": getattr(engine, "threads", None),
+        **s.planning(),
     }
