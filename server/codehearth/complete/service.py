@@ -55,6 +55,7 @@ Source = Literal[
     "model", "typed-through", "in-flight", "lru", "prefetched", "skipped", "unavailable", "superseded", "cancelled"
 ]
 LRU_SIZE = 256
+PLANNER_EXIT_WAIT_S = 2.0
 DEBOUNCE_SHARE = 0.5  # a debounce never takes more than this share of the time left before the deadline
 
 
@@ -397,7 +398,11 @@ class CompletionService:
         """Stop generating and wait for the worker, so the model is never freed under a running decode."""
         self.cancel_all()
         self.background.close()
-        self._planner.shutdown(wait=True, cancel_futures=True)
+        # A prompt still being built (a pathological buffer) must not hold up exit for long: wait a little for
+        # it (it may be tokenizing with the model), then let it go.
+        self._planner.shutdown(wait=False, cancel_futures=True)
+        for thread in list(getattr(self._planner, "_threads", ())):
+            thread.join(PLANNER_EXIT_WAIT_S)
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
