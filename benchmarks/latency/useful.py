@@ -286,7 +286,7 @@ def floor_answers(model_path: Path, keys: list[Keystroke], ours: list[Answer]) -
 
 
 def run_useful(models: list[str], budgets: list[int], work: Path, files: list[tuple[str, int, int]] | None = None,
-               cut_budget: int | None = 1000) -> dict[str, Any]:
+               cut_budget: int | None = 1000, partial: Path | None = None) -> dict[str, Any]:
     from codehearth.config import Settings
     from codehearth.models.registry import Registry
 
@@ -351,6 +351,8 @@ def run_useful(models: list[str], budgets: list[int], work: Path, files: list[tu
             "truth": [{"file": k.file, "row": k.row, "column": k.column, "truth": k.truth} for k in keys],
             "per_request": per_request,
         }
+        if partial is not None:  # a later model's failure or a time limit keeps this one's results
+            partial.write_text(json.dumps(result, indent=1) + "\n")
     return result
 
 
@@ -392,10 +394,10 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="codehearth-useful-"))
     files = [(f, s, args.lines) for f, s, _ in FILES]
     budgets = [int(b) for b in args.budgets.split(",")]
-    result = run_useful(args.models.split(","), budgets, work, files,
-                        cut_budget=None if args.no_cut else 1000)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    result = run_useful(args.models.split(","), budgets, work, files,
+                        cut_budget=None if args.no_cut else 1000, partial=out / "useful.partial.json")
     (out / "useful.json").write_text(json.dumps(result, indent=1) + "\n")
     (out / "useful.md").write_text(markdown(result))
     print(markdown(result))

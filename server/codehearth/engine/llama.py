@@ -48,8 +48,10 @@ log = logging.getLogger(__name__)
 PREFILL_CHUNK = 64  # prompt tokens decoded between deadline checks, until the speed is measured
 # Work per prefill batch: a request checks its deadline, and a background prefill lets a waiting request go
 # first, between batches, so a batch must be short on a slow machine and may be large on a fast one.
-CHUNK_S = {"complete": 0.12, "prepare": 0.05, "chat": 0.12}
-MIN_CHUNK = 8
+# Small batches cost throughput on a CPU, so a request (whose prefill the plan made fit) takes larger ones than a
+# background prefill (which must let a request go first quickly).
+CHUNK_S = {"complete": 0.25, "prepare": 0.1, "chat": 0.25}
+MIN_CHUNK = 16
 
 
 class DecodeGate:
@@ -253,7 +255,7 @@ class LlamaEngine:
         if self.speed is None:
             return PREFILL_CHUNK
         rate = self.speed.calibrated.prompt_tokens_per_s
-        return max(MIN_CHUNK, min(int(rate * CHUNK_S.get(purpose, 0.12)), max(MIN_CHUNK, self.settings.n_batch)))
+        return max(MIN_CHUNK, min(int(rate * CHUNK_S.get(purpose, 0.25)), max(MIN_CHUNK, self.settings.n_batch)))
 
     def _adds_bos(self) -> bool:
         value = (self._complete.llm.metadata or {}).get("tokenizer.ggml.add_bos_token")
