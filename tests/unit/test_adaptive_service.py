@@ -43,10 +43,13 @@ async def settle(svc: CompletionService, engine: CachingFakeEngine, calls: int) 
 
 async def test_no_prefill_is_started_that_cannot_finish_and_the_prompt_is_prepared_instead() -> None:
     engine = CachingFakeEngine(["x * 2\n"], figures=SLOW)
-    svc = service(engine)
+    svc = service(engine, latency_budget_ms=300)
     doc = doc_with()
+    release = threading.Event()
+    engine.before_chunk = lambda request, index: release.wait(10)  # the prefill outlasts this request
     first = await svc.complete(doc, END)
     assert (first.text, first.plan, first.reason) == ("", "none", "no plan fits the time left")
+    release.set()
     await settle(svc, engine, 1)
     purpose, timings, reason = engine.log[0]
     assert (purpose, reason) == ("prepare", "length")  # the whole prompt, in the background
@@ -56,6 +59,17 @@ async def test_no_prefill_is_started_that_cannot_finish_and_the_prompt_is_prepar
     assert (second.text, second.plan, second.source) == ("x * 2", "prepared", "model")
     assert second.timings is not None and second.timings.tokens_evaluated == 1  # the last token, for its logits
     assert svc.stats.plans["none"] == 1 and svc.stats.plans["prepared"] == 1 and svc.stats.prepares == 1
+
+
+async def test_a_background_prefill_done_before_the_deadline_still_answers_the_request() -> None:
+    # The figures say the prompt cannot be prefilled in time; the prefill (in the background) is quicker than
+    # feared and ends before the deadline: the same request gets its suggestion from the prepared state.
+    engine = CachingFakeEngine(["x * 2\n"], figures=SLOW)
+    svc = service(engine)
+    answer = await svc.complete(doc_with(), END)
+    assert (answer.text, answer.plan) == ("x * 2", "prepared")
+    assert [entry[0] for entry in engine.log] == ["prepare", "complete"]
+    assert answer.timings is not None and answer.timings.tokens_evaluated == 1
 
 
 async def test_a_real_request_preempts_a_background_prefill_between_batches_and_continues_from_it() -> None:

@@ -54,10 +54,10 @@ class Background:
 
     # -- prefill the next prompt ------------------------------------------------------------------
 
-    def prepare(self, engine: Engine, pieces: list[PromptPiece]) -> None:
+    def prepare(self, engine: Engine, pieces: list[PromptPiece]) -> asyncio.Future[GenerationResult] | None:
         """Prefill ``pieces`` into the KV cache at idle priority (the decode gate lets any completion go first)."""
         if not hasattr(engine, "prompt_cost"):
-            return
+            return None
         if self._prepare_cancel is not None:
             self._prepare_cancel.cancel()
         cancel = self._prepare_cancel = CancelToken()
@@ -79,6 +79,7 @@ class Background:
                       result.stop_reason)
 
         future.add_done_callback(done)
+        return future
 
     def was_prepared(self, pieces: list[PromptPiece]) -> bool:
         """Whether the KV cache's hold on this prompt comes from a background prefill rather than the last

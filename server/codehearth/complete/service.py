@@ -23,7 +23,14 @@ import msgspec
 
 from codehearth.complete.background import Background
 from codehearth.complete.generation import Anchor, Generation, cursor_context, offset_of, opens_block
-from codehearth.complete.planner import WANT_TOKENS, Candidate, Plan, plan_request
+from codehearth.complete.planner import (
+    MIN_USEFUL_TOKENS,
+    WANT_TOKENS,
+    Candidate,
+    Plan,
+    affordable_tokens,
+    plan_request,
+)
 from codehearth.complete.postprocess import (
     CursorContext,
     Shape,
@@ -204,10 +211,16 @@ class CompletionService:
             self._lru.move_to_end(prepared.key)
             return answer(postprocess(cached, prepared.shape, prepared.cursor), "lru")
         if plan.kind == "none":
-            # Nothing useful fits: spend no budget on a prefill that cannot finish in time; prefill the prompt in
-            # the background instead, so the next request continues from there.
-            self.background.prepare(engine, prepared.full_pieces)
-            return answer("", "model", "no plan fits the time left", plan=plan)
+            # Nothing useful fits: no generation is started. The full prompt is prefilled in the background
+            # instead (any later request preempts it and continues from the KV state it reached); should it be
+            # done before the deadline with time left for a short suggestion, this request still gets one.
+            prefill = self.background.prepare(engine, prepared.full_pieces)
+            replanned = await self._after_prefill(prefill, engine, prepared, deadline) if prefill else None
+            if self._seq[doc.uri] != mine:
+                return answer("", "superseded", plan=plan)
+            if replanned is None:
+                return answer("", "model", "no plan fits the time left", plan=plan)
+            prepared, plan = replanned
 
         gen = Generation(uri=doc.uri, anchor=anchor, shape=prepared.shape, cursor=prepared.cursor,
                          prompt_key=prepared.key, cut=self.settings.deadline_cut, plan=plan)
@@ -225,6 +238,32 @@ class CompletionService:
         if text and gen.done:
             self.background.prefetch(doc, point, text)
         return answer(text or "", "model", timings=timings, plan=plan)
+
+    async def _after_prefill(self, prefill: asyncio.Future[GenerationResult], engine: Engine, prepared: _Prepared,
+                             deadline: float) -> tuple[_Prepared, Plan] | None:
+        """Wait (at most until the deadline) for a background prefill of the full prompt; then the plan for it,
+        if a short suggestion still fits."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(prefill), max(0.0, deadline - time.monotonic()))
+        if not prefill.done() or prefill.cancelled() or prefill.exception() is not None:
+            return None
+        if prefill.result().stop_reason == "cancelled":
+            return None
+        speed = getattr(engine, "speed", None)
+        cost_of = getattr(engine, "prompt_cost", None)
+        if speed is None or cost_of is None:
+            return None
+        pieces = prepared.full_pieces
+        cost = await self._off_loop(cost_of, pieces, deadline)
+        figures = speed.figures(self.settings.context.budget_tokens)
+        left = (deadline - time.monotonic()) * 1000
+        tokens = affordable_tokens(figures, cost.new_tokens, left)
+        if tokens < MIN_USEFUL_TOKENS:
+            return None
+        plan = Plan(kind="prepared", rung=0, prompt_tokens=cost.prompt_tokens, new_tokens=cost.new_tokens,
+                    expected_tokens=tokens, remaining_ms=round(left, 1))
+        key = prompt_text(pieces) + "\x00" + prepared.shape
+        return _Prepared(prepared.cursor, prepared.shape, pieces, key, plan, pieces), plan
 
     async def _off_loop(self, fn: Callable[..., _T], *args: object) -> _T:
         """Run ``fn`` on the planning thread; give up waiting at the deadline (the last argument)."""
