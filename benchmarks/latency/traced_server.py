@@ -56,6 +56,7 @@ def install(trace_path: str) -> None:
             source=suggestion.source,
             text=suggestion.text,
             reason=suggestion.reason,
+            plan=suggestion.plan,
             latency_ms=suggestion.latency_ms,
             timings=None if t is None else {
                 "prompt_tokens": t.prompt_tokens, "tokens_evaluated": t.tokens_evaluated,
