@@ -195,8 +195,8 @@ async def test_a_real_request_elsewhere_cancels_an_unfinished_prefetch() -> None
 
 async def test_a_huge_debounce_still_answers_by_the_deadline() -> None:
     engine = CachingFakeEngine(["x * 2\n"])
-    svc = service(engine, debounce_ms=10**7, latency_budget_ms=300)
-    answer = await asyncio.wait_for(svc.complete(doc_with(), END), 30)
+    svc = service(engine, debounce_ms=10**7, latency_budget_ms=2000)
+    answer = await asyncio.wait_for(svc.complete(doc_with(), END), 60)  # a hang fails here, not a slow machine
     assert answer.source == "model" and answer.text == "x * 2"
 
 

@@ -1,8 +1,8 @@
 """Work while the user pauses, at idle priority: any real request stops it between batches.
 
-- After an edit that invalidates the cached prompt (Enter, a new line, a jump to another place, opening or
-  switching files), once the user has paused for ``pauseMs``, prefill the prompt the next request will most likely
-  need (the one at the edit's end). A plan that finds no time for a request prefills its prompt here too, so the
+- After an edit that invalidates the cached prompt (Enter, a new line, a jump to another place, an edit in another
+  file), once the user has paused for ``pauseMs``, prefill the prompt the next request will most likely need (the
+  one at the edit's end). A file just opened waits for its first edit or request: the cursor is not known. A plan that finds no time for a request prefills its prompt here too, so the
   next request continues from the KV state instead of starting over.
 - After a suggestion is shown, generate the one that follows it as if it were accepted, so Tab, Tab does not wait.
 
@@ -98,10 +98,14 @@ class Background:
         settings = self.service.settings
         if not settings.prepare_while_paused:
             return
-        row = cursor.row if cursor is not None else 0
-        last, self._last_edit = self._last_edit, (doc.uri, row, doc.line_count)
+        if cursor is None:
+            # Opened (or replaced whole): where the user will type is unknown until the first edit or request,
+            # and a guess would evict the KV state of the file they came from.
+            self._last_edit = None
+            return
+        last, self._last_edit = self._last_edit, (doc.uri, cursor.row, doc.line_count)
         # Typing within a line keeps the prompt's front: the request itself catches up on a few tokens.
-        if last is not None and last == (doc.uri, row, doc.line_count):
+        if last is not None and last == (doc.uri, cursor.row, doc.line_count):
             return
         try:
             loop = asyncio.get_running_loop()
@@ -109,8 +113,7 @@ class Background:
             return
         if self._pause is not None:
             self._pause.cancel()
-        point = cursor if cursor is not None else Point(0, 0)
-        self._pause = loop.call_later(settings.pause_ms / 1000, lambda: loop.create_task(self._paused(doc, point)))
+        self._pause = loop.call_later(settings.pause_ms / 1000, lambda: loop.create_task(self._paused(doc, cursor)))
 
     async def _paused(self, doc: Document, point: Point) -> None:
         self._pause = None
