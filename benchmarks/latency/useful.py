@@ -132,7 +132,9 @@ def latency_summary(answers: list[Answer]) -> dict[str, Any]:
 
 
 async def replay_ours(model: str, keys: list[Keystroke], budget_ms: int, work: Path,
-                      extra_settings: dict[str, Any] | None = None) -> tuple[list[Answer], dict[str, Any]]:
+                      extra_settings: dict[str, Any] | None = None,
+                      box_s: float = 1e9) -> tuple[list[Answer], dict[str, Any]]:
+    """One replay through the real server; typing stops when ``box_s`` is spent (fewer keystrokes, all counted)."""
     from benchmarks.latency.lsp_driver import inline_text, lsp_session
 
     workspace = work / "workspace"
@@ -153,7 +155,10 @@ async def replay_ours(model: str, keys: list[Keystroke], budget_ms: int, work: P
     async with lsp_session(workspace, cache, work / "trace.jsonl", options) as editor:
         await asyncio.sleep(1.0)
         current = ""
+        started = time.monotonic()
         for key in keys:
+            if time.monotonic() - started > box_s:
+                break
             uri = (workspace / key.file).as_uri()
             if key.file != current:
                 if current:
@@ -243,10 +248,13 @@ def server_request(shape: str, key: Keystroke) -> tuple[str, dict[str, Any]]:
     return "/completion", {**common, "prompt": "\n".join([*above, key.line_prefix])}
 
 
-def replay_server(url: str, shape: str, keys: list[Keystroke]) -> list[Answer]:
+def replay_server(url: str, shape: str, keys: list[Keystroke], box_s: float = 1e9) -> list[Answer]:
     answers: list[Answer] = []
+    started = time.monotonic()
     with httpx.Client(timeout=120) as client:
         for key in keys:
+            if time.monotonic() - started > box_s:
+                break
             path, body = server_request(shape, key)
             sent = time.monotonic()
             try:
@@ -273,7 +281,7 @@ def floor_answers(model_path: Path, keys: list[Keystroke], ours: list[Answer]) -
         assert engine.speed is not None
         figures = engine.speed.calibrated
         out = []
-        for key, ans in zip(keys, ours, strict=True):
+        for key, ans in zip(keys, ours, strict=False):
             new = max(1, engine.count_tokens(key.typed))
             shown = engine.count_tokens(ans.text.split("\n", 1)[0]) if ans.text else 1
             out.append(Answer(round(figures.cost_ms(new, shown), 2), ans.text))
@@ -286,7 +294,10 @@ def floor_answers(model_path: Path, keys: list[Keystroke], ours: list[Answer]) -
 
 
 def run_useful(models: list[str], budgets: list[int], work: Path, files: list[tuple[str, int, int]] | None = None,
-               cut_budget: int | None = 1000, partial: Path | None = None) -> dict[str, Any]:
+               cut_budget: int | None = 1000, partial: Path | None = None,
+               box_s: float = 1e9) -> dict[str, Any]:
+    """``box_s``: time box of each replay (ours at each budget, each llama-server shape); every row at a budget is
+    scored on the keystrokes that all of them reached."""
     from codehearth.config import Settings
     from codehearth.models.registry import Registry
 
@@ -302,7 +313,8 @@ def run_useful(models: list[str], budgets: list[int], work: Path, files: list[tu
         ours_by_budget: dict[int, list[Answer]] = {}
         for budget in budgets:
             print(f"[useful {model}] ours at {budget} ms", flush=True)
-            answers, stats = asyncio.run(replay_ours(model, keys, budget, work / f"{model}-ours-{budget}"))
+            answers, stats = asyncio.run(replay_ours(model, keys, budget, work / f"{model}-ours-{budget}",
+                                                     box_s=box_s))
             ours_by_budget[budget] = answers
             stats_by_budget[str(budget)] = stats
             threads = stats.get("threads") or threads
@@ -315,11 +327,12 @@ def run_useful(models: list[str], budgets: list[int], work: Path, files: list[tu
             other = "line" if default_cut == "word" else "word"
             print(f"[useful {model}] ours at {cut_budget} ms, deadlineCut {other}", flush=True)
             answers, _ = asyncio.run(replay_ours(model, keys, cut_budget, work / f"{model}-cut-{other}",
-                                                 {"deadlineCut": other}))
-            for cut, cut_answers in ((default_cut, ours_by_budget[cut_budget]), (other, answers)):
+                                                 {"deadlineCut": other}, box_s=box_s))
+            n = min(len(answers), len(ours_by_budget[cut_budget]))
+            for cut, cut_answers in ((default_cut, ours_by_budget[cut_budget][:n]), (other, answers[:n])):
                 rows[f"ours@{cut_budget} deadlineCut={cut}"] = {
-                    "budget_ms": cut_budget, "latency_ms": latency_summary(cut_answers),
-                    **score(keys, cut_answers, cut_budget)}
+                    "budget_ms": cut_budget, "keystrokes": n, "latency_ms": latency_summary(cut_answers),
+                    **score(keys[:n], cut_answers, cut_budget)}
         fim = "qwen" in model or "coder" in model
         shapes = ["llama.vim", "psm"] if fim else ["prefix"]
         server: dict[str, list[Answer]] = {}
@@ -327,7 +340,7 @@ def run_useful(models: list[str], budgets: list[int], work: Path, files: list[tu
             for shape in shapes:
                 print(f"[useful {model}] llama-server {shape}", flush=True)
                 with llama_server(model_path, int(threads or 1), work / f"{model}-{shape}.log") as url:
-                    server[shape] = replay_server(url, shape, keys)
+                    server[shape] = replay_server(url, shape, keys, box_s)
                 per_request[f"llama-server {shape}"] = [
                     {"ms": a.latency_ms, "text": a.text[:120], **a.extra} for a in server[shape]]
         except Exception as exc:  # reported, never hidden
@@ -336,11 +349,16 @@ def run_useful(models: list[str], budgets: list[int], work: Path, files: list[tu
         floor, figures = floor_answers(model_path, keys, ours_by_budget[max(budgets)])
         table: dict[str, Any] = {}
         for budget in budgets:
-            entry: dict[str, Any] = {"ours": rows[f"ours@{budget}"]}
+            ours = ours_by_budget[budget]
+            n = min([len(ours), *(len(a) for a in server.values())])
+            entry: dict[str, Any] = {"ours": {"keystrokes": n, "latency_ms": latency_summary(ours[:n]),
+                                              **score(keys[:n], ours[:n], budget)}}
             for shape, answers in server.items():
-                entry[f"llama-server {shape}"] = {"latency_ms": latency_summary(answers),
-                                                  **score(keys, answers, budget)}
-            entry["floor"] = {"latency_ms": latency_summary(floor), **score(keys, floor, budget)}
+                entry[f"llama-server {shape}"] = {"keystrokes": n, "latency_ms": latency_summary(answers[:n]),
+                                                  **score(keys[:n], answers[:n], budget)}
+            floor_n = min(n, len(floor))
+            entry["floor"] = {"keystrokes": floor_n, "latency_ms": latency_summary(floor[:floor_n]),
+                              **score(keys[:floor_n], floor[:floor_n], budget)}
             table[str(budget)] = entry
         result["models"][model] = {
             "model_file": model_path.name, "threads": threads, "calibrated": {
@@ -364,15 +382,15 @@ def markdown(result: dict[str, Any]) -> str:
         out.append(f"### {model} ({m['threads']} thread(s); calibrated {m['calibrated']['prompt_tokens_per_s']} "
                    f"prompt tok/s, {m['calibrated']['generated_tokens_per_s']} generated tok/s)")
         out.append("")
-        out.append("| B | row | useful chars/keystroke | p50 ms | p95 ms | shown | exact rest of line |")
-        out.append("|---|---|---|---|---|---|---|")
+        out.append("| B ms | row | keystrokes | useful chars/keystroke | p50 ms | p95 ms | shown | exact rest of line |")
+        out.append("|---|---|---|---|---|---|---|---|")
         for budget, entry in m["table"].items():
             for row, v in entry.items():
                 lat = v["latency_ms"]
-                out.append(f"| {budget} | {row} | {v['useful_chars_per_keystroke']:.2f} | {lat['p50']} | "
-                           f"{lat['p95']} | {v['shown_share']:.0%} | {v['exact_rest_of_line']:.0%} |")
+                out.append(f"| {budget} | {row} | {v['keystrokes']} | {v['useful_chars_per_keystroke']:.2f} | "
+                           f"{lat['p50']} | {lat['p95']} | {v['shown_share']:.0%} | {v['exact_rest_of_line']:.0%} |")
         for row, v in m["deadline_cut"].items():
-            out.append(f"| {v['budget_ms']} | {row} | {v['useful_chars_per_keystroke']:.2f} | "
+            out.append(f"| {v['budget_ms']} | {row} | {v['keystrokes']} | {v['useful_chars_per_keystroke']:.2f} | "
                        f"{v['latency_ms']['p50']} | {v['latency_ms']['p95']} | {v['shown_share']:.0%} | "
                        f"{v['exact_rest_of_line']:.0%} |")
         out.append("")
@@ -387,6 +405,7 @@ def main() -> None:
     parser.add_argument("--budgets", default=",".join(str(b) for b in BUDGETS))
     parser.add_argument("--lines", type=int, default=12, help="lines typed per file")
     parser.add_argument("--no-cut", action="store_true", help="skip the deadlineCut comparison")
+    parser.add_argument("--box-s", type=float, default=1e9, help="time box of each replay, seconds")
     parser.add_argument("--out", default="benchmarks/results")
     args = parser.parse_args()
     import tempfile
@@ -397,7 +416,8 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result = run_useful(args.models.split(","), budgets, work, files,
-                        cut_budget=None if args.no_cut else 1000, partial=out / "useful.partial.json")
+                        cut_budget=None if args.no_cut else 1000, partial=out / "useful.partial.json",
+                        box_s=args.box_s)
     (out / "useful.json").write_text(json.dumps(result, indent=1) + "\n")
     (out / "useful.md").write_text(markdown(result))
     print(markdown(result))
