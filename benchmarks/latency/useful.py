@@ -420,7 +420,23 @@ def main() -> None:
                         box_s=args.box_s)
     (out / "useful.json").write_text(json.dumps(result, indent=1) + "\n")
     (out / "useful.md").write_text(markdown(result))
+    (out / "useful.partial.json").unlink(missing_ok=True)
+    update_readme(markdown(result))
     print(markdown(result))
+
+
+def update_readme(table: str) -> None:
+    """The README's benchmark table (between its markers), from the latest run."""
+    from benchmarks.common import ROOT
+
+    readme = ROOT / "README.md"
+    start, end = "<!-- useful:start -->", "<!-- useful:end -->"
+    text = readme.read_text()
+    if start in text and end in text:
+        head, rest = text.split(start, 1)
+        _, tail = rest.split(end, 1)
+        body = table.replace("\n### ", "\n#### ")
+        readme.write_text(head + start + "\n" + body.strip() + "\n" + end + tail)
 
 
 if __name__ == "__main__":
