@@ -38,7 +38,7 @@ _TEXT = (
 )
 PREFILL_TOKENS = 16  # one timed batch; a fast machine gets a second, larger one for a steadier figure
 LARGE_PREFILL_TOKENS = 64
-FAST_BATCH_S = 0.05
+LARGE_BATCH_IF_S = 0.3  # the small batch took less than this: a 64-token batch still keeps calibration short
 DECODE_TOKENS = 4
 DECODE_BOX_S = 0.25  # stop timing single-token decodes after this long (a bad thread count is very slow)
 TRIAL_PREFILL_TOKENS = 8
@@ -84,8 +84,8 @@ class Probe:
                 done += step
                 if box_s is not None and spent > box_s:
                     break
-            if box_s is None and spent / max(done, 1) * LARGE_PREFILL_TOKENS < FAST_BATCH_S * 4:
-                # fast machine: one larger batch measures the batched rate better than 16 tokens do
+            if box_s is None and spent < LARGE_BATCH_IF_S:
+                # one larger batch measures the batched rate (what a prefill runs at) better than 16 tokens do
                 start = 4 + done
                 spent = self._eval_timed(self.ids[start : start + LARGE_PREFILL_TOKENS])
                 done = LARGE_PREFILL_TOKENS

@@ -306,8 +306,10 @@ class LlamaEngine:
         else:
             result = self._run(ctx, tokens, request, step_gate=self._gate)
         self.counters.add(result.timings)
-        # A preempted background prefill's time includes waiting for the gate: not a measure of speed.
-        if ctx is self._complete and self.speed is not None and result.stop_reason != "cancelled":
+        # A cancelled request may have waited for the gate; a background prefill never waits (it stops instead),
+        # so its batches measure the prompt rate even when a request preempted it.
+        measured = result.stop_reason != "cancelled" or request.purpose == "prepare"
+        if ctx is self._complete and self.speed is not None and measured:
             t = result.timings
             self.speed.update(len(tokens), Sample(evaluated=t.tokens_evaluated, prefill_ms=t.prefill_ms,
                                                   generated=t.tokens_generated, decode_ms=t.decode_ms))
