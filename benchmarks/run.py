@@ -39,6 +39,7 @@ SMOKE: dict[str, Any] = {
     "quality_model": DEFAULT_MODEL,
     "he_line": 2, "he_block": 1, "he_box_s": 90, "he_baseline": True,
     "nextline_sites": 2, "nextline_box_s": 60, "nextline_packages": ["email"],
+    "useful_models": [], "useful_budgets": [400, 1000, 3000], "useful_lines": 12,
 }
 FULL: dict[str, Any] = {
     "latency_models": [DEFAULT_MODEL, FIM_MODEL],
@@ -53,6 +54,8 @@ FULL: dict[str, Any] = {
     "quality_model": FIM_MODEL,
     "he_line": 24, "he_block": 16, "he_box_s": 220, "he_baseline": True,
     "nextline_sites": 24, "nextline_box_s": 170, "nextline_packages": ["asyncio", "email", "multiprocessing"],
+    # useful characters per keystroke at each budget, ours vs llama.cpp's llama-server (issue 11)
+    "useful_models": [FIM_MODEL, DEFAULT_MODEL], "useful_budgets": [400, 1000, 3000], "useful_lines": 12,
 }
 
 
@@ -119,6 +122,17 @@ def run(mode: str, out_dir: Path, only: set[str] | None = None) -> dict[str, Any
             results["nextline"] = phase(results, "nextline", lambda: run_nextline(
                 cfg["quality_model"], cfg["nextline_packages"], cfg["nextline_sites"], work / "nextline",
                 cfg["nextline_box_s"]), out_dir)
+        if (not only or "useful" in only) and cfg["useful_models"]:
+            from benchmarks.latency.useful import FILES, run_useful
+            from benchmarks.latency.useful import markdown as useful_markdown
+
+            files = [(f, s, cfg["useful_lines"]) for f, s, _ in FILES]
+            useful = phase(results, "useful", lambda: run_useful(
+                cfg["useful_models"], cfg["useful_budgets"], work / "useful", files), out_dir)
+            if useful is not None:
+                out_dir.mkdir(parents=True, exist_ok=True)
+                (out_dir / "useful.json").write_text(json.dumps(useful, indent=1) + "\n")
+                (out_dir / "useful.md").write_text(useful_markdown(useful))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["wall_s"] = round(time.monotonic() - started, 1)
@@ -167,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--smoke", action="store_true", help="a few requests and tasks, default model (CI)")
     group.add_argument("--full", action="store_true", help="both models, every benchmark (make bench)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
-    parser.add_argument("--only", action="append", choices=["latency", "context", "quality"],
+    parser.add_argument("--only", action="append", choices=["latency", "context", "quality", "useful"],
                         help="run only these parts (repeatable)")
     args = parser.parse_args(argv)
     mode = "full" if args.full else "smoke"

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import collections
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from codehearth.engine.base import (
     ChatMessage,
@@ -16,10 +17,12 @@ from codehearth.engine.base import (
     GenerationRequest,
     GenerationResult,
     ModelInfo,
+    PromptCost,
     PromptPiece,
     StopReason,
     Timings,
 )
+from codehearth.engine.speed import SpeedFigures, SpeedModel
 from codehearth.engine.templates import prompt_text
 
 
@@ -74,3 +77,72 @@ class FakeEngine:
 
     def close(self) -> None:
         pass
+
+
+class CachingFakeEngine(FakeEngine):
+    """A fake that keeps a KV cache of prompt tokens (one per character) and declares fixed speed figures, so
+    the planner, background prefill and continuation after a deadline can be tested by token counts.
+
+    ``chunk`` tokens are evaluated between interruption checks; ``before_chunk`` (if set) runs before each one,
+    e.g. to hold a background prefill until the test lets it go on.
+    """
+
+    def __init__(self, outputs: Sequence[str] = (), figures: SpeedFigures | None = None, chunk: int = 8,
+                 **kwargs: Any) -> None:
+        super().__init__(outputs, **kwargs)
+        self.speed = SpeedModel(figures or SpeedFigures(prompt_tokens_per_s=1e6, generated_tokens_per_s=1e6,
+                                                        source="fixed"))
+        self.kv: list[int] = []
+        self.chunk = chunk
+        self.before_chunk: Callable[[GenerationRequest, int], None] | None = None
+        self.log: list[tuple[str, Timings, StopReason]] = []  # (purpose, timings, stop reason) per call
+
+    def _tokens(self, request_prompt: Sequence[PromptPiece]) -> list[int]:
+        return [ord(c) for c in prompt_text(request_prompt)]
+
+    def prompt_cost(self, pieces: Sequence[PromptPiece], add_bos: bool = True) -> PromptCost:
+        tokens = self._tokens(pieces)
+        return PromptCost(prompt_tokens=len(tokens), cached_tokens=_common(self.kv, tokens))
+
+    def generate(self, request: GenerationRequest) -> GenerationResult:
+        tokens = self._tokens(request.prompt)
+        keep = min(_common(self.kv, tokens), max(0, len(tokens) - 1))
+        self.kv = self.kv[:keep]
+        evaluated = 0
+        reason: StopReason | None = None
+        pending = tokens[keep:]
+        index = 0
+        while pending:
+            reason = request.interruption()
+            if reason is not None:
+                break
+            if self.before_chunk is not None:
+                self.before_chunk(request, index)
+                reason = request.interruption()
+                if reason is not None:
+                    break
+            chunk, pending = pending[: self.chunk], pending[self.chunk :]
+            self.kv += chunk  # what was evaluated stays in the cache, however the request ends
+            evaluated += len(chunk)
+            index += 1
+        timings = Timings(prompt_tokens=len(tokens), tokens_evaluated=evaluated, tokens_reused=keep)
+        if reason is not None or request.purpose == "prepare":
+            stop: StopReason = reason or "length"
+            self.log.append((request.purpose, timings, stop))
+            self.counters.add(timings)
+            return GenerationResult(text="", stop_reason=stop, timings=timings)
+        result = super().generate(request)
+        result.timings.prompt_tokens = len(tokens)
+        result.timings.tokens_evaluated = evaluated
+        result.timings.tokens_reused = keep
+        self.log.append((request.purpose, result.timings, result.stop_reason))
+        return result
+
+
+def _common(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n

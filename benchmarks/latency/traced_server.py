@@ -35,9 +35,9 @@ def install(trace_path: str) -> None:
     original_start = service.CompletionService._start
     original_complete = service.CompletionService.complete
 
-    def _start(self: Any, engine: Any, gen: Any, pieces: list[Any], context: Any, deadline: float) -> None:
+    def _start(self: Any, engine: Any, gen: Any, pieces: list[Any], *args: Any) -> None:
         _pieces.set(encode_pieces(pieces))
-        return original_start(self, engine, gen, pieces, context, deadline)
+        return original_start(self, engine, gen, pieces, *args)
 
     async def complete(self: Any, doc: Any, point: Any, arrived: float | None = None,
                        stream_token: str | None = None) -> Any:
@@ -56,6 +56,7 @@ def install(trace_path: str) -> None:
             source=suggestion.source,
             text=suggestion.text,
             reason=suggestion.reason,
+            plan=suggestion.plan,
             latency_ms=suggestion.latency_ms,
             timings=None if t is None else {
                 "prompt_tokens": t.prompt_tokens, "tokens_evaluated": t.tokens_evaluated,

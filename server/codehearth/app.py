@@ -218,6 +218,7 @@ class Assistant:
 
     def note_edit(self, doc: Document) -> None:
         self.builder.note_document(doc)
+        self.completions.note_edit(doc, doc.last_edit)
         if self.index is not None and doc.path is not None and self.index.is_allowed(doc.path):
             self.index.update_text(doc.path, doc.text)
 

@@ -244,6 +244,12 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         info = engine.info
         model.update(name=info.name, family=info.family, architecture=info.architecture, fim=info.fim_style,
                      chatTemplate=bool(info.chat_template), repoTokens=info.file_sep is not None)
+        # measured at load (or read back from the cache of this machine's calibrations)
+        model["threads"] = engine.threads
+        if engine.thread_trials:
+            model["threadTrialsKeystrokeMs"] = engine.thread_trials
+        if engine.speed is not None:
+            report["speed"] = engine.speed.describe()
         engine.close()
     except ModelError as exc:
         model["error"] = str(exc)

@@ -30,10 +30,11 @@ class EngineSettings(_Base):
 
     kind: Literal["embedded", "llama-server", "openai"] = "embedded"
     n_ctx: int = msgspec.field(default=4096)
-    n_threads: int = 0  # 0: one per physical core, as llama.cpp chooses
+    n_threads: int = 0  # 0: measured once per machine and model (1, 2, ... threads tried; the fastest kept)
     n_batch: int = 256
     n_gpu_layers: int = 0  # -1: offload every layer
     separate_explain_context: bool = True  # explanations get their own llama context
+    calibrate: bool = True  # measure this machine's speed at load (cached per machine and model file)
     url: str = ""
     model: str = ""  # the model name the remote server expects
     api_key_env: str = ""  # name of the environment variable holding the API key
@@ -83,6 +84,12 @@ class Settings(_Base):
     stream_completion_chunks: bool = False  # send codehearth/completionChunk notifications
     keep_generating_ms: int = 1500  # in-flight reuse: generation goes on after the deadline answer
     record_acceptance: bool = True  # keep acceptance statistics in the user cache (`codehearth stats`), never sent
+    # At the deadline, show whole lines only ("line") or also the finished words of the line being written
+    # ("word", at least a few characters).
+    deadline_cut: Literal["word", "line"] = "line"
+    prepare_while_paused: bool = True  # prefill the next prompt in the background after Enter, a jump, a file switch
+    prefetch_next: bool = True  # after a suggestion is shown, prepare the one that follows it as if accepted
+    pause_ms: int = 150  # quiet time after an edit before background work starts
     engine: EngineSettings = msgspec.field(default_factory=EngineSettings)
     context: ContextSettings = msgspec.field(default_factory=ContextSettings)
     explain: ExplainSettings = msgspec.field(default_factory=ExplainSettings)

@@ -85,6 +85,9 @@ def test_doctor_json(default_model: Path, tmp_path: Path) -> None:
     assert isinstance(report["llamaCpp"]["gpuOffload"], bool)
     assert report["python"].startswith("3.")
     assert report["acceptanceStats"] == str(Path(report["cacheDir"]) / "acceptance.sqlite3")
+    # the measured speed of this machine and model (calibrated at load, or read back from the cache)
+    assert report["speed"]["promptTokensPerS"] > 0 and report["speed"]["generatedTokensPerS"] > 0
+    assert report["speed"]["threads"] == report["model"]["threads"] >= 1
 
 
 def test_context_and_index(sample: Path, default_model: Path, tmp_path: Path) -> None:

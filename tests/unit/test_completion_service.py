@@ -56,7 +56,9 @@ async def test_typing_something_else_asks_the_model_again() -> None:
 
 async def test_deadline_answers_whole_lines_or_nothing() -> None:
     engine = FakeEngine(["x * 2 + some_long_expression_that_takes_time\n"], token_seconds=0.05)
-    s = await service(engine, budget_ms=150).complete(doc_with(), END)
+    svc = service(engine, budget_ms=150)
+    svc.settings.deadline_cut = "line"
+    s = await svc.complete(doc_with(), END)
     assert s.text == ""  # the line was not finished by the deadline: nothing, never half a line
     assert s.latency_ms < 150 + 100
 

@@ -39,3 +39,14 @@ def test_deadline_answer_is_whole_lines_only() -> None:
 
 def test_varied_text_is_not_repetitive() -> None:
     assert not is_repetitive("return sorted(set(items), key=len)")
+
+
+def test_complete_words_cuts_before_the_last_unfinished_word() -> None:
+    from codehearth.complete.postprocess import complete_words
+
+    assert complete_words("value + oth", "line") == "value +"
+    assert complete_words("value + other(", "line") == "value + other("  # ends in punctuation: all finished
+    assert complete_words("va", "line") == ""  # fewer than a few characters: nothing
+    assert complete_words("ab cd", "line") == ""  # "ab" is too short once "cd" (maybe unfinished) goes
+    assert complete_words("x = 1\ny = fo", "block") == "x = 1\ny ="
+    assert complete_words("x = 1\nfo", "block") == "x = 1"

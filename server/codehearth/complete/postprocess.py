@@ -65,6 +65,22 @@ def complete_lines(text: str, shape: Shape) -> str:
     return text[: text.rfind("\n")]
 
 
+MIN_PARTIAL_CHARS = 3  # a partial suggestion shorter than this is noise, not help
+_LAST_WORD = re.compile(r"\w+$")
+
+
+def complete_words(text: str, shape: Shape, min_chars: int = MIN_PARTIAL_CHARS) -> str:
+    """What may be shown at a deadline when partial suggestions are on: whole lines, then the unfinished line
+    cut before its last word (that word may still be growing), and only if at least ``min_chars`` remain."""
+    head, newline, last = text.rpartition("\n")
+    cut = _LAST_WORD.sub("", last).rstrip()
+    if not newline:
+        return cut if len(cut.strip()) >= min_chars else ""
+    if len(cut.strip()) < min_chars:
+        return head
+    return head + "\n" + cut
+
+
 def trim_suffix_overlap(text: str, line_suffix: str) -> str:
     """Drop the end of the suggestion that the rest of the line already has (``foo)`` before ``)``)."""
     rest = line_suffix.rstrip()

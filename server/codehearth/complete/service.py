@@ -2,8 +2,9 @@
 
 It knows documents, positions and the engine, never LSP. Per document there is at most one running
 generation; a request either joins it (same position, or the user typed what it had suggested) or supersedes it.
-Every request is answered by its deadline with whole lines or nothing; the generation may go on afterwards so
-that the next request finds more text ready.
+Each request is planned against the engine's measured speed (``planner``) and answered by its deadline with
+whole lines or nothing (or, with ``deadlineCut`` "word", the finished words of the line); the generation may go
+on afterwards so that the next request finds more text ready. Work while the user pauses is in ``background``.
 """
 
 from __future__ import annotations
@@ -15,39 +16,54 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass
+from typing import Literal, TypeVar
 
 import msgspec
 
+from codehearth.complete.background import Background
+from codehearth.complete.generation import Anchor, Generation, cursor_context, offset_of, opens_block
+from codehearth.complete.planner import (
+    MIN_USEFUL_TOKENS,
+    WANT_TOKENS,
+    Candidate,
+    Plan,
+    affordable_tokens,
+    plan_request,
+)
 from codehearth.complete.postprocess import (
     CursorContext,
     Shape,
     block_shape_stop,
-    complete_lines,
     indentation,
     line_shape_stop,
     postprocess,
 )
+from codehearth.complete.prompting import build_context, ladder_size, prompt_pieces
+from codehearth.complete.stats import Stats
 from codehearth.config import Settings
-from codehearth.context.builder import ContextBuilder, PromptContext
+from codehearth.context.builder import ContextBuilder
 from codehearth.context.document import Document, Point
 from codehearth.engine.base import (
-    CancelToken,
     Engine,
     EngineError,
     EngineUnavailable,
     GenerationRequest,
     GenerationResult,
+    PromptPiece,
     Timings,
 )
-from codehearth.engine.templates import OtherFile, fim_prompt, prompt_text
+from codehearth.engine.templates import prompt_text
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
-Source = Literal["model", "typed-through", "in-flight", "lru", "skipped", "unavailable", "superseded", "cancelled"]
-WINDOW_CHARS = 4000  # how much text around the cursor identifies a position for reuse
+Source = Literal[
+    "model", "typed-through", "in-flight", "lru", "prefetched", "skipped", "unavailable", "superseded", "cancelled"
+]
 LRU_SIZE = 256
+PLANNER_EXIT_WAIT_S = 2.0
+DEBOUNCE_SHARE = 0.5  # a debounce never takes more than this share of the time left before the deadline
 
 
 class Suggestion(msgspec.Struct, kw_only=True):
@@ -56,113 +72,19 @@ class Suggestion(msgspec.Struct, kw_only=True):
     latency_ms: float
     timings: Timings | None = None
     reason: str = ""
+    plan: str = ""  # the kind of plan the request was answered with (model answers only)
 
 
 @dataclass
-class _Anchor:
-    """The text around the cursor when a generation started; typing through it is recognised from this."""
+class _Prepared:
+    """What the worker thread prepared for a request: the prompt and the plan."""
 
-    offset: int
-    before: str
-    after: str
-
-    @classmethod
-    def of(cls, doc: Document, offset: int) -> _Anchor:
-        text = doc.text
-        return cls(offset, text[max(0, offset - WINDOW_CHARS) : offset], text[offset : offset + WINDOW_CHARS])
-
-    def typed_since(self, newer: _Anchor) -> str | None:
-        """What was typed at the anchor to get to ``newer``, or None if the document changed otherwise."""
-        typed_len = newer.offset - self.offset
-        if typed_len < 0 or newer.after != self.after:
-            return None
-        typed = newer.before[len(newer.before) - typed_len :] if typed_len else ""
-        head = newer.before[: len(newer.before) - typed_len]
-        overlap = min(len(head), len(self.before))
-        if head[len(head) - overlap :] != self.before[len(self.before) - overlap :]:
-            return None
-        return typed
-
-
-@dataclass
-class _Generation:
-    uri: str
-    anchor: _Anchor
-    shape: Shape
     cursor: CursorContext
-    prompt_key: str
-    cancel: CancelToken = field(default_factory=CancelToken)
-    text: str = ""
-    done: bool = False
-    result: GenerationResult | None = None
-    error: str = ""
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-    stream_tokens: set[str] = field(default_factory=set)
-    started: float = field(default_factory=time.monotonic)
-
-    def suggestion_after(self, typed: str) -> str | None:
-        """The processed suggestion for a user who typed ``typed`` past the anchor, if it still fits."""
-        raw = self.text
-        if not raw.startswith(typed):
-            return None
-        rest = raw[len(typed) :]
-        # Accepting whole lines of a multi-line suggestion moves the cursor to a later line of it.
-        typed_lines = (self.cursor.line_prefix + typed).split("\n")
-        above = [line for line in typed_lines[:-1] if line.strip()]
-        ctx = CursorContext(
-            line_prefix=typed_lines[-1],
-            line_suffix=self.cursor.line_suffix,
-            next_lines=self.cursor.next_lines,
-            previous_line=above[-1] if above else self.cursor.previous_line,
-            indent_unit=self.cursor.indent_unit,
-        )
-        if not self.done:
-            rest = complete_lines(rest, self.shape)
-            if not rest:
-                return ""
-        return postprocess(rest, self.shape, ctx)
-
-
-class Stats:
-    """Counters for ``codehearth/stats``."""
-
-    def __init__(self) -> None:
-        self.requests = 0
-        self.answered_from_cache = 0
-        self.cancelled = 0
-        self.superseded = 0
-        self.skipped = 0
-        self.empty = 0
-        self.errors = 0
-        self.latencies: collections.deque[float] = collections.deque(maxlen=500)
-        self.sources: collections.Counter[str] = collections.Counter()
-        self.last_latency_ms = 0.0
-
-    def record(self, suggestion: Suggestion) -> None:
-        self.requests += 1
-        self.sources[suggestion.source] += 1
-        if suggestion.source in ("typed-through", "in-flight", "lru"):
-            self.answered_from_cache += 1
-        elif suggestion.source == "superseded":
-            self.superseded += 1
-        elif suggestion.source == "cancelled":
-            self.cancelled += 1
-        elif suggestion.source == "skipped":
-            self.skipped += 1
-        if not suggestion.text:
-            self.empty += 1
-        self.latencies.append(suggestion.latency_ms)
-        self.last_latency_ms = suggestion.latency_ms
-
-    def percentiles(self) -> dict[str, float]:
-        values = sorted(self.latencies)
-        if not values:
-            return {"p50": 0.0, "p95": 0.0, "p99": 0.0, "count": 0}
-
-        def pick(q: float) -> float:
-            return round(values[min(len(values) - 1, int(q * (len(values) - 1) + 0.5))], 1)
-
-        return {"p50": pick(0.5), "p95": pick(0.95), "p99": pick(0.99), "count": len(values)}
+    shape: Shape
+    pieces: list[PromptPiece]
+    key: str
+    plan: Plan
+    full_pieces: list[PromptPiece]  # the full prompt (rung 0): what to prefill in the background
 
 
 ChunkSink = Callable[[str, str, bool], None]  # (stream token, text so far, done)
@@ -175,17 +97,24 @@ class CompletionService:
         builder: ContextBuilder,
         engine: Callable[[], Engine | None],
         executor: concurrent.futures.Executor | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.builder = builder
         self._engine = engine
+        self._clock = clock
+        # Generations (and background prefills) run on one thread; prompts are built and planned on another,
+        # so neither the event loop nor a prompt waits behind a decode.
         self._executor = executor or concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="complete")
-        self._running: dict[str, _Generation] = {}
-        self._recent: dict[str, _Generation] = {}  # last finished generation per document
+        self._planner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="complete-plan")
+        self._running: dict[str, Generation] = {}
+        self._recent: dict[str, Generation] = {}  # last finished generation per document
         self._lru: collections.OrderedDict[str, str] = collections.OrderedDict()
+        self._seq: collections.Counter[str] = collections.Counter()  # requests per document, newest wins
         self.stats = Stats()
         self.chunk_sink: ChunkSink | None = None
         self._outage = ""  # the reason the engine was last unavailable, until it answers again
+        self.background = Background(self)
 
     # -- the request ------------------------------------------------------------------------------
 
@@ -205,78 +134,184 @@ class CompletionService:
     async def _complete(
         self, doc: Document, point: Point, arrived: float, deadline: float, stream_token: str | None
     ) -> Suggestion:
-        def answer(text: str, source: Source, reason: str = "", timings: Timings | None = None) -> Suggestion:
-            return Suggestion(text=text, source=source, latency_ms=_ms_since(arrived), reason=reason, timings=timings)
+        def answer(text: str, source: Source, reason: str = "", timings: Timings | None = None,
+                   plan: Plan | None = None) -> Suggestion:
+            return Suggestion(text=text, source=source, latency_ms=_ms_since(arrived), reason=reason,
+                              timings=timings, plan=plan.kind if plan is not None else "")
 
         skip = self._skip_reason(doc, point)
         if skip:
             return answer("", "skipped", skip)
-        offset = _offset_of(doc, point)
-        anchor = _Anchor.of(doc, offset)
+        offset = offset_of(doc, point)
+        anchor = Anchor.of(doc, offset)
+        self._seq[doc.uri] += 1
+        mine = self._seq[doc.uri]
 
-        # 1. Join the running or last generation when the user is at its position or typed what it suggested.
-        for gen in (self._running.get(doc.uri), self._recent.get(doc.uri)):
+        # 1. Join the running, last or prefetched generation when the user is at its position or typed what it
+        # suggested (a prefetch is the suggestion after the one shown, ready for Tab, Tab).
+        candidates = [(self._running.get(doc.uri), False), (self._recent.get(doc.uri), False),
+                      (self.background.prefetched(doc.uri), True)]
+        for gen, prefetched in candidates:
             if gen is None:
                 continue
             typed = gen.anchor.typed_since(anchor)
             if typed is None or (typed and not gen.text.startswith(typed)):
                 continue
+            source: Source = "prefetched" if prefetched else ("typed-through" if typed else "in-flight")
             if gen.done:
                 text = gen.suggestion_after(typed)
                 if text:
-                    return answer(text, "typed-through" if typed else "in-flight")
+                    if prefetched:  # Tab, Tab: this one was ready; get the one after it ready too
+                        self.background.adopt(gen)
+                        self.background.prefetch(doc, point, text)
+                    return answer(text, source)
                 continue
+            if prefetched:
+                self.background.adopt(gen)
             if stream_token:
                 gen.stream_tokens.add(stream_token)
             text = await self._wait(gen, typed, deadline)
             if text is not None:
-                return answer(text, "typed-through" if typed else "in-flight")
+                return answer(text, source)
 
         engine = self._engine()
         if engine is None:
             return answer("", "unavailable", "model not ready")
 
-        # 2. A new generation supersedes the old one for this document (its waiter answers empty).
+        # 2. A new generation supersedes the old one for this document (its waiter answers empty); background
+        # work yields to a real request.
         old = self._running.pop(doc.uri, None)
         if old is not None:
             old.cancel.cancel()
+        self.background.stop()
         if self.settings.debounce_ms > 0:
-            await asyncio.sleep(self.settings.debounce_ms / 1000)
-            if self._running.get(doc.uri) is not None:
+            # The debounce is part of the budget, never past it: a long one is cut to a share of what is left.
+            left = max(0.0, deadline - time.monotonic())
+            await asyncio.sleep(min(self.settings.debounce_ms / 1000, left * DEBOUNCE_SHARE))
+            if self._seq[doc.uri] != mine:
                 return answer("", "superseded")
-        context = self.builder.build(doc, point, self.settings.context.budget_tokens)
-        cursor = _cursor_context(doc, point)
-        shape: Shape = "block" if _opens_block(doc, point) else "line"
-        pieces = fim_prompt(
-            engine.info,
-            prefix=context.prefix,
-            suffix=context.suffix,
-            middle_start=context.line_prefix,
-            path=context.path,
-            language=context.language,
-            other_files=[OtherFile(s.path, s.text) for s in context.snippets],
-        )
-        key = prompt_text(pieces) + "\x00" + shape
-        cached = self._lru.get(key)
-        if cached is not None:
-            self._lru.move_to_end(key)
-            text = postprocess(cached, shape, cursor)
-            return answer(text, "lru")
 
-        gen = _Generation(uri=doc.uri, anchor=anchor, shape=shape, cursor=cursor, prompt_key=key)
+        # 3. Build and plan the prompt off the event loop; a request that cannot get its prompt by the deadline
+        # is answered empty and its preparation abandoned.
+        try:
+            prepared = await self._off_loop(self._prepare, engine, doc, point, deadline)
+        except TimeoutError:
+            self.stats.abandoned += 1
+            return answer("", "model", "deadline while building the prompt")
+        except (EngineError, RuntimeError, ValueError, OSError) as exc:
+            log.error("building the prompt failed: %s", exc)
+            self.stats.errors += 1
+            return answer("", "model", f"prompt: {exc}")
+        if self._seq[doc.uri] != mine:
+            return answer("", "superseded")
+        plan = prepared.plan
+        log.debug("plan for %s:%d:%d: %s", doc.uri, point.row, point.column, plan.describe())
+        cached = self._lru.get(prepared.key)
+        if cached is not None:
+            self._lru.move_to_end(prepared.key)
+            return answer(postprocess(cached, prepared.shape, prepared.cursor), "lru")
+        if plan.kind == "none":
+            # Nothing useful fits: no generation is started. The full prompt is prefilled in the background
+            # instead (any later request preempts it and continues from the KV state it reached); should it be
+            # done before the deadline with time left for a short suggestion, this request still gets one.
+            prefill = self.background.prepare(engine, prepared.full_pieces)
+            replanned = await self._after_prefill(prefill, engine, prepared, deadline) if prefill else None
+            if self._seq[doc.uri] != mine:
+                return answer("", "superseded", plan=plan)
+            if replanned is None:
+                return answer("", "model", "no plan fits the time left", plan=plan)
+            prepared, plan = replanned
+
+        gen = Generation(uri=doc.uri, anchor=anchor, shape=prepared.shape, cursor=prepared.cursor,
+                         prompt_key=prepared.key, cut=self.settings.deadline_cut, plan=plan)
         if stream_token:
             gen.stream_tokens.add(stream_token)
         self._running[doc.uri] = gen
-        self._start(engine, gen, pieces, context, deadline)
+        self.background.note_request(prepared.pieces)
+        self._start(engine, gen, prepared.pieces, deadline)
         text = await self._wait(gen, "", deadline)
         if gen.cancel.cancelled and self._running.get(doc.uri) is not gen:
-            return answer("", "superseded")
+            return answer("", "superseded", plan=plan)
         timings = gen.result.timings if gen.result is not None else None
         if gen.error:
-            return answer("", "model", gen.error, timings)
-        return answer(text or "", "model", timings=timings)
+            return answer("", "model", gen.error, timings, plan)
+        if text and gen.done:
+            self.background.prefetch(doc, point, text)
+        return answer(text or "", "model", timings=timings, plan=plan)
 
-    async def _wait(self, gen: _Generation, typed: str, deadline: float) -> str | None:
+    async def _after_prefill(self, prefill: asyncio.Future[GenerationResult], engine: Engine, prepared: _Prepared,
+                             deadline: float) -> tuple[_Prepared, Plan] | None:
+        """Wait (at most until the deadline) for a background prefill of the full prompt; then the plan for it,
+        if a short suggestion still fits."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(prefill), max(0.0, deadline - time.monotonic()))
+        if not prefill.done() or prefill.cancelled() or prefill.exception() is not None:
+            return None
+        if prefill.result().stop_reason == "cancelled":
+            return None
+        speed = getattr(engine, "speed", None)
+        cost_of = getattr(engine, "prompt_cost", None)
+        if speed is None or cost_of is None:
+            return None
+        pieces = prepared.full_pieces
+        cost = await self._off_loop(cost_of, pieces, deadline)
+        figures = speed.figures(self.settings.context.budget_tokens)
+        left = (deadline - time.monotonic()) * 1000
+        tokens = affordable_tokens(figures, cost.new_tokens, left)
+        if tokens < MIN_USEFUL_TOKENS:
+            return None
+        plan = Plan(kind="prepared", rung=0, prompt_tokens=cost.prompt_tokens, new_tokens=cost.new_tokens,
+                    expected_tokens=tokens, remaining_ms=round(left, 1))
+        key = prompt_text(pieces) + "\x00" + prepared.shape
+        return _Prepared(prepared.cursor, prepared.shape, pieces, key, plan, pieces), plan
+
+    async def _off_loop(self, fn: Callable[..., _T], *args: object) -> _T:
+        """Run ``fn`` on the planning thread; give up waiting at the deadline (the last argument)."""
+        deadline = args[-1]
+        assert isinstance(deadline, float)
+        future = asyncio.get_running_loop().run_in_executor(self._planner, fn, *args)
+        return await asyncio.wait_for(future, max(0.0, deadline - time.monotonic()))
+
+    def _prepare(self, engine: Engine, doc: Document, point: Point, deadline: float) -> _Prepared:
+        """In the planning thread: the cursor's surroundings, the prompt at each rung needed, and the plan."""
+        cursor = cursor_context(doc, point)
+        shape: Shape = "block" if opens_block(doc, point) else "line"
+        budget = self.settings.context.budget_tokens
+        built: dict[int, list[PromptPiece]] = {}
+
+        def pieces_at(rung: int) -> list[PromptPiece] | None:
+            if rung not in built:
+                context = build_context(self.builder, doc, point, budget, rung)
+                if context is None:
+                    return None
+                built[rung] = prompt_pieces(engine, context)
+            return built[rung]
+
+        speed = getattr(engine, "speed", None)
+        cost_of = getattr(engine, "prompt_cost", None)
+        if speed is None or cost_of is None:  # a remote engine: no rates, no view of its cache
+            pieces = pieces_at(0) or []
+            plan = Plan(kind="unplanned")
+        else:
+            max_tokens = self._max_tokens(shape)
+            want = min(WANT_TOKENS[shape], max_tokens)
+
+            def candidate(rung: int) -> Candidate | None:
+                pieces = pieces_at(rung)
+                if pieces is None:
+                    return None
+                return Candidate(rung=rung, cost=cost_of(pieces), prepared=self.background.was_prepared(pieces))
+
+            plan, _ = plan_request(candidate, ladder_size(), speed.figures(budget),
+                                   lambda: (deadline - self._clock()) * 1000, want)
+            pieces = built[plan.rung]
+        key = prompt_text(pieces) + "\x00" + shape
+        return _Prepared(cursor, shape, pieces, key, plan, full_pieces=built.get(0, pieces))
+
+    def _max_tokens(self, shape: Shape) -> int:
+        return self.settings.max_tokens_multi_line if shape == "block" else self.settings.max_tokens_single_line
+
+    async def _wait(self, gen: Generation, typed: str, deadline: float) -> str | None:
         """Wait for the generation to finish or the deadline; the answer is whole lines or nothing."""
         while not gen.done and not gen.cancel.cancelled:
             remaining = deadline - time.monotonic()
@@ -289,16 +324,11 @@ class CompletionService:
             return ""
         return gen.suggestion_after(typed)
 
-    def _start(
-        self, engine: Engine, gen: _Generation, pieces: list, context: PromptContext, deadline: float
-    ) -> None:
+    def _start(self, engine: Engine, gen: Generation, pieces: list[PromptPiece], deadline: float | None) -> None:
         loop = asyncio.get_running_loop()
-        keep_going = deadline + self.settings.keep_generating_ms / 1000
+        keep_going = deadline + self.settings.keep_generating_ms / 1000 if deadline is not None else None
         base_indent = indentation(gen.cursor.line_prefix) if not gen.cursor.line_prefix.strip() else (
             indentation(gen.cursor.previous_line)
-        )
-        max_tokens = (
-            self.settings.max_tokens_multi_line if gen.shape == "block" else self.settings.max_tokens_single_line
         )
 
         def should_stop(text: str) -> bool:
@@ -311,7 +341,7 @@ class CompletionService:
 
         request = GenerationRequest(
             prompt=pieces,
-            max_tokens=max_tokens,
+            max_tokens=self._max_tokens(gen.shape),
             deadline=keep_going,
             cancel=gen.cancel,
             should_stop=should_stop,
@@ -323,12 +353,12 @@ class CompletionService:
         future = loop.run_in_executor(self._executor, engine.generate, request)
         future.add_done_callback(lambda f: self._finish(gen, f))
 
-    def _grow(self, gen: _Generation, text: str) -> None:
+    def _grow(self, gen: Generation, text: str) -> None:
         gen.text = text
         gen.changed.set()
         self._send_chunks(gen, done=False)
 
-    def _finish(self, gen: _Generation, future: asyncio.Future[GenerationResult]) -> None:
+    def _finish(self, gen: Generation, future: asyncio.Future[GenerationResult]) -> None:
         try:
             result = future.result()
             gen.result = result
@@ -354,11 +384,11 @@ class CompletionService:
         gen.changed.set()
         if self._running.get(gen.uri) is gen:
             del self._running[gen.uri]
-        if not gen.cancel.cancelled:
+        if not gen.cancel.cancelled and not gen.background:
             self._recent[gen.uri] = gen
         self._send_chunks(gen, done=True)
 
-    def _send_chunks(self, gen: _Generation, done: bool) -> None:
+    def _send_chunks(self, gen: Generation, done: bool) -> None:
         if self.chunk_sink is None or not gen.stream_tokens:
             return
         text = gen.suggestion_after("") or ""
@@ -374,7 +404,11 @@ class CompletionService:
         while len(self._lru) > LRU_SIZE:
             self._lru.popitem(last=False)
 
-    # -- gates ------------------------------------------------------------------------------------
+    # -- edits and gates --------------------------------------------------------------------------
+
+    def note_edit(self, doc: Document, cursor: Point | None) -> None:
+        """An edit happened (``cursor``: where it ended); background work may start when the user pauses."""
+        self.background.note_edit(doc, cursor)
 
     def _skip_reason(self, doc: Document, point: Point) -> str:
         if not self.settings.language_enabled(doc.language):
@@ -392,15 +426,23 @@ class CompletionService:
         if gen is not None:
             gen.cancel.cancel()
         self._recent.pop(uri, None)
+        self.background.forget(uri)
 
     def cancel_all(self) -> None:
         for gen in list(self._running.values()):
             gen.cancel.cancel()
         self._running.clear()
+        self.background.stop()
 
     def close(self) -> None:
         """Stop generating and wait for the worker, so the model is never freed under a running decode."""
         self.cancel_all()
+        self.background.close()
+        # A prompt still being built (a pathological buffer) must not hold up exit for long: wait a little for
+        # it (it may be tokenizing with the model), then let it go.
+        self._planner.shutdown(wait=False, cancel_futures=True)
+        for thread in list(getattr(self._planner, "_threads", ())):
+            thread.join(PLANNER_EXIT_WAIT_S)
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 
@@ -412,43 +454,6 @@ def _stops_for(engine: Engine) -> list[str]:
     info = engine.info
     stops = [t.text for t in (info.file_sep, info.repo_name, info.fim_prefix, info.fim_suffix) if t is not None]
     return [s for s in stops if s]
-
-
-def _opens_block(doc: Document, point: Point) -> bool:
-    try:
-        return doc.opens_empty_block(point)
-    except Exception:  # a grammar quirk must never break completion
-        log.debug("opens_empty_block failed", exc_info=True)
-        return False
-
-
-def _offset_of(doc: Document, point: Point) -> int:
-    """Character offset of a point (column in UTF-8 bytes) in the document's text."""
-    text = doc.text
-    offset = 0
-    for _ in range(point.row):
-        nl = text.find("\n", offset)
-        if nl < 0:
-            return len(text)
-        offset = nl + 1
-    line = doc.line(point.row)
-    col_chars = len(line.encode("utf-8")[: point.column].decode("utf-8", errors="ignore"))
-    return offset + col_chars
-
-
-def _cursor_context(doc: Document, point: Point) -> CursorContext:
-    line = doc.line(point.row)
-    raw = line.encode("utf-8")
-    prefix = raw[: point.column].decode("utf-8", errors="ignore")
-    suffix = raw[point.column :].decode("utf-8", errors="ignore")
-    next_lines = tuple(doc.line(r) for r in range(point.row + 1, min(doc.line_count, point.row + 6)))
-    previous = ""
-    for r in range(point.row - 1, max(-1, point.row - 50), -1):
-        if doc.line(r).strip():
-            previous = doc.line(r)
-            break
-    unit = "\t" if previous.startswith("\t") else "    "
-    return CursorContext(prefix, suffix, next_lines, previous, unit)
 
 
 def _ms_since(start: float) -> float:

@@ -75,6 +75,7 @@ class Document:
         self._stale_symbols: FileSymbols | None = None
         self._stale_at = 0.0
         self._edits_since_symbols = 0
+        self.last_edit: Point | None = None  # where the last incremental edit ended (the cursor, most likely)
         self.set_text(text)
 
     # ----------------------------------------------------------------- text
@@ -158,6 +159,7 @@ class Document:
         self._symbols = None
         self._stale_symbols = None
         self._tree = None
+        self.last_edit = None
         self._reparse(None)
 
     def apply_edit(self, start: Point, end: Point, new_text: str) -> None:
@@ -184,6 +186,7 @@ class Document:
             new_end_pt = Point(start_pt.row + nl, len(new) - new.rfind(b"\n") - 1)
         else:
             new_end_pt = Point(start_pt.row, start_pt.column + len(new))
+        self.last_edit = new_end_pt
         tree = self._tree
         if tree is not None and len(self._bytes) <= MAX_PARSE_BYTES:
             tree.edit(

@@ -100,7 +100,8 @@ class GenerationRequest:
     temperature: float = 0.0
     repeat_penalty: float = 1.0
     add_bos: bool = True
-    purpose: Literal["complete", "chat"] = "complete"
+    # "prepare": prefill only, at idle priority (a waiting completion preempts it between batches)
+    purpose: Literal["complete", "chat", "prepare"] = "complete"
     label: str = field(default="")
     document: str = ""  # the file the prompt is about (the remote audit log records it)
 
@@ -152,6 +153,17 @@ class EngineCounters(msgspec.Struct, kw_only=True):
         self.tokens_generated += t.tokens_generated
         self.prefill_ms += t.prefill_ms
         self.decode_ms += t.decode_ms
+
+
+class PromptCost(msgspec.Struct, frozen=True):
+    """How much of a prompt the engine's KV cache already holds: what planning a request needs to know."""
+
+    prompt_tokens: int
+    cached_tokens: int
+
+    @property
+    def new_tokens(self) -> int:
+        return max(0, self.prompt_tokens - self.cached_tokens)
 
 
 class Engine(Protocol):

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from codehearth.config import EngineSettings
+from codehearth.config import EngineSettings, cache_dir
 from codehearth.engine.base import (
     ChatMessage,
     EngineCounters,
@@ -28,11 +28,13 @@ from codehearth.engine.base import (
     GenerationRequest,
     GenerationResult,
     ModelInfo,
+    PromptCost,
     PromptPiece,
     SpecialToken,
     StopReason,
     Timings,
 )
+from codehearth.engine.speed import Sample, SpeedCache, SpeedModel
 from codehearth.engine.templates import (
     FILE_SEP_TEXTS,
     REPO_NAME_TEXTS,
@@ -43,7 +45,13 @@ from codehearth.models.registry import ModelError, check_gguf_file
 
 log = logging.getLogger(__name__)
 
-PREFILL_CHUNK = 64  # prompt tokens decoded between deadline checks
+PREFILL_CHUNK = 64  # prompt tokens decoded between deadline checks, until the speed is measured
+# Work per prefill batch: a request checks its deadline, and a background prefill lets a waiting request go
+# first, between batches, so a batch must be short on a slow machine and may be large on a fast one.
+# Small batches cost throughput on a CPU, so a request (whose prefill the plan made fit) takes larger ones than a
+# background prefill (which must let a request go first quickly).
+CHUNK_S = {"complete": 0.25, "prepare": 0.1, "chat": 0.25}
+MIN_CHUNK = 16
 
 
 class DecodeGate:
@@ -88,10 +96,9 @@ def default_threads() -> int:
 class _Context:
     """One llama context and the bookkeeping of what its KV cache holds."""
 
-    def __init__(self, path: Path, settings: EngineSettings, label: str) -> None:
+    def __init__(self, path: Path, settings: EngineSettings, label: str, threads: int) -> None:
         from llama_cpp import Llama
 
-        threads = settings.n_threads or default_threads()
         self.label = label
         try:
             self.llm = Llama(
@@ -129,13 +136,33 @@ class LlamaEngine:
         self.settings = settings or EngineSettings()
         check_gguf_file(self.path)
         self._gate = DecodeGate()
-        self._complete = _Context(self.path, self.settings, "complete")
+        self.threads = self.settings.n_threads or default_threads()
+        self._complete = _Context(self.path, self.settings, "complete", self.threads)
+        self.speed: SpeedModel | None = None
+        self.thread_trials: dict[str, float] = {}
         self._chat: _Context | None = None
         self._chat_lock = threading.Lock()
         self.counters = EngineCounters()
         self.info = self._read_model_info()
         self._eog_cache: dict[int, bool] = {}
         self._closed = False
+        if self.settings.calibrate:
+            self._calibrate()
+
+    def _calibrate(self) -> None:
+        """Measure this machine's rates (and, when nThreads is 0, the best thread count) or read them back."""
+        from codehearth.engine.calibrate import Probe, cache_key, calibrate, choose_threads
+
+        s = self.settings
+        cache = SpeedCache(cache_dir() / "speed.json")
+        probe = Probe(self._complete.llm)
+        n_ctx = self._complete.n_ctx
+        if not s.n_threads and s.n_gpu_layers == 0:
+            key = cache_key(str(self.path), n_ctx, s.n_batch, s.n_gpu_layers, "auto")
+            self.threads, self.thread_trials = choose_threads(probe, cache, key)
+        probe.set_threads(self.threads)
+        key = cache_key(str(self.path), n_ctx, s.n_batch, s.n_gpu_layers, self.threads)
+        self.speed = SpeedModel(calibrate(probe, self.threads, n_ctx, cache, key))
 
     # -- metadata -------------------------------------------------------------------------------
 
@@ -217,6 +244,19 @@ class LlamaEngine:
                 tokens += llm.tokenize(piece.encode("utf-8"), add_bos=False, special=False)
         return tokens
 
+    def prompt_cost(self, pieces: Sequence[PromptPiece], add_bos: bool = True) -> PromptCost:
+        """How many of this prompt's tokens the completion context's KV cache already holds (cheap: a
+        tokenization and a comparison; no decode, no lock: an estimate for planning)."""
+        tokens = self.prompt_tokens(pieces, add_bos=add_bos)
+        cached = self._complete.cached_tokens()
+        return PromptCost(prompt_tokens=len(tokens), cached_tokens=_common_prefix(cached, tokens))
+
+    def _chunk(self, purpose: str) -> int:
+        if self.speed is None:
+            return PREFILL_CHUNK
+        rate = self.speed.calibrated.prompt_tokens_per_s
+        return max(MIN_CHUNK, min(int(rate * CHUNK_S.get(purpose, 0.25)), max(MIN_CHUNK, self.settings.n_batch)))
+
     def _adds_bos(self) -> bool:
         value = (self._complete.llm.metadata or {}).get("tokenizer.ggml.add_bos_token")
         return value is None or str(value).lower() == "true"
@@ -249,14 +289,14 @@ class LlamaEngine:
             return self._complete
         with self._chat_lock:
             if self._chat is None:
-                self._chat = _Context(self.path, self.settings, "chat")
+                self._chat = _Context(self.path, self.settings, "chat", self.threads)
             return self._chat
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
         if self._closed:
             raise EngineUnavailable("the model was unloaded")
         urgent = request.purpose == "complete"
-        ctx = self._complete if urgent else self._chat_context()
+        ctx = self._chat_context() if request.purpose == "chat" else self._complete
         tokens = self.prompt_tokens(request.prompt, add_bos=request.add_bos)
         if len(tokens) >= ctx.n_ctx:
             raise EngineError(f"prompt of {len(tokens)} tokens does not fit the context of {ctx.n_ctx}")
@@ -266,6 +306,13 @@ class LlamaEngine:
         else:
             result = self._run(ctx, tokens, request, step_gate=self._gate)
         self.counters.add(result.timings)
+        # A cancelled request may have waited for the gate; a background prefill never waits (it stops instead),
+        # so its batches measure the prompt rate even when a request preempted it.
+        measured = result.stop_reason != "cancelled" or request.purpose == "prepare"
+        if ctx is self._complete and self.speed is not None and measured:
+            t = result.timings
+            self.speed.update(len(tokens), Sample(evaluated=t.tokens_evaluated, prefill_ms=t.prefill_ms,
+                                                  generated=t.tokens_generated, decode_ms=t.decode_ms))
         return result
 
     def _run(
@@ -284,13 +331,14 @@ class LlamaEngine:
                 yield
 
         # 1. Prefill: keep the longest common prefix, evaluate the rest in chunks (deadline between chunks).
+        # What a chunk evaluated stays in the KV cache when the deadline cuts the prefill: the next request
+        # continues from there.
+        preparing = req.purpose == "prepare"
+        chunk_size = self._chunk(req.purpose)
+        if preparing and self._gate.urgent_waiting:
+            return GenerationResult(text="", stop_reason="cancelled", timings=timings)
         with gated():
-            cached = ctx.cached_tokens()
-            keep = 0
-            for a, b in zip(cached, tokens, strict=False):
-                if a != b:
-                    break
-                keep += 1
+            keep = _common_prefix(ctx.cached_tokens(), tokens)
             if keep == len(tokens):
                 keep -= 1  # re-evaluate the last prompt token to get fresh logits
             if keep < llm.n_tokens and not llm._ctx.kv_cache_seq_rm(-1, keep, -1):
@@ -302,11 +350,16 @@ class LlamaEngine:
         reason: StopReason | None = None
         while pending:
             reason = req.interruption()
+            if reason is None and preparing and self._gate.urgent_waiting:
+                reason = "cancelled"  # a real request preempts a background prefill between batches
             if reason is not None:
                 break
-            chunk, pending = pending[:PREFILL_CHUNK], pending[PREFILL_CHUNK:]
+            chunk, pending = pending[:chunk_size], pending[chunk_size:]
             with gated():
                 if step_gate is not None and llm.n_tokens != len(tokens) - len(pending) - len(chunk):
+                    if preparing:  # a completion used the context meanwhile: its state is the newer one
+                        reason = "cancelled"
+                        break
                     # Someone else used this context while we waited (shared-context mode): start over.
                     return self._run(ctx, tokens, req, step_gate)
                 llm.eval(chunk)
@@ -379,6 +432,15 @@ class LlamaEngine:
             self._complete.close()
             if self._chat is not None:
                 self._chat.close()
+
+
+def _common_prefix(cached: Sequence[int], tokens: Sequence[int]) -> int:
+    keep = 0
+    for a, b in zip(cached, tokens, strict=False):
+        if a != b:
+            break
+        keep += 1
+    return keep
 
 
 def _find_stop(text: str, stops: Sequence[str]) -> int | None:

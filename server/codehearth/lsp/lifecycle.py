@@ -84,6 +84,7 @@ def collect_stats(ls: CodehearthServer) -> dict[str, Any]:
     s = assistant.completions.stats
     engine = assistant.engine()
     counters = engine.counters if engine is not None else None
+    speed = getattr(engine, "speed", None)
     return {
         "requests": s.requests,
         "answeredFromCache": s.answered_from_cache,
@@ -103,4 +104,8 @@ def collect_stats(ls: CodehearthServer) -> dict[str, Any]:
         "positionEncoding": ls.encoding,
         "redactions": getattr(engine, "redactions", 0),  # secrets kept out of prompts sent to a remote engine
         "index": assistant.index.health() if assistant.index is not None else None,
+        # measured rates of this machine and model (calibration, then the moving average per context length)
+        "speed": speed.describe() if speed is not None else None,
+        "threads": getattr(engine, "threads", None),
+        **s.planning(),
     }

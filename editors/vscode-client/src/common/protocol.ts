@@ -48,7 +48,16 @@ export interface Stats {
   state?: ModelState;
   lastLatencyMs?: number | null;
   error?: string | null;
+  speed?: SpeedSummary | null;
   [key: string]: unknown;
+}
+
+/** The measured speed of this machine and model, as `codehearth/stats` reports it. */
+export interface SpeedSummary {
+  promptTokensPerS: number;
+  generatedTokensPerS: number;
+  typicalKeystrokeMs?: number;
+  threads?: number;
 }
 
 /** An LSP position (in the negotiated encoding; VS Code's client negotiates UTF-16). */

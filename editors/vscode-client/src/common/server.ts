@@ -437,6 +437,9 @@ export class ServerManager implements vscode.Disposable {
       if (stats.error) {
         change.message = stats.error;
       }
+      if (stats.speed !== undefined) {
+        change.speed = stats.speed;
+      }
       this.status.update(change);
       return stats;
     } catch (err) {

@@ -1,6 +1,6 @@
 // What the status bar item says. Pure.
 
-import { ModelState } from './protocol';
+import { ModelState, SpeedSummary } from './protocol';
 
 export type ClientState = 'starting' | 'stopped' | 'crashed' | ModelState;
 
@@ -9,6 +9,7 @@ export interface StatusInfo {
   model?: string;
   lastLatencyMs?: number | null;
   message?: string;
+  speed?: SpeedSummary | null;
 }
 
 export interface StatusView {
@@ -42,6 +43,18 @@ export function formatLatency(ms: number | null | undefined): string {
   return ms >= 10_000 ? `${(ms / 1000).toFixed(0)} s` : ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
 }
 
+/** `Speed: 37 prompt tok/s · 14 gen tok/s · 1 thread` (empty before the model has been measured). */
+export function formatSpeed(speed: SpeedSummary | null | undefined): string {
+  if (!speed || !Number.isFinite(speed.promptTokensPerS) || !Number.isFinite(speed.generatedTokensPerS)) {
+    return '';
+  }
+  const parts = [`${Math.round(speed.promptTokensPerS)} prompt tok/s`, `${Math.round(speed.generatedTokensPerS)} gen tok/s`];
+  if (speed.threads) {
+    parts.push(`${speed.threads} thread${speed.threads === 1 ? '' : 's'}`);
+  }
+  return `Speed: ${parts.join(' · ')}`;
+}
+
 export function statusView(info: StatusInfo): StatusView {
   const parts: string[] = [];
   const model = shortModelName(info.model);
@@ -58,6 +71,7 @@ export function statusView(info: StatusInfo): StatusView {
     `Codehearth — ${info.state}`,
     model ? `Model: ${info.model}` : '',
     latency ? `Last completion: ${latency}` : '',
+    formatSpeed(info.speed),
     info.message ? info.message : '',
     'Click to show the log.',
   ].filter(Boolean);

@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import { RestartPolicy } from '../common/backoff';
 import { Once } from '../common/once';
 import { isExplainChunk, isWirePosition } from '../common/protocol';
-import { formatLatency, shortModelName, statusView } from '../common/status';
+import { formatLatency, formatSpeed, shortModelName, statusView } from '../common/status';
 
 test('restart delays grow exponentially up to the cap, then give up', () => {
   const p = new RestartPolicy({ initialDelayMs: 100, factor: 2, maxDelayMs: 300, maxRestarts: 4, windowMs: 10_000 });
@@ -56,4 +56,12 @@ test('wire guards', () => {
   assert.equal(isExplainChunk(null), false);
   assert.equal(isWirePosition({ line: 1, character: 0 }), true);
   assert.equal(isWirePosition({ line: 1.5, character: 0 }), false);
+});
+
+test('status tooltip shows the measured speed', () => {
+  const speed = { promptTokensPerS: 36.6, generatedTokensPerS: 14.2, threads: 1 };
+  assert.equal(formatSpeed(speed), 'Speed: 37 prompt tok/s · 14 gen tok/s · 1 thread');
+  assert.equal(formatSpeed(null), '');
+  const v = statusView({ state: 'ready', model: 'qwen', speed });
+  assert.match(v.tooltip, /Speed: 37 prompt tok\/s · 14 gen tok\/s · 1 thread/);
 });

@@ -1,0 +1,231 @@
+"""Work while the user pauses, at idle priority: any real request stops it between batches.
+
+- After an edit that invalidates the cached prompt (Enter, a new line, a jump to another place, an edit in another
+  file), once the user has paused for ``pauseMs``, prefill the prompt the next request will most likely need (the
+  one at the edit's end). A file just opened waits for its first edit or request: the cursor is not known. A plan that finds no time for a request prefills its prompt here too, so the
+  next request continues from the KV state instead of starting over.
+- After a suggestion is shown, generate the one that follows it as if it were accepted, so Tab, Tab does not wait.
+
+Only engines that show their KV cache (``prompt_cost``: the embedded one) get this: for a remote server the work
+would be spent on a cache we cannot see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from os.path import commonpath
+from typing import TYPE_CHECKING
+
+from codehearth.complete.generation import Anchor, Generation, cursor_context, offset_of, opens_block
+from codehearth.complete.postprocess import CursorContext, Shape
+from codehearth.complete.prompting import build_context, prompt_pieces, refresh_snippets
+from codehearth.context.document import Document, Point
+from codehearth.engine.base import CancelToken, Engine, GenerationRequest, GenerationResult, PromptPiece
+from codehearth.engine.templates import prompt_text
+
+if TYPE_CHECKING:
+    from codehearth.complete.service import CompletionService
+
+log = logging.getLogger(__name__)
+
+MIN_PREPARE_TOKENS = 16  # a cached prompt missing fewer tokens than this is cheap to catch up on the request
+PREFETCH_BOX_S = 10.0  # a prefetch that has not finished by then is not worth its CPU
+
+
+def _common(a: str, b: str) -> int:
+    return len(commonpath([a, b]))
+
+
+class Background:
+    def __init__(self, service: CompletionService) -> None:
+        self.service = service
+        self._prepare_cancel: CancelToken | None = None
+        self._prepared_text = ""  # the prompt last prefilled in the background
+        self._request_text = ""  # the prompt of the last real request
+        self._prefetched: dict[str, Generation] = {}
+        self._pause: asyncio.TimerHandle | None = None
+        self._last_edit: tuple[str, int, int] | None = None  # uri, row, line count
+
+    def _engine(self) -> Engine | None:
+        engine = self.service._engine()
+        return engine if engine is not None and hasattr(engine, "prompt_cost") else None
+
+    # -- prefill the next prompt ------------------------------------------------------------------
+
+    def prepare(self, engine: Engine, pieces: list[PromptPiece]) -> asyncio.Future[GenerationResult] | None:
+        """Prefill ``pieces`` into the KV cache at idle priority (the decode gate lets any completion go first)."""
+        if not hasattr(engine, "prompt_cost"):
+            return None
+        if self._prepare_cancel is not None:
+            self._prepare_cancel.cancel()
+        cancel = self._prepare_cancel = CancelToken()
+        stats = self.service.stats
+        stats.prepares += 1
+        self._prepared_text = prompt_text(pieces)
+        request = GenerationRequest(prompt=pieces, max_tokens=0, cancel=cancel, purpose="prepare",
+                                    deadline=time.monotonic() + PREFETCH_BOX_S)
+        future = asyncio.get_running_loop().run_in_executor(self.service._executor, engine.generate, request)
+
+        def done(f: asyncio.Future[GenerationResult]) -> None:
+            if f.cancelled() or f.exception() is not None:
+                return
+            result = f.result()
+            stats.prepared_tokens += result.timings.tokens_evaluated
+            if result.stop_reason == "cancelled":
+                stats.prepares_preempted += 1
+            log.debug("background prefill: %d tokens evaluated (%s)", result.timings.tokens_evaluated,
+                      result.stop_reason)
+
+        future.add_done_callback(done)
+        return future
+
+    def was_prepared(self, pieces: list[PromptPiece]) -> bool:
+        """Whether the KV cache's hold on this prompt comes from a background prefill rather than the last
+        request (the prepared prompt shares more of it)."""
+        if not self._prepared_text:
+            return False
+        text = prompt_text(pieces)
+        return _common(text, self._prepared_text) > _common(text, self._request_text)
+
+    def note_request(self, pieces: list[PromptPiece]) -> None:
+        self._request_text = prompt_text(pieces)
+
+    # -- pauses -----------------------------------------------------------------------------------
+
+    def note_edit(self, doc: Document, cursor: Point | None) -> None:
+        settings = self.service.settings
+        if not settings.prepare_while_paused:
+            return
+        if cursor is None:
+            # Opened (or replaced whole): where the user will type is unknown until the first edit or request,
+            # and a guess would evict the KV state of the file they came from.
+            self._last_edit = None
+            return
+        last, self._last_edit = self._last_edit, (doc.uri, cursor.row, doc.line_count)
+        # Typing within a line keeps the prompt's front: the request itself catches up on a few tokens.
+        if last is not None and last == (doc.uri, cursor.row, doc.line_count):
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (command line use): nothing runs in the background
+            return
+        if self._pause is not None:
+            self._pause.cancel()
+        self._pause = loop.call_later(settings.pause_ms / 1000, lambda: loop.create_task(self._paused(doc, cursor)))
+
+    async def _paused(self, doc: Document, point: Point) -> None:
+        self._pause = None
+        engine = self._engine()
+        if engine is None or self.service._running:
+            return
+        version = doc.version
+
+        def build() -> list[PromptPiece] | None:
+            at = doc.clamp(point)
+            refresh_snippets(self.service.builder, doc, at)
+            context = build_context(self.service.builder, doc, at, self.service.settings.context.budget_tokens, 0)
+            if context is None:
+                return None
+            pieces = prompt_pieces(engine, context)
+            cost = engine.prompt_cost(pieces)  # type: ignore[attr-defined]
+            return pieces if cost.new_tokens >= MIN_PREPARE_TOKENS else None
+
+        try:
+            pieces = await asyncio.get_running_loop().run_in_executor(self.service._planner, build)
+        except (RuntimeError, ValueError, OSError) as exc:
+            log.debug("background prompt failed: %s", exc)
+            return
+        # A request or another edit came meanwhile: the request warms the cache itself, the edit starts over.
+        if pieces is None or self.service._running or doc.version != version:
+            return
+        self.prepare(engine, pieces)
+
+    # -- the suggestion after the one shown ---------------------------------------------------------
+
+    def prefetched(self, uri: str) -> Generation | None:
+        return self._prefetched.get(uri)
+
+    def adopt(self, gen: Generation) -> None:
+        """A request joined a prefetch: it is a real generation now, no longer stopped by other requests."""
+        if self._prefetched.get(gen.uri) is gen:
+            del self._prefetched[gen.uri]
+        gen.background = False
+        if gen.done:
+            self.service._recent[gen.uri] = gen
+        else:
+            self.service._running[gen.uri] = gen
+
+    def prefetch(self, doc: Document, point: Point, shown: str) -> None:
+        """Generate, in the background, what follows ``shown`` once the user accepts it."""
+        engine = self._engine()
+        if engine is None or not shown or not self.service.settings.prefetch_next:
+            return
+        asyncio.get_running_loop().create_task(self._prefetch(engine, doc, point, shown))
+
+    async def _prefetch(self, engine: Engine, doc: Document, point: Point, shown: str) -> None:
+        service = self.service
+        version = doc.version
+        seq = service._seq[doc.uri]
+
+        def build() -> tuple[Anchor, CursorContext, Shape, list[PromptPiece], str] | None:
+            text = doc.text
+            if doc.version != version:
+                return None
+            offset = offset_of(doc, point)
+            accepted = text[:offset] + shown + text[offset:]
+            end = offset + len(shown)
+            after = Document(doc.uri, accepted, language=doc.language, path=doc.path)
+            at = after.point_at(len(accepted[:end].encode("utf-8")))
+            context = build_context(service.builder, after, at, service.settings.context.budget_tokens, 0)
+            if context is None:
+                return None
+            pieces = prompt_pieces(engine, context)
+            shape: Shape = "block" if opens_block(after, at) else "line"
+            return Anchor.of_text(accepted, end), cursor_context(after, at), shape, pieces, prompt_text(pieces)
+
+        try:
+            built = await asyncio.get_running_loop().run_in_executor(service._planner, build)
+        except (RuntimeError, ValueError, OSError) as exc:
+            log.debug("prefetch prompt failed: %s", exc)
+            return
+        if built is None or service._seq[doc.uri] != seq or service._running:
+            return  # the user moved on: a real request is what matters now
+        anchor, cursor, shape, pieces, key = built
+        gen = Generation(uri=doc.uri, anchor=anchor, shape=shape, cursor=cursor, prompt_key=key + "\x00" + shape,
+                         cut=service.settings.deadline_cut, background=True)
+        old = self._prefetched.pop(doc.uri, None)
+        if old is not None:
+            old.cancel.cancel()
+        self._prefetched[doc.uri] = gen
+        service.stats.prefetches += 1
+        service._start(engine, gen, pieces, time.monotonic() + PREFETCH_BOX_S)
+
+    # -- stopping ---------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """A real request: background prefill and unfinished prefetches give way (between batches)."""
+        if self._prepare_cancel is not None:
+            self._prepare_cancel.cancel()
+            self._prepare_cancel = None
+        if self._pause is not None:
+            self._pause.cancel()
+            self._pause = None
+        for uri, gen in list(self._prefetched.items()):
+            if not gen.done:
+                gen.cancel.cancel()
+                del self._prefetched[uri]
+
+    def forget(self, uri: str) -> None:
+        gen = self._prefetched.pop(uri, None)
+        if gen is not None:
+            gen.cancel.cancel()
+        if self._last_edit is not None and self._last_edit[0] == uri:
+            self._last_edit = None
+
+    def close(self) -> None:
+        self.stop()
+        for gen in self._prefetched.values():
+            gen.cancel.cancel()
+        self._prefetched.clear()

@@ -1,0 +1,135 @@
+"""One generation as the completion service follows it: where it started, what it has produced so far, and what
+part of that may be shown to a user who has typed on since."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from codehearth.complete.planner import Plan
+from codehearth.complete.postprocess import (
+    CursorContext,
+    Shape,
+    complete_lines,
+    complete_words,
+    postprocess,
+)
+from codehearth.context.document import Document, Point
+from codehearth.engine.base import CancelToken, GenerationResult
+
+log = logging.getLogger(__name__)
+
+WINDOW_CHARS = 4000  # how much text around the cursor identifies a position for reuse
+DeadlineCut = Literal["word", "line"]
+
+
+@dataclass
+class Anchor:
+    """The text around the cursor when a generation started; typing through it is recognised from this."""
+
+    offset: int
+    before: str
+    after: str
+
+    @classmethod
+    def of(cls, doc: Document, offset: int) -> Anchor:
+        return cls.of_text(doc.text, offset)
+
+    @classmethod
+    def of_text(cls, text: str, offset: int) -> Anchor:
+        return cls(offset, text[max(0, offset - WINDOW_CHARS) : offset], text[offset : offset + WINDOW_CHARS])
+
+    def typed_since(self, newer: Anchor) -> str | None:
+        """What was typed at the anchor to get to ``newer``, or None if the document changed otherwise."""
+        typed_len = newer.offset - self.offset
+        if typed_len < 0 or newer.after != self.after:
+            return None
+        typed = newer.before[len(newer.before) - typed_len :] if typed_len else ""
+        head = newer.before[: len(newer.before) - typed_len]
+        overlap = min(len(head), len(self.before))
+        if head[len(head) - overlap :] != self.before[len(self.before) - overlap :]:
+            return None
+        return typed
+
+
+@dataclass
+class Generation:
+    uri: str
+    anchor: Anchor
+    shape: Shape
+    cursor: CursorContext
+    prompt_key: str
+    cut: DeadlineCut = "line"
+    plan: Plan | None = None
+    background: bool = False  # a prefetch: any real request may cancel it
+    cancel: CancelToken = field(default_factory=CancelToken)
+    text: str = ""
+    done: bool = False
+    result: GenerationResult | None = None
+    error: str = ""
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    stream_tokens: set[str] = field(default_factory=set)
+    started: float = field(default_factory=time.monotonic)
+
+    def suggestion_after(self, typed: str) -> str | None:
+        """The processed suggestion for a user who typed ``typed`` past the anchor, if it still fits."""
+        raw = self.text
+        if not raw.startswith(typed):
+            return None
+        rest = raw[len(typed) :]
+        # Accepting whole lines of a multi-line suggestion moves the cursor to a later line of it.
+        typed_lines = (self.cursor.line_prefix + typed).split("\n")
+        above = [line for line in typed_lines[:-1] if line.strip()]
+        ctx = CursorContext(
+            line_prefix=typed_lines[-1],
+            line_suffix=self.cursor.line_suffix,
+            next_lines=self.cursor.next_lines,
+            previous_line=above[-1] if above else self.cursor.previous_line,
+            indent_unit=self.cursor.indent_unit,
+        )
+        if not self.done:
+            # At the deadline: whole lines only, or also the finished words of the line being written.
+            rest = complete_words(rest, self.shape) if self.cut == "word" else complete_lines(rest, self.shape)
+            if not rest:
+                return ""
+        return postprocess(rest, self.shape, ctx)
+
+
+def opens_block(doc: Document, point: Point) -> bool:
+    try:
+        return doc.opens_empty_block(point)
+    except Exception:  # a grammar quirk must never break completion
+        log.debug("opens_empty_block failed", exc_info=True)
+        return False
+
+
+def offset_of(doc: Document, point: Point) -> int:
+    """Character offset of a point (column in UTF-8 bytes) in the document's text."""
+    text = doc.text
+    offset = 0
+    for _ in range(point.row):
+        nl = text.find("\n", offset)
+        if nl < 0:
+            return len(text)
+        offset = nl + 1
+    line = doc.line(point.row)
+    col_chars = len(line.encode("utf-8")[: point.column].decode("utf-8", errors="ignore"))
+    return offset + col_chars
+
+
+def cursor_context(doc: Document, point: Point) -> CursorContext:
+    line = doc.line(point.row)
+    raw = line.encode("utf-8")
+    prefix = raw[: point.column].decode("utf-8", errors="ignore")
+    suffix = raw[point.column :].decode("utf-8", errors="ignore")
+    next_lines = tuple(doc.line(r) for r in range(point.row + 1, min(doc.line_count, point.row + 6)))
+    previous = ""
+    for r in range(point.row - 1, max(-1, point.row - 50), -1):
+        if doc.line(r).strip():
+            previous = doc.line(r)
+            break
+    unit = "\t" if previous.startswith("\t") else "    "
+    return CursorContext(prefix, suffix, next_lines, previous, unit)

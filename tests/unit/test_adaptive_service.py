@@ -1,0 +1,247 @@
+"""The completion service plans each request against the engine's speed, works while the user pauses and keeps
+what a deadline cut: tested by token counts with a fake engine that keeps a KV cache (no wall-clock thresholds)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from tests.fakes import CachingFakeEngine
+
+from codehearth.complete.service import CompletionService
+from codehearth.config import ContextSettings, Settings
+from codehearth.context.builder import ContextBuilder
+from codehearth.context.document import Document, Point
+from codehearth.engine.base import GenerationRequest, GenerationResult, Timings
+from codehearth.engine.speed import SpeedFigures
+
+SOURCE = "import os\n\n\ndef double(x):\n    return \n"
+END = Point(4, 11)
+# Slow enough that the fake's prompt (hundreds of one-character tokens) can never be prefilled in a 2 s budget,
+# fast enough that a few new tokens and a suggestion fit easily.
+SLOW = SpeedFigures(prompt_tokens_per_s=5.0, generated_tokens_per_s=1000.0, source="fixed")
+
+
+def service(engine: CachingFakeEngine, **settings: object) -> CompletionService:
+    values: dict[str, object] = {"latency_budget_ms": 2000, "keep_generating_ms": 0, "pause_ms": 10, **settings}
+    builder = ContextBuilder(None, ContextSettings(), lambda s: len(s) // 3 + 1)
+    return CompletionService(Settings(**values), builder, lambda: engine)  # type: ignore[arg-type]
+
+
+def doc_with(text: str = SOURCE) -> Document:
+    return Document("file:///t/double.py", text, "python")
+
+
+async def settle(svc: CompletionService, engine: CachingFakeEngine, calls: int) -> None:
+    """Until the engine has seen ``calls`` calls (background work runs on the service's worker thread)."""
+    for _ in range(2000):
+        if len(engine.log) >= calls:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"engine saw {len(engine.log)} calls, expected {calls}")
+
+
+async def test_no_prefill_is_started_that_cannot_finish_and_the_prompt_is_prepared_instead() -> None:
+    engine = CachingFakeEngine(["x * 2\n"], figures=SLOW)
+    svc = service(engine, latency_budget_ms=300)
+    doc = doc_with()
+    release = threading.Event()
+    engine.before_chunk = lambda request, index: release.wait(10)  # the prefill outlasts this request
+    first = await svc.complete(doc, END)
+    assert (first.text, first.plan, first.reason) == ("", "none", "no plan fits the time left")
+    release.set()
+    await settle(svc, engine, 1)
+    purpose, timings, reason = engine.log[0]
+    assert (purpose, reason) == ("prepare", "length")  # the whole prompt, in the background
+    assert timings.tokens_evaluated == timings.prompt_tokens
+    # The same position again: the prompt is in the cache, the plan says so, the model answers.
+    second = await svc.complete(doc, END)
+    assert (second.text, second.plan, second.source) == ("x * 2", "prepared", "model")
+    assert second.timings is not None and second.timings.tokens_evaluated == 1  # the last token, for its logits
+    assert svc.stats.plans["none"] == 1 and svc.stats.plans["prepared"] == 1 and svc.stats.prepares == 1
+
+
+async def test_a_background_prefill_done_before_the_deadline_still_answers_the_request() -> None:
+    # The figures say the prompt cannot be prefilled in time; the prefill (in the background) is quicker than
+    # feared and ends before the deadline: the same request gets its suggestion from the prepared state.
+    engine = CachingFakeEngine(["x * 2\n"], figures=SLOW)
+    svc = service(engine)
+    answer = await svc.complete(doc_with(), END)
+    assert (answer.text, answer.plan) == ("x * 2", "prepared")
+    assert [entry[0] for entry in engine.log] == ["prepare", "complete"]
+    assert answer.timings is not None and answer.timings.tokens_evaluated == 1
+
+
+async def test_a_real_request_preempts_a_background_prefill_between_batches_and_continues_from_it() -> None:
+    engine = CachingFakeEngine(["x * 2\n"], figures=SLOW, chunk=16)
+    svc = service(engine)
+    doc = doc_with()
+    release = threading.Event()
+    batches: list[int] = []
+
+    def hold_after_two(request: GenerationRequest, index: int) -> None:
+        if request.purpose == "prepare":
+            batches.append(index)
+            if index == 2:
+                release.wait(5)
+
+    engine.before_chunk = hold_after_two
+    await svc.complete(doc, END)  # plan "none": the background prefill starts
+    for _ in range(1000):
+        if len(batches) == 3:
+            break
+        await asyncio.sleep(0.005)
+    assert batches == [0, 1, 2]
+    # A real request arrives while the third batch is about to run: the prefill stops there.
+    svc.settings.latency_budget_ms = 600_000  # now everything fits: the request generates
+    request = asyncio.ensure_future(svc.complete(doc, END))
+    await asyncio.sleep(0.05)
+    release.set()
+    answer = await request
+    prepare = engine.log[0]
+    assert (prepare[0], prepare[2]) == ("prepare", "cancelled")
+    assert prepare[1].tokens_evaluated == 32  # two batches of 16, kept in the cache
+    assert answer.timings is not None and answer.timings.tokens_reused == 32
+    assert answer.text == "x * 2" and svc.stats.prepares_preempted == 1
+
+
+async def test_work_cut_by_a_deadline_is_kept_for_the_next_request() -> None:
+    # The figures claim a fast machine, the engine is slow: the plan starts a prefill the deadline then cuts.
+    engine = CachingFakeEngine(["x * 2\n"], chunk=16)
+    svc = service(engine, latency_budget_ms=1000)
+    doc = doc_with()
+    cut_after = threading.Event()
+
+    def slow_chunks(request: GenerationRequest, index: int) -> None:
+        if index == 3:
+            while not request.expired():  # the fourth batch never starts before the deadline
+                cut_after.wait(0.01)
+
+    engine.before_chunk = slow_chunks
+    first = await svc.complete(doc, END)
+    await settle(svc, engine, 1)
+    _, cut, reason = engine.log[0]
+    assert (first.text, reason, cut.tokens_evaluated) == ("", "deadline", 48)
+    engine.before_chunk = None
+    second = await svc.complete(doc, END)
+    assert second.timings is not None and second.timings.tokens_reused == 48
+    assert second.timings.tokens_evaluated == second.timings.prompt_tokens - 48
+    assert second.text == "x * 2"
+
+
+async def test_after_enter_the_next_prompt_is_prefilled_while_the_user_pauses() -> None:
+    engine = CachingFakeEngine(["x * 2\n"])
+    svc = service(engine)
+    doc = doc_with()
+    doc.apply_edit(Point(4, 11), Point(4, 11), "x\n    ")  # Enter: a new line
+    svc.note_edit(doc, doc.last_edit)
+    await settle(svc, engine, 1)
+    purpose, _timings, reason = engine.log[0]
+    assert (purpose, reason) == ("prepare", "length")
+    request = await svc.complete(doc, Point(5, 4))
+    assert request.timings is not None and request.timings.tokens_evaluated == 1
+    assert request.plan == "prepared"
+
+
+async def test_typing_within_a_line_starts_no_background_work() -> None:
+    engine = CachingFakeEngine(["x * 2\n"])
+    svc = service(engine)
+    doc = doc_with()
+    doc.apply_edit(END, END, "x")
+    svc.note_edit(doc, doc.last_edit)  # the first edit seen: a place the cache does not hold
+    await settle(svc, engine, 1)
+    doc.apply_edit(Point(4, 12), Point(4, 12), " ")
+    svc.note_edit(doc, doc.last_edit)  # same line, same line count
+    await asyncio.sleep(0.1)
+    assert len(engine.log) == 1 and svc.stats.prepares == 1
+
+
+async def test_tab_tab_the_suggestion_after_the_accepted_one_is_ready() -> None:
+    engine = CachingFakeEngine(["x * 2\n", " + 1\n"])
+    svc = service(engine)
+    doc = doc_with()
+    first = await svc.complete(doc, END)
+    assert first.text == "x * 2"
+    await settle(svc, engine, 2)  # the prefetch, as if accepted
+    assert engine.log[1][0] == "complete" and svc.stats.prefetches == 1
+    doc.apply_edit(END, END, first.text)  # Tab: the editor inserts the suggestion
+    calls = engine.calls
+    second = await svc.complete(doc, Point(4, 16))
+    assert second.source == "prefetched" and engine.calls == calls
+    assert svc.stats.prefetch_hits == 1
+
+
+async def test_a_real_request_elsewhere_cancels_an_unfinished_prefetch() -> None:
+    engine = CachingFakeEngine(["x * 2\n", "0\n", "7\n"])
+    svc = service(engine)
+    doc = doc_with()
+    hold = threading.Event()
+
+    def hold_prefetch(request: GenerationRequest, index: int) -> None:
+        if len(engine.log) == 1:  # the second call: the prefetch
+            hold.wait(5)
+
+    await svc.complete(doc, END)
+    engine.before_chunk = hold_prefetch
+    await asyncio.sleep(0.1)
+    doc.apply_edit(END, END, "-")  # not what was suggested
+    request = asyncio.ensure_future(svc.complete(doc, Point(4, 12)))
+    await asyncio.sleep(0.05)
+    hold.set()
+    engine.before_chunk = None
+    answer = await request
+    assert engine.log[1][2] == "cancelled" and answer.source == "model"
+
+
+async def test_a_huge_debounce_still_answers_by_the_deadline() -> None:
+    engine = CachingFakeEngine(["x * 2\n"])
+    svc = service(engine, debounce_ms=10**7, latency_budget_ms=2000)
+    answer = await asyncio.wait_for(svc.complete(doc_with(), END), 60)  # a hang fails here, not a slow machine
+    assert answer.source == "model" and answer.text == "x * 2"
+
+
+async def test_a_prompt_that_cannot_be_built_by_the_deadline_is_abandoned_and_the_loop_stays_free() -> None:
+    engine = CachingFakeEngine(["x * 2\n"])
+    svc = service(engine, latency_budget_ms=200)
+    release = threading.Event()
+    real_build = svc.builder.build
+
+    def stuck_build(*args: object, **kwargs: object) -> object:
+        release.wait(10)
+        return real_build(*args, **kwargs)  # type: ignore[arg-type]
+
+    svc.builder.build = stuck_build  # type: ignore[method-assign]
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not release.is_set():
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    tick = asyncio.ensure_future(ticker())
+    answer = await asyncio.wait_for(svc.complete(doc_with(), END), 30)
+    release.set()
+    await tick
+    assert (answer.text, answer.reason) == ("", "deadline while building the prompt")
+    assert svc.stats.abandoned == 1 and ticks > 1  # the event loop kept running while the prompt was built
+
+
+async def test_partial_suggestion_at_the_deadline_cuts_at_a_word() -> None:
+    class Slow(CachingFakeEngine):
+        """Streams part of a line, then holds until the test has its answer: the line never finishes in time."""
+
+        release = threading.Event()
+
+        def generate(self, request: GenerationRequest) -> GenerationResult:
+            assert request.on_text is not None
+            request.on_text("value + oth")
+            self.release.wait(10)
+            return GenerationResult(text="value + oth", stop_reason="deadline", timings=Timings())
+
+    for cut, expected in (("word", "value +"), ("line", "")):
+        engine = Slow(["value + other\n"])
+        engine.release = threading.Event()
+        answer = await service(engine, latency_budget_ms=1000, deadline_cut=cut).complete(doc_with(), END)
+        engine.release.set()
+        assert answer.text == expected, cut
