@@ -183,7 +183,11 @@ class CodehearthProtocol(LanguageServerProtocol):
             log.info("%s (id %s): invalid params: %s", method, _short(msg_id), problem)
             self._reply_error(msg_id, JsonRpcInvalidParams(f"Invalid params for {method}: {problem}"))
             return
-        self.handle_message(message)
+        try:
+            self.handle_message(message)
+        except Exception as exc:  # pygls's dispatch itself failed: the handler never ran, so answer here
+            self.fault(exc, method, pop_up=False)
+            self._reply_error(msg_id, JsonRpcInternalError(f"Internal error: {_short(exc)}"))
 
     def _receive_notification(self, data: dict[str, Any], method: Any) -> None:
         if data.get("jsonrpc") != self.VERSION or not isinstance(method, str):
@@ -200,7 +204,13 @@ class CodehearthProtocol(LanguageServerProtocol):
             problem = describe_params_error(message) if isinstance(message, BaseException) else problem
             log.warning("ignored %s: invalid params: %s", method, problem)
             return
-        self.handle_message(message)
+        if method == types.CANCEL_REQUEST and not _valid_id(message.params.id):
+            log.warning("ignored %s: invalid params: params.id must be a string or an integer", method)
+            return
+        try:
+            self.handle_message(message)
+        except Exception as exc:
+            self.fault(exc, method, pop_up=True)
 
     def _receive_response(self, data: dict[str, Any]) -> None:
         try:

@@ -38,6 +38,7 @@ class CodehearthServer(LanguageServer):
         self.init_options: dict[str, Any] = {}
         self.stream_chunks = False
         self._shown: set[str] = set()
+        self._settings_shown = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self.closing = False  # after shutdown/exit nothing more is sent to the client
         self._load_task: asyncio.Task[Any] | None = None
@@ -156,7 +157,11 @@ class CodehearthServer(LanguageServer):
         problems = self.assistant.configure(self.init_options, client_settings)
         for problem in problems:
             log.warning("%s", problem)
-            self.show_once(str(problem), types.MessageType.Warning)
+        if problems and not self._settings_shown:
+            # One pop-up per session for settings: a client that keeps sending bad ones must not bury the user.
+            self._settings_shown = True
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            self.show_once(f"{problems[0]}{more}; details in the log", types.MessageType.Warning)
         self.stream_chunks = self.assistant.settings.stream_completion_chunks
         set_log_level(self.assistant.settings.log_level)
 

@@ -6,12 +6,23 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from tests.lsp.harness import SERVER, server_env
+ROOT = Path(__file__).resolve().parents[2]
+SERVER = [sys.executable, "-m", "codehearth", "serve"]
+
+
+def server_env(cache: Path) -> dict[str, str]:
+    """This checkout's server, a private cache and no user configuration (models come from the user cache)."""
+    env = dict(os.environ)
+    env["CODEHEARTH_CACHE_DIR"] = str(cache)
+    env["CODEHEARTH_CONFIG"] = str(cache / "no-user-config.toml")
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "server"), env.get("PYTHONPATH", "")])
+    return env
 
 
 def frame(body: bytes) -> bytes:
