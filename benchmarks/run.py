@@ -53,6 +53,7 @@ FULL: dict[str, Any] = {
     "quality_model": FIM_MODEL,
     "he_line": 24, "he_block": 16, "he_box_s": 220, "he_baseline": True,
     "nextline_sites": 24, "nextline_box_s": 170, "nextline_packages": ["asyncio", "email", "multiprocessing"],
+    "fuzz_messages": 20_000,  # the protocol fuzz (issue 14); writes results/reliability.json
 }
 
 
@@ -119,6 +120,14 @@ def run(mode: str, out_dir: Path, only: set[str] | None = None) -> dict[str, Any
             results["nextline"] = phase(results, "nextline", lambda: run_nextline(
                 cfg["quality_model"], cfg["nextline_packages"], cfg["nextline_sites"], work / "nextline",
                 cfg["nextline_box_s"]), out_dir)
+        if cfg.get("fuzz_messages") and (not only or "reliability" in only):
+            from benchmarks.reliability.fuzz import run_benchmark as run_fuzz_benchmark
+
+            fuzz = phase(results, "reliability", lambda: run_fuzz_benchmark(cfg["fuzz_messages"], out_dir=out_dir),
+                         out_dir)
+            if fuzz is not None:
+                results["reliability"] = {k: fuzz[k] for k in ("messages", "crashes", "unanswered", "internal_errors",
+                                                               "duration_s", "problems")}
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["wall_s"] = round(time.monotonic() - started, 1)
@@ -167,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--smoke", action="store_true", help="a few requests and tasks, default model (CI)")
     group.add_argument("--full", action="store_true", help="both models, every benchmark (make bench)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
-    parser.add_argument("--only", action="append", choices=["latency", "context", "quality"],
+    parser.add_argument("--only", action="append", choices=["latency", "context", "quality", "reliability"],
                         help="run only these parts (repeatable)")
     args = parser.parse_args(argv)
     mode = "full" if args.full else "smoke"

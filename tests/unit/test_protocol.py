@@ -136,6 +136,8 @@ async def test_inline_completion_invalid_params(server: Any, params: Any, omit: 
     ("textDocument/hover", {}, -32601, "Method Not Found: textDocument/hover"),
     ("workspace/symbol", {}, -32601, "Method Not Found: workspace/symbol"),
     ("$/unknown", {}, -32601, "Method Not Found: $/unknown"),
+    ("textDocument/didClose", {"textDocument": {"uri": URI}}, -32600,
+     "textDocument/didClose is a notification, not a request"),
     ("textDocument/inlineCompletion", {**GOOD_IC, "textDocument": {"uri": "file:///nowhere/%00.py"}}, -32602,
      "Invalid params for textDocument/inlineCompletion: params.textDocument.uri: not a usable file path: "
      "'file:///nowhere/%00.py'"),

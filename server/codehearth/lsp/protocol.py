@@ -178,6 +178,10 @@ class CodehearthProtocol(LanguageServerProtocol):
             self._reply_error(msg_id, JsonRpcMethodNotFound.of(_short(method)))
             return
         message = self._structure(data, JsonRPCRequestMessage)
+        if not isinstance(message, BaseException) and getattr(message, "id", None) is None:
+            # A notification's method sent with an id: pygls would run it and never answer.
+            self._reply_error(msg_id, JsonRpcInvalidRequest(f"{method} is a notification, not a request"))
+            return
         if isinstance(message, BaseException) or (problem := _uri_problem(message)):
             problem = describe_params_error(message) if isinstance(message, BaseException) else problem
             log.info("%s (id %s): invalid params: %s", method, _short(msg_id), problem)
