@@ -1,6 +1,6 @@
 """Seeded protocol fuzz against the real server (``codehearth serve`` over stdio, the real default model).
 
-    python -m benchmarks.reliability.fuzz [--messages 20000] [--seed 14] [--out benchmarks/results]
+    python -m benchmarks.reliability.fuzz [--messages 20000] [--seed 14] [--out benchmarks/results] [--box-s S]
 
 Messages are generated from the lsprotocol types of every method the server registers (and a few it does not),
 valid or corrupted: wrong types, missing fields, huge and negative numbers, unknown URIs and schemes, 1 MB strings,
@@ -347,7 +347,9 @@ def write_workspace(workspace: Path) -> None:
     (workspace / "notes.txt").write_text("notes\n")
 
 
-def run_fuzz(messages: int, seed: int, work: Path, answer_timeout_s: float = 120) -> dict[str, Any]:
+def run_fuzz(messages: int, seed: int, work: Path, answer_timeout_s: float = 120,
+             box_s: float | None = None) -> dict[str, Any]:
+    """Send ``messages`` (fewer when ``box_s`` seconds of sending run out: the result says how many)."""
     workspace = work / "ws"
     write_workspace(workspace)
     requests, notifications = registered_methods()
@@ -361,7 +363,10 @@ def run_fuzz(messages: int, seed: int, work: Path, answer_timeout_s: float = 120
         load_s = time.monotonic() - started
         fuzz_started = time.monotonic()
         pending: set[Any] = set()
+        sent = 0
         for _ in range(messages):
+            if box_s is not None and time.monotonic() - fuzz_started > box_s:
+                break
             while len(pending) >= WINDOW and server.proc.poll() is None:
                 with server._cond:
                     pending = {i for i in pending if i not in server.responses}
@@ -377,6 +382,7 @@ def run_fuzz(messages: int, seed: int, work: Path, answer_timeout_s: float = 120
                 server.write(data)
             except OSError:  # the server is gone: the verdict below says so
                 break
+            sent += 1
         sent_s = time.monotonic() - fuzz_started
         # A normal completion, after everything else: the server still does its job.
         good = (workspace / "final.py").as_uri()
@@ -412,7 +418,8 @@ def run_fuzz(messages: int, seed: int, work: Path, answer_timeout_s: float = 120
     pop_ups = server.pop_ups()
     return {
         "seed": seed,
-        "messages": messages,
+        "messages": sent,
+        "messages_planned": messages,
         "requests_with_id": len(expect.ids),
         "expected_idless_errors": expect.null_errors,
         "idless_errors": len(server.null_id_errors),
@@ -434,7 +441,7 @@ def run_fuzz(messages: int, seed: int, work: Path, answer_timeout_s: float = 120
         "model_load_s": round(load_s, 1),
         "send_s": round(sent_s, 1),
         "duration_s": round(duration_s, 1),
-        "messages_per_s": round(messages / duration_s, 1) if duration_s else None,
+        "messages_per_s": round(sent / duration_s, 1) if duration_s else None,
         "server_stats": {k: stats.get(k) for k in ("requests", "skipped", "superseded", "cancelled", "errors",
                                                     "modelCalls", "latencyMs", "model", "state")},
         "stderr_tail": server.stderr_tail(30) if not alive else "",
@@ -465,14 +472,16 @@ def verdict(result: dict[str, Any]) -> list[str]:
     return problems
 
 
-def run_benchmark(messages: int = 20_000, seed: int = 14, out_dir: Path | None = None) -> dict[str, Any]:
+def run_benchmark(messages: int = 20_000, seed: int = 14, out_dir: Path | None = None,
+                  box_s: float | None = None) -> dict[str, Any]:
     """The large run of ``make bench``: writes reliability.json (kept beside the other results)."""
     from benchmarks.common import machine_info
 
     with tempfile.TemporaryDirectory(prefix="codehearth-fuzz-") as tmp:
-        result = run_fuzz(messages, seed, Path(tmp), answer_timeout_s=300)
+        result = run_fuzz(messages, seed, Path(tmp), answer_timeout_s=300, box_s=box_s)
     result["problems"] = verdict(result)
-    result["command"] = f"python -m benchmarks.reliability.fuzz --messages {messages} --seed {seed}"
+    result["command"] = f"python -m benchmarks.reliability.fuzz --messages {messages} --seed {seed}" + (
+        f" --box-s {box_s:g}" if box_s is not None else "")
     result["machine"] = machine_info()
     out = out_dir or ROOT / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
@@ -480,7 +489,8 @@ def run_benchmark(messages: int = 20_000, seed: int = 14, out_dir: Path | None =
     existing = json.loads(path.read_text()) if path.is_file() else {}
     existing["fuzz"] = result  # other sections (the soak) stay as they are
     path.write_text(json.dumps(existing, indent=1, default=str) + "\n")
-    print(f"wrote {path}: {messages} messages, problems: {result['problems'] or 'none'}", flush=True)
+    print(f"wrote {path}: {result['messages']} messages in {result['duration_s']} s, "
+          f"problems: {result['problems'] or 'none'}", flush=True)
     return result
 
 
@@ -489,8 +499,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--box-s", type=float, default=None, help="stop sending after this many seconds")
     args = parser.parse_args(argv)
-    result = run_benchmark(args.messages, args.seed, args.out)
+    result = run_benchmark(args.messages, args.seed, args.out, args.box_s)
     return 1 if result["problems"] else 0
 
 
