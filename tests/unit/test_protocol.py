@@ -244,3 +244,18 @@ async def test_token_required(server: Any) -> None:
     assert "result" in accepted
     assert "result" in await ask(server, 43, "codehearth/stats")
     assert "tcpToken" not in server.init_options
+
+
+async def test_initialized_is_handled_once(server: Any, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="codehearth")
+    send(server, {"jsonrpc": "2.0", "method": "initialized", "params": {}})
+    assert "ignored initialized: before initialize" in caplog.text
+    await initialize(server)
+    loads = []
+    server.schedule_model_load = lambda: loads.append(1)  # the real one loads the model
+    server.index_workspace = lambda: asyncio.sleep(0)
+    for _ in range(3):
+        send(server, {"jsonrpc": "2.0", "method": "initialized", "params": {}})
+    await asyncio.sleep(0.05)
+    assert loads == [1]
+    assert caplog.text.count("ignored initialized: sent again") == 2

@@ -105,6 +105,7 @@ class CodehearthProtocol(LanguageServerProtocol):
     # Class defaults: pygls's __init__ reads every attribute (looking for builtin features) before ours runs.
     required_token: str | None = None  # set when serving TCP with a token (lsp/transport.py)
     initialized_once = False
+    initialized_seen = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -203,6 +204,13 @@ class CodehearthProtocol(LanguageServerProtocol):
         if not self._known(method) and method != types.CANCEL_REQUEST:
             log.debug("ignored a notification for an unknown method: %s", _short(method))
             return
+        if method == types.INITIALIZED:
+            # Once, after initialize: each `initialized` loads the model and scans the workspace again (the fuzz
+            # found memory and threads growing by the gigabyte with a client that repeats it).
+            if not self.initialized_once or self.initialized_seen:
+                log.warning("ignored %s: %s", method, "sent again" if self.initialized_seen else "before initialize")
+                return
+            self.initialized_seen = True
         message = self._structure(data, JsonRPCNotification)
         if isinstance(message, BaseException) or (problem := _uri_problem(message)):
             problem = describe_params_error(message) if isinstance(message, BaseException) else problem
