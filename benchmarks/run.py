@@ -56,6 +56,7 @@ FULL: dict[str, Any] = {
     "nextline_sites": 24, "nextline_box_s": 170, "nextline_packages": ["asyncio", "email", "multiprocessing"],
     # useful characters per keystroke at each budget, ours vs llama.cpp's llama-server (issue 11)
     "useful_models": [FIM_MODEL, DEFAULT_MODEL], "useful_budgets": [400, 1000, 3000], "useful_lines": 12,
+    "fuzz_messages": 20_000,  # the protocol fuzz (issue 14); writes results/reliability.json
 }
 
 
@@ -133,6 +134,14 @@ def run(mode: str, out_dir: Path, only: set[str] | None = None) -> dict[str, Any
                 out_dir.mkdir(parents=True, exist_ok=True)
                 (out_dir / "useful.json").write_text(json.dumps(useful, indent=1) + "\n")
                 (out_dir / "useful.md").write_text(useful_markdown(useful))
+        if cfg.get("fuzz_messages") and (not only or "reliability" in only):
+            from benchmarks.reliability.fuzz import run_benchmark as run_fuzz_benchmark
+
+            fuzz = phase(results, "reliability", lambda: run_fuzz_benchmark(cfg["fuzz_messages"], out_dir=out_dir),
+                         out_dir)
+            if fuzz is not None:
+                results["reliability"] = {k: fuzz[k] for k in ("messages", "crashes", "unanswered", "internal_errors",
+                                                               "duration_s", "problems")}
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["wall_s"] = round(time.monotonic() - started, 1)
@@ -181,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--smoke", action="store_true", help="a few requests and tasks, default model (CI)")
     group.add_argument("--full", action="store_true", help="both models, every benchmark (make bench)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
-    parser.add_argument("--only", action="append", choices=["latency", "context", "quality", "useful"],
+    parser.add_argument("--only", action="append", choices=["latency", "context", "quality", "useful", "reliability"],
                         help="run only these parts (repeatable)")
     args = parser.parse_args(argv)
     mode = "full" if args.full else "smoke"

@@ -284,7 +284,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from codehearth.lsp.server import serve
 
-    return serve(tcp=args.tcp)
+    return serve(tcp=args.tcp, allow_remote=args.allow_remote)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -309,7 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("serve", help="run the language server (stdio by default)")
-    p.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio")
+    p.add_argument("--tcp", metavar="HOST:PORT", help="listen on TCP instead of stdio (loopback only by default)")
+    p.add_argument("--allow-remote", action="store_true",
+                   help="let --tcp listen beyond loopback; clients must then send $CODEHEARTH_TCP_TOKEN as "
+                        "initializationOptions.tcpToken")
     p.add_argument("--stdio", action="store_true", help="use stdio (the default; accepted for editor configs)")
     p.set_defaults(func=cmd_serve)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from lsprotocol import types
+from pygls.exceptions import JsonRpcInvalidParams
 from tests.lsp.harness import (
     SERVER,
     inline,
@@ -66,12 +67,16 @@ async def test_bad_requests_in_one_session(workspace: Path, tmp_path: Path, defa
         object.__setattr__(malformed.text_document, "uri", 42)  # past the client's own validation
         object.__setattr__(malformed.position, "line", "x")
         _, fut = send_raw_request(client, types.TEXT_DOCUMENT_INLINE_COMPLETION, malformed)
-        with pytest.raises(Exception):  # noqa: B017 - any JSON-RPC error is the right answer here
+        with pytest.raises(JsonRpcInvalidParams) as err:  # an answer, not a timeout
             await asyncio.wait_for(fut, 10)
+        assert (err.value.code, err.value.message) == (
+            -32602, "Invalid params for textDocument/inlineCompletion: params.position.line: invalid literal for "
+                    "int() with base 10: 'x'")
         _, fut = send_raw_request(client, "workspace/executeCommand",
                                   types.ExecuteCommandParams(command="codehearth.explain", arguments=["x"]))
-        with pytest.raises(Exception):  # noqa: B017
+        with pytest.raises(JsonRpcInvalidParams) as err:
             await asyncio.wait_for(fut, 10)
+        assert (err.value.code, err.value.message) == (-32602, "codehearth.explain needs [uri, position]")
         # A 5 MB single-line document.
         huge = (workspace / "huge.py").as_uri()
         line = "x = 1; " * (5 * 1024 * 1024 // 7)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from lsprotocol import types
+from pygls.exceptions import JsonRpcRequestCancelled, JsonRpcServerError
 from tests.lsp.harness import (
     code_action_command,
     inline,
@@ -111,8 +112,9 @@ async def test_cancel_explain_notification(workspace: Path, tmp_path: Path, defa
         open_doc(client, uri, SOURCE)
         _, fut = send_raw_request(client, "workspace/executeCommand", types.ExecuteCommandParams(
             command="codehearth.explain", arguments=[uri, {"line": 12, "character": 8}, {"id": "stop-me"}]))
-        with pytest.raises(Exception, match="cancelled"):
+        with pytest.raises(JsonRpcRequestCancelled) as err:  # an answer, not a timeout
             await asyncio.wait_for(fut, 120)
+        assert (err.value.code, err.value.message) == (-32800, "explanation cancelled")
         final = [c for c in chunks if c["done"]]
         assert final and final[-1].get("error") == "cancelled"
         # Stopped within a token or two of the cancel, long before the 384-token limit.
@@ -125,8 +127,9 @@ async def test_no_function_here_is_a_clear_error(workspace: Path, tmp_path: Path
         open_doc(client, uri, SOURCE)
         _, fut = send_raw_request(client, "workspace/executeCommand", types.ExecuteCommandParams(
             command="codehearth.explain", arguments=[uri, {"line": 4, "character": 0}]))
-        with pytest.raises(Exception, match="no function or method at this position"):
+        with pytest.raises(JsonRpcServerError) as err:
             await asyncio.wait_for(fut, 30)
+        assert (err.value.code, err.value.message) == (-32000, "no function or method at this position")
 
 
 async def test_completions_keep_their_cache_while_explaining(

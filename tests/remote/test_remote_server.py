@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from lsprotocol import types
+from pygls.exceptions import JsonRpcServerError
 from tests.lsp.harness import inline, open_doc, running_server, stats_of, to_dict
 from tests.remote.server import LlamaCppServer, llama_cpp_server
 
@@ -128,11 +129,12 @@ async def test_server_killed_mid_stream_then_restarted(workspace: Path, tmp_path
         assert await wait_until(lambda: len(chunks) >= 2, 60), "the explanation never started streaming"
         assert not any(c["done"] for c in chunks), "the explanation ended before the server could be killed"
         server.kill()
-        with pytest.raises(Exception):  # noqa: B017 - the request fails; the reason travels in the stream
+        with pytest.raises(JsonRpcServerError) as err:  # an answer, not a timeout
             await asyncio.wait_for(explanation, 30)
         await wait_until(lambda: chunks[-1]["done"], 5)
         last = chunks[-1]
         assert last["done"] is True and "closed the stream mid-generation" in last["error"]
+        assert (err.value.code, err.value.message) == (-32000, last["error"])  # the same reason both ways
 
         # The language server stays up; completions answer empty at once while the server is down.
         started = time.monotonic()

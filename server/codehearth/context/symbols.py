@@ -19,7 +19,7 @@ MAX_DEFINITION_TEXT = 2400  # characters of a definition body kept in the index 
 MAX_SIGNATURE = 400
 
 _BODY_FIELDS = ("body", "value")
-_IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_IDENT_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*+")
 
 
 class Definition(msgspec.Struct, kw_only=True):
@@ -342,12 +342,18 @@ _NOT_CALLS = frozenset(
         "try",
     ]
 )
-_CALL_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)\s*\(")
+# A name starts only where no name character precedes it, and the possessive quantifiers never give back: so a
+# run of n name characters costs O(n), not O(n^2) (``yyyy…`` with no ``(`` froze the server at 32 KB).
+_CALL_RE = re.compile(r"(?<![A-Za-z0-9_])([A-Za-z_][A-Za-z0-9_]*+)\s*+\(")
+SCAN_LINE_CHARS = 4000  # of each line, as Document.identifiers_between reads (minified code, base64 blobs)
 
 
 def called_names_in_text(text: str) -> list[str]:
-    """Line-based fallback for languages without a grammar."""
-    return unique(m.group(1) for m in _CALL_RE.finditer(text) if m.group(1) not in _NOT_CALLS)
+    """Line-based fallback for languages without a grammar. Reads at most SCAN_LINE_CHARS of each line."""
+    names: list[str] = []
+    for line in text.split("\n"):
+        names.extend(m.group(1) for m in _CALL_RE.finditer(line, 0, SCAN_LINE_CHARS) if m.group(1) not in _NOT_CALLS)
+    return unique(names)
 
 
 def identifiers_in(text: str) -> list[str]:

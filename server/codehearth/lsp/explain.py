@@ -104,9 +104,19 @@ def _parse_args(args: tuple[Any, ...]) -> tuple[str, types.Position, dict[str, A
     uri, raw = args[0], args[1]
     options = args[2] if len(args) > 2 and isinstance(args[2], dict) else {}
     line, character = _get(raw, "line"), _get(raw, "character")
-    if not isinstance(uri, str) or not isinstance(line, int) or not isinstance(character, int):
-        raise JsonRpcInvalidParams(f"{EXPLAIN_COMMAND} needs [uri: string, position: {{line, character}}]")
-    return uri, types.Position(line=max(0, line), character=max(0, character)), options
+    if not isinstance(uri, str) or not _uinteger(line) or not _uinteger(character):
+        raise JsonRpcInvalidParams(
+            f"{EXPLAIN_COMMAND} needs [uri: string, position: {{line, character}}] with line and character "
+            f"integers from 0 to {UINTEGER_MAX}"
+        )
+    return uri, types.Position(line=line, character=character), options
+
+
+UINTEGER_MAX = 2**31 - 1  # LSP's uinteger
+
+
+def _uinteger(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= UINTEGER_MAX
 
 
 __all__ = ["EXPLAIN_COMMAND", "register"]

@@ -7,41 +7,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import uuid
-from collections.abc import Generator
-from typing import Any, ClassVar
+from typing import Any, BinaryIO, ClassVar
 
 from lsprotocol import types
+from pygls.io_ import StdoutWriter
 from pygls.lsp.server import LanguageServer
-from pygls.protocol import LanguageServerProtocol, lsp_method
 
 from codehearth import __version__
 from codehearth.app import Assistant, EngineState
 from codehearth.context.document import Document
-from codehearth.lsp import convert
+from codehearth.lsp import convert, transport
+from codehearth.lsp.protocol import CodehearthProtocol
 
 log = logging.getLogger(__name__)
 
 REMOTE_RETRY_S = 10.0
-
-
-class CodehearthProtocol(LanguageServerProtocol):
-    """Prefer UTF-8 positions whenever the client offers them (tree-sitter counts UTF-8 bytes)."""
-
-    def structure_message(self, data: dict[str, Any]) -> Any:
-        # JSON-RPC allows a request without "params" (codehearth/stats takes none); pygls needs the key.
-        if "method" in data and "params" not in data:
-            data = {**data, "params": None}
-        return super().structure_message(data)
-
-    @lsp_method(types.INITIALIZE)
-    def lsp_initialize(self, params: types.InitializeParams) -> Generator[Any, Any, types.InitializeResult]:
-        general = params.capabilities.general
-        if general is not None and general.position_encodings:
-            offered = list(general.position_encodings)
-            if convert.UTF8 in offered:
-                general.position_encodings = [convert.UTF8, *[e for e in offered if e != convert.UTF8]]
-        return (yield from super().lsp_initialize(params))
 
 
 class CodehearthServer(LanguageServer):
@@ -56,9 +38,66 @@ class CodehearthServer(LanguageServer):
         self.init_options: dict[str, Any] = {}
         self.stream_chunks = False
         self._shown: set[str] = set()
+        self._settings_shown = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self.closing = False  # after shutdown/exit nothing more is sent to the client
         self._load_task: asyncio.Task[Any] | None = None
+
+    protocol: CodehearthProtocol
+
+    # -- transports (lsp/transport.py frames the bytes; pygls's own reader trusts any Content-Length) ----
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        # pygls's default shows every error as a pop-up; ours are logged, and shown once (lsp/protocol.py).
+        log.debug("pygls reported: %s", error)
+
+    def start_stdio(self, stdin_fd: int, stdout: BinaryIO) -> None:
+        self._stop_event = stop = threading.Event()
+        self.protocol.set_writer(StdoutWriter(stdout))
+        source = transport.StdinChunks(stdin_fd)
+        try:
+            asyncio.run(transport.pump(source.read, self.protocol, stop))
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self.shutdown()
+
+    def start_guarded_tcp(self, host: str, port: int, token: str | None) -> None:
+        """One client at a time. With a token, a client that does not present it is refused and disconnected,
+        and the server waits for the next; the session of an accepted client ends the server, as on stdio."""
+        self._stop_event = stop = threading.Event()
+        self.protocol.required_token = token
+        busy = False
+
+        async def connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal busy
+            if busy:
+                writer.close()
+                return
+            busy = True
+            self.protocol.set_writer(writer)
+            try:
+                await transport.pump(lambda: reader.read(transport.CHUNK_BYTES), self.protocol, stop)
+            except (ConnectionError, OSError) as exc:
+                log.info("connection lost: %s", exc)
+            finally:
+                busy = False
+                writer.close()
+            if self.protocol.authenticated:
+                self.shutdown()
+
+        async def main() -> None:
+            self._server = await asyncio.start_server(connection, host, port)
+            log.info("listening on %s:%s%s", host, port, " (token required)" if token else "")
+            async with self._server:
+                await self._server.serve_forever()
+
+        try:
+            asyncio.run(main())
+        except (asyncio.CancelledError, KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self.shutdown()
 
     # -- helpers for handlers ----------------------------------------------------------------------
 
@@ -118,7 +157,11 @@ class CodehearthServer(LanguageServer):
         problems = self.assistant.configure(self.init_options, client_settings)
         for problem in problems:
             log.warning("%s", problem)
-            self.show_once(str(problem), types.MessageType.Warning)
+        if problems and not self._settings_shown:
+            # One pop-up per session for settings: a client that keeps sending bad ones must not bury the user.
+            self._settings_shown = True
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            self.show_once(f"{problems[0]}{more}; details in the log", types.MessageType.Warning)
         self.stream_chunks = self.assistant.settings.stream_completion_chunks
         set_log_level(self.assistant.settings.log_level)
 
@@ -208,18 +251,27 @@ def create_server() -> CodehearthServer:
     return server
 
 
-def serve(tcp: str | None = None) -> int:
-    """Run until the client says exit or goes away. Returns 1 after an exit without shutdown (LSP spec)."""
+def serve(tcp: str | None = None, allow_remote: bool = False) -> int:
+    """Run until the client says exit or goes away. Returns 1 after an exit without shutdown (LSP spec), 2 when
+    the TCP address is refused (not loopback without --allow-remote, or no token)."""
+    import sys
+
     from codehearth.stdio import protect_stdout
 
+    if tcp:
+        try:
+            host, port = transport.parse_tcp(tcp)
+            token = transport.tcp_token(host, allow_remote)
+        except transport.ExposureError as exc:
+            log.error("%s", exc)
+            return 2
     server = create_server()
     handler = ClientLogHandler(server)
     handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
     logging.getLogger("codehearth").addHandler(handler)
     if tcp:
-        host, _, port = tcp.rpartition(":")
-        server.start_tcp(host or "127.0.0.1", int(port))
+        server.start_guarded_tcp(host, port, token)
     else:
-        server.start_io(stdout=protect_stdout())
+        server.start_stdio(sys.stdin.fileno(), protect_stdout())
     server.assistant.shutdown()
     return 0 if server.protocol._shutdown else 1
