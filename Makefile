@@ -30,7 +30,9 @@ model: install
 	$(BIN)/codehearth models pull smollm2-135m-instruct
 	$(BIN)/codehearth models pull qwen2.5-coder-0.5b-instruct
 
+# Measure both models here first: `auto` chooses each role's model by this machine's measured speed.
 run: model
+	$(BIN)/codehearth models recommend --measure
 	$(BIN)/codehearth demo
 
 lint: install

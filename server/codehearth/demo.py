@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -103,6 +104,7 @@ async def run_demo(budget_ms: int, server_cmd: list[str]) -> int:
 
     # A fresh cache folder, so the explanation streams from the model rather than from an earlier run's cache.
     env = {**os.environ, "CODEHEARTH_CACHE_DIR": str(workspace / ".codehearth-cache")}
+    _keep_speed_figures(workspace / ".codehearth-cache")
     await client.start_io(*server_cmd, env=env)
     started = time.monotonic()
     await client.initialize_async(
@@ -208,6 +210,17 @@ async def run_demo(budget_ms: int, server_cmd: list[str]) -> int:
     await asyncio.sleep(0.2)
     await client.stop()
     return 0
+
+
+def _keep_speed_figures(fresh_cache: Path) -> None:
+    """The fresh cache is for explanations; this machine's measured model speeds (which `auto` reads) stay."""
+    from codehearth.config import cache_dir
+    from codehearth.models.speedcache import FILE_NAME
+
+    measured = cache_dir() / FILE_NAME
+    if measured.is_file():
+        fresh_cache.mkdir(parents=True, exist_ok=True)
+        shutil.copy(measured, fresh_cache / FILE_NAME)
 
 
 def main(budget_ms: int = 400, server_cmd: list[str] | None = None) -> int:

@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcServerError
-from tests.lsp.harness import inline, open_doc, running_server, send_raw_request, stats_of, to_dict, wait_for_state
+from tests.lsp.harness import (
+    inline,
+    open_doc,
+    running_server,
+    send_raw_request,
+    stats_of,
+    to_dict,
+    wait_for_state,
+)
 
 from codehearth.models.registry import Registry
 

@@ -55,7 +55,7 @@ def test_slow_and_fast_machines_choose_different_completion_models(registry: Reg
     # fast: Qwen's keystroke is 3 + 100 = 103 ms: the FIM model wins
     assert fast.completion.model == QWEN
     assert fast.completion.reason.startswith("the best FIM model present that fits: typical keystroke 103 ms")
-    # explanations: Qwen starts streaming within 4 s on both (600 prompt tokens / 250 per s = 2.4 s)
+    # explanations: Qwen starts streaming within 4 s on both (400 prompt tokens / 250 per s = 1.6 s)
     assert slow.explanation is not None and slow.explanation.model == QWEN
     assert fast.explanation is not None and fast.explanation.model == QWEN
 
@@ -65,7 +65,7 @@ def test_when_nothing_is_fast_enough_the_fastest_is_chosen_and_said(registry: Re
     chosen = plan(settings, registry, SLOW, ram_mb=24000)
     assert chosen.completion is not None and chosen.completion.model == SMOL
     assert chosen.completion.reason.startswith("no model present is fast enough here; the fastest: typical keystroke")
-    assert chosen.explanation is not None and chosen.explanation.model == SMOL  # 600/800 s: 761 ms, the fastest
+    assert chosen.explanation is not None and chosen.explanation.model == SMOL  # 400/800 s + 1/90 s: 511 ms, the fastest
 
 
 def test_explicit_settings_win(registry: Registry) -> None:
@@ -136,3 +136,16 @@ def test_role_warnings_base_vs_instruct() -> None:
         "deepseek-coder-1.3b-base is a base (FIM) model without a chat template")
     assert role_warnings("completion", "psm", True, "instruct", QWEN) == []
     assert role_warnings("explanation", "psm", True, "instruct", QWEN) == []
+
+
+def test_measured_figures_are_kept_per_model_file_and_thread_count(tmp_path: Path) -> None:
+    from codehearth.models import speedcache
+
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF" + bytes(60))
+    figures = SpeedFigures(prompt_tokens_per_s=321.0, generated_tokens_per_s=45.0, threads=2)
+    speedcache.store(model, figures, tmp_path)
+    assert speedcache.load(model, 2, tmp_path) == figures
+    assert speedcache.load(model, 1, tmp_path) is None  # another thread count is another figure
+    model.write_bytes(b"GGUF" + bytes(80))  # a different file under the same name
+    assert speedcache.load(model, 2, tmp_path) is None

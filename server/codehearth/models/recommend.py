@@ -83,7 +83,7 @@ def print_table(data: dict[str, Any], out: TextIO) -> None:
     for role, rows in data["roles"].items():
         latency = "keystroke" if role == "completion" else "1st chunk"
         out.write(f"\n{role}s (best first):\n")
-        out.write(f"  {'model':<28} {'family':<9} {'fim':<4} {'size':>8} {'tok/s':>7} {'source':<9} "
+        out.write(f"  {'model':<28} {'family':<9} {'fim':<4} {'size':>9} {'tok/s':>7} {'source':<9} "
                   f"{latency:>10} {'memory':>8} {'fits':<4}  present\n")
         for r in rows:
             ms = r["keystrokeMs"] if role == "completion" else r["firstChunkMs"]
@@ -91,7 +91,7 @@ def print_table(data: dict[str, Any], out: TextIO) -> None:
             size = f"{'~' if r['sizeEstimated'] else ''}{r['sizeMb']} MB"
             source = "measured" if r["figures"]["source"] != "estimate" else "estimate"
             have = "yes" if r["present"] else r["pull"]
-            out.write(f"  {r['id']:<28} {r['family']:<9} {r['fim']:<4} {size:>8} "
+            out.write(f"  {r['id']:<28} {r['family']:<9} {r['fim']:<4} {size:>9} "
                       f"{r['figures']['generatedTokensPerS']:>7.1f} {source:<9} {ms:>7.0f} ms {r['memoryMb']:>5} MB "
                       f"{fits:<4}  {have}\n")
     auto = data["auto"]

@@ -32,7 +32,7 @@ FiguresLookup = Callable[[ModelEntry, Path], "SpeedFigures | None"]
 
 MB = 1024 * 1024
 # An explanation prompt: the function, its class header and a few callees (explain.budgetTokens caps it).
-EXPLAIN_PROMPT_TOKENS = 600
+EXPLAIN_PROMPT_TOKENS = 400
 # Without any measurement on this machine: bytes of weights read per second while generating, per thread,
 # and prompt tokens evaluated per generated token. Measured here (2 busy cores, SmolLM2 and Qwen 0.5B,
 # 1 thread): ~2.2 GB/s effective and prompt evaluation ~6x generation; conservative on purpose.

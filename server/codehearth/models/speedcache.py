@@ -80,7 +80,7 @@ def lookup_for(threads: int, directory: Path | None = None) -> Callable[[ModelEn
     return lookup
 
 
-PROMPT_SAMPLE = "def fibonacci(n):\n    if n < 2:\n        return n\n    return fibonacci(n - 1) + fibonacci(n - 2)\n" * 4
+PROMPT_SAMPLE = "def fibonacci(n):\n    if n < 2:\n        return n\n    return fibonacci(n - 1) + fibonacci(n - 2)\n" * 8
 
 
 def measure(path: Path, settings: EngineSettings, threads: int) -> SpeedFigures:
