@@ -65,7 +65,13 @@ def test_when_nothing_is_fast_enough_the_fastest_is_chosen_and_said(registry: Re
     chosen = plan(settings, registry, SLOW, ram_mb=24000)
     assert chosen.completion is not None and chosen.completion.model == SMOL
     assert chosen.completion.reason.startswith("no model present is fast enough here; the fastest: typical keystroke")
-    assert chosen.explanation is not None and chosen.explanation.model == SMOL  # 400/800 s + 1/90 s: 511 ms, the fastest
+    # No model starts within 500 ms; Qwen starts within 4x that (400/250 s + 1/18 s = 1656 ms): quality wins.
+    assert chosen.explanation is not None and chosen.explanation.model == QWEN
+    assert chosen.explanation.reason.startswith("no model present starts within explainFirstChunkMs here; the best "
+                                                "that starts within 4x: first chunk 1656 ms (measured")
+    impatient = plan(Settings(explain_first_chunk_ms=100), registry, SLOW, ram_mb=24000)
+    assert impatient.explanation is not None and impatient.explanation.model == SMOL  # 511 ms, the fastest
+    assert impatient.explanation.reason.startswith("no model present is fast enough here; the fastest: first chunk")
 
 
 def test_explicit_settings_win(registry: Registry) -> None:

@@ -33,11 +33,14 @@ FiguresLookup = Callable[[ModelEntry, Path], "SpeedFigures | None"]
 MB = 1024 * 1024
 # An explanation prompt: the function, its class header and a few callees (explain.budgetTokens caps it).
 EXPLAIN_PROMPT_TOKENS = 400
+# When nothing starts within explainFirstChunkMs: the best model that starts within this many times it.
+EXPLAIN_PATIENCE = 4
 # Without any measurement on this machine: bytes of weights read per second while generating, per thread,
-# and prompt tokens evaluated per generated token. Measured here (2 busy cores, SmolLM2 and Qwen 0.5B,
-# 1 thread): ~2.2 GB/s effective and prompt evaluation ~6x generation; conservative on purpose.
-UNMEASURED_BYTES_PER_S_PER_THREAD = 1.5e9
-UNMEASURED_PROMPT_FACTOR = 5.0
+# and prompt tokens evaluated per generated token. Measured here (2 busy cores, 1 thread, load ~2:
+# SmolLM2 34 tokens/s x 98 MB = 3.3 GB/s, Qwen 0.5B 12.9 x 491 MB = 6.3 GB/s; prompt 2.4-3.7x generation),
+# taken at the low end on purpose.
+UNMEASURED_BYTES_PER_S_PER_THREAD = 3.0e9
+UNMEASURED_PROMPT_FACTOR = 2.5
 # A llama context's KV cache and scratch buffers, per 1024 tokens of context (small models; estimate).
 CONTEXT_MB_PER_1K = 24
 
@@ -216,6 +219,14 @@ def pick(role: Role, cands: list[Candidate], settings: Settings, memory_left_mb:
             if absent and not settings.auto_pull:
                 why += f"; better but not downloaded: {', '.join(absent)}"
         return best, why
+    if role == "explanation":
+        # Nothing starts within the target here. A reader waits seconds, not minutes, and a wrong explanation
+        # costs more than a slower right one: take the best model that starts within EXPLAIN_PATIENCE x target.
+        patient = [c for c in usable if c.first_chunk_ms <= EXPLAIN_PATIENCE * settings.explain_first_chunk_ms]
+        if patient:
+            best = patient[0]
+            return best, (f"no model present starts within explainFirstChunkMs here; the best that starts within "
+                          f"{EXPLAIN_PATIENCE}x: {_speed_words(best, role, settings)}")
     key = (lambda c: c.keystroke_ms) if role == "completion" else (lambda c: c.first_chunk_ms)
     best = min(usable, key=key)
     return best, f"no model present is fast enough here; the fastest: {_speed_words(best, role, settings)}"
