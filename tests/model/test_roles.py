@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from codehearth.app import Assistant
@@ -63,6 +64,14 @@ def make(pair: Path, tmp_path: Path, lookup, **extra: object) -> Assistant:  # t
     return a
 
 
+def relaxed(a: Assistant) -> None:
+    """After the choice (made at latencyBudgetMs 400), let this busy machine finish a completion."""
+    a.apply_settings(msgspec.structs.replace(a.settings, latency_budget_ms=20000))
+
+
+END = Point(9, len(SOURCE.splitlines()[9]))
+
+
 def rss_kb() -> int:
     for line in Path("/proc/self/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -91,8 +100,9 @@ def test_slow_machine_two_files_side_by_side_complete_and_explain(pair: Path, tm
     assert "typical keystroke 143 ms" in status["completion"]["reason"]
     assert a.engine() is not a.explain_engine()
     assert a.engine().info.fim_style == "none" and a.explain_engine().info.fim_style == "psm"  # type: ignore[union-attr]
+    relaxed(a)
     doc = a.open_document((tmp_path / "inv.py").as_uri(), SOURCE, "python")
-    suggestion = asyncio.run(a.completions.complete(doc, Point(9, 33)))
+    suggestion = asyncio.run(a.completions.complete(doc, END))
     assert suggestion.source == "model" and suggestion.text.strip()
     explanation = asyncio.run(a.explanations.explain(doc, Point(2, 4)))
     assert explanation.function == "total_value" and explanation.text and explanation.timings is not None
@@ -108,8 +118,9 @@ def test_fast_machine_one_file_for_both_roles_is_mapped_once(pair: Path, tmp_pat
     assert a.engine() is a.explain_engine()
     path = str(Registry(directory=pair).path(QWEN))
     size_kb = Path(path).stat().st_size // 1024
+    relaxed(a)
     doc = a.open_document((tmp_path / "inv.py").as_uri(), SOURCE, "python")
-    asyncio.run(a.completions.complete(doc, Point(9, 33)))  # the completion context touches the weights
+    asyncio.run(a.completions.complete(doc, END))  # the completion context touches the weights
     before = rss_kb()
     explanation = asyncio.run(a.explanations.explain(doc, Point(2, 4)))  # a second context on the same weights
     grown = rss_kb() - before
