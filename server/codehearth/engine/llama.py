@@ -33,7 +33,6 @@ from codehearth.engine.base import (
     StopReason,
     Timings,
 )
-from codehearth.engine.shared_weights import twin_context
 from codehearth.engine.templates import (
     FILE_SEP_TEXTS,
     REPO_NAME_TEXTS,
@@ -89,14 +88,13 @@ def default_threads() -> int:
 class _Context:
     """One llama context and the bookkeeping of what its KV cache holds."""
 
-    def __init__(self, path: Path, settings: EngineSettings, label: str, share: _Context | None = None) -> None:
+    def __init__(self, path: Path, settings: EngineSettings, label: str) -> None:
         from llama_cpp import Llama
 
         threads = settings.n_threads or default_threads()
         self.label = label
         try:
-            # A second context shares the first one's weights: the file is mapped once (engine/shared_weights.py).
-            self.llm: Any = twin_context(share.llm) if share is not None else Llama(
+            self.llm = Llama(
                 model_path=str(path),
                 n_ctx=settings.n_ctx,
                 n_batch=settings.n_batch,
@@ -251,7 +249,7 @@ class LlamaEngine:
             return self._complete
         with self._chat_lock:
             if self._chat is None:
-                self._chat = _Context(self.path, self.settings, "chat", share=self._complete)
+                self._chat = _Context(self.path, self.settings, "chat")
             return self._chat
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
@@ -378,9 +376,9 @@ class LlamaEngine:
             if self._closed:
                 return
             self._closed = True
-            if self._chat is not None:  # before the weights it shares
-                self._chat.close()
             self._complete.close()
+            if self._chat is not None:
+                self._chat.close()
 
 
 def _find_stop(text: str, stops: Sequence[str]) -> int | None:
