@@ -127,7 +127,6 @@ def test_fast_machine_one_file_for_both_roles_is_mapped_once(pair: Path, tmp_pat
     before = rss_kb()
     explanation = asyncio.run(a.explanations.explain(doc, Point(2, 4)))  # a second context on the same weights
     grown = rss_kb() - before
-    print(f"resident memory grew {grown} kB for the second context on a {size_kb} kB file")
     assert explanation.text
     assert mappings_of(path) == 1
     assert grown < size_kb // 4, f"resident memory grew {grown} kB for a {size_kb} kB file"
