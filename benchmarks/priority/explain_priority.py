@@ -76,7 +76,7 @@ async def type_line(assistant: Assistant, uri: str) -> dict[str, object]:
 async def main() -> None:
     workspace = Path(tempfile.mkdtemp(prefix="priority-"))
     (workspace / "geo.py").write_text(SOURCE)
-    settings = Settings(latency_budget_ms=2000)
+    settings = Settings(latency_budget_ms=2000, model="smollm2-135m-instruct")  # one model, both contexts
     assistant = Assistant(roots=[workspace], settings=settings, data_dir=workspace / ".cache")
     assistant.apply_settings(settings)
     assert assistant.load_engine() is not None

@@ -174,6 +174,10 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     registry = Registry(directory=models_dir(args.dir or ""))
+    if args.action == "recommend":
+        from codehearth.models.recommend import run
+
+        return run(_settings(args, Path.cwd()), registry.directory, args.json, args.measure)
     try:
         if args.action == "list":
             rows = [describe(e, registry) for e in registry.entries()]
@@ -234,11 +238,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         "acceptanceStats": f"{store_path(cache_dir())}{'' if settings.record_acceptance else ' (recording off)'}",
         "settingsProblems": [str(p) for p in problems],
     }
-    model: dict[str, Any] = {"id": settings.model_id()}
+    from codehearth.models.recommend import choices_for_doctor, completion_model
+
+    report["roles"] = choices_for_doctor(settings, registry)
+    model: dict[str, Any] = {"id": completion_model(settings, registry)}
     try:
         from codehearth.engine.llama import LlamaEngine
 
-        path = registry.resolve(settings.model_id())
+        path = registry.resolve(model["id"])
         model["path"] = str(path)
         engine = LlamaEngine(path, settings.engine)
         info = engine.info
@@ -341,12 +348,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", nargs="?", default=".")
     p.set_defaults(func=cmd_index)
 
-    p = sub.add_parser("models", help="list, pull, locate and verify models")
-    p.add_argument("action", choices=["list", "pull", "path", "verify"])
+    p = sub.add_parser("models", help="list, pull, locate, verify and recommend models")
+    p.add_argument("action", choices=["list", "pull", "path", "verify", "recommend"])
     p.add_argument("id", nargs="?")
     p.add_argument("--json", action="store_true")
     p.add_argument("--force", action="store_true", help="pull again even if present")
     p.add_argument("--dir", help="models folder (default: CODEHEARTH_MODELS_DIR or the user cache)")
+    p.add_argument("--measure", action="store_true", help="recommend: measure the downloaded models first")
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("doctor", help="report the installation: Python, llama.cpp, GPU, model, caches")

@@ -18,6 +18,8 @@ import msgspec
 import platformdirs
 
 DEFAULT_MODEL_ID = "smollm2-135m-instruct"
+AUTO = "auto"  # per role, the best model in the manifest that is present and fits this machine
+ROLES = ("completion", "explanation")
 WORKSPACE_CONFIG_NAME = ".codehearth.toml"
 
 
@@ -73,7 +75,13 @@ class ExplainSettings(_Base):
 
 
 class Settings(_Base):
-    model: str = "default"
+    # One model for both roles, or "auto"; ``completionModel``/``explanationModel`` win over it per role.
+    model: str = AUTO
+    completion_model: str = ""  # "" follows ``model``
+    explanation_model: str = ""
+    memory_budget_mb: int = 0  # what the loaded models may take; 0: from the machine's RAM (see models/selection)
+    explain_first_chunk_ms: int = 2500  # auto: an explanation model must start streaming within this
+    auto_pull: bool = False  # consent: auto may pull a better model from the manifest (else: present ones only)
     model_dir: str = ""  # where pulled weights live; CODEHEARTH_MODELS_DIR wins
     latency_budget_ms: int = 400
     debounce_ms: int = 0
@@ -95,7 +103,14 @@ class Settings(_Base):
     explain: ExplainSettings = msgspec.field(default_factory=ExplainSettings)
 
     def model_id(self) -> str:
-        return DEFAULT_MODEL_ID if self.model in ("", "default") else self.model
+        """The one model asked for both roles; under ``auto`` the manifest's default (the offline model)."""
+        return DEFAULT_MODEL_ID if self.model in ("", "default", AUTO) else self.model
+
+    def role_model(self, role: str) -> str:
+        """The model setting for one role: an id, a path, or ``auto``; the role's own setting wins."""
+        own = self.completion_model if role == "completion" else self.explanation_model
+        chosen = own or self.model
+        return AUTO if chosen in ("", "default", AUTO) else chosen  # "default": older configs and clients
 
     def language_enabled(self, language: str | None) -> bool:
         return (language or "plaintext") not in self.disabled_languages

@@ -2,13 +2,16 @@
 
 It opens a sample file, types into it word by word as a person would, asks for inline completions at each
 pause, shows the ghost text with its latency, accepts some suggestions, then asks for an explanation and
-streams it. At the end it prints the server's own stats: latency percentiles and the share served from cache.
+streams it. The server chooses a model per role (``auto``): the demo says which model completes, which one
+explains, and why. At the end it prints the server's own stats: latency percentiles and the share served from
+cache.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -77,6 +80,7 @@ async def run_demo(budget_ms: int, server_cmd: list[str]) -> int:
     def on_status(params: Any) -> None:
         status["state"] = _get(params, "state")
         status["message"] = _get(params, "message")
+        status["models"] = _get(params, "models") or {}
         if status["state"] in ("ready", "error"):
             ready.set()
 
@@ -100,6 +104,7 @@ async def run_demo(budget_ms: int, server_cmd: list[str]) -> int:
 
     # A fresh cache folder, so the explanation streams from the model rather than from an earlier run's cache.
     env = {**os.environ, "CODEHEARTH_CACHE_DIR": str(workspace / ".codehearth-cache")}
+    _keep_speed_figures(workspace / ".codehearth-cache")
     await client.start_io(*server_cmd, env=env)
     started = time.monotonic()
     await client.initialize_async(
@@ -126,8 +131,14 @@ async def run_demo(budget_ms: int, server_cmd: list[str]) -> int:
     if status.get("state") != "ready":
         _out(f"model failed to load: {status.get('message')}")
         return 1
-    _out(f"model ready after {(time.monotonic() - started) * 1000:.0f} ms; latency budget {budget_ms} ms")
-    _out(f"typing into {path.name} (ghost text shown after each pause):\n")
+    _out(f"models ready after {(time.monotonic() - started) * 1000:.0f} ms; latency budget {budget_ms} ms")
+    roles = status.get("models")
+    for role, label in (("completion", "completions "), ("explanation", "explanations")):
+        info = _get(roles, role)
+        how = "chosen by auto" if _get(info, "auto") else "set explicitly"
+        _out(f"  {label} {_get(info, 'model')} ({how}: {_get(info, 'reason')})")
+    completer = _get(_get(roles, "completion"), "model")
+    _out(f"\ntyping into {path.name}; ghost text from {completer} after each pause:\n")
 
     text = SAMPLE
     version = 1
@@ -166,7 +177,8 @@ async def run_demo(budget_ms: int, server_cmd: list[str]) -> int:
         shown += bool(ghost_text)
         _out(f"  {current!r:<44} ghost {ghost_text[:40]!r:<44} {ms:6.0f} ms")
 
-    _out("\nexplaining total_value():\n")
+    explainer = _get(_get(roles, "explanation"), "model")
+    _out(f"\nexplaining total_value() with {explainer}:\n")
     chunks.clear()
     t0 = time.monotonic()
     result = await client.workspace_execute_command_async(
@@ -198,6 +210,17 @@ async def run_demo(budget_ms: int, server_cmd: list[str]) -> int:
     await asyncio.sleep(0.2)
     await client.stop()
     return 0
+
+
+def _keep_speed_figures(fresh_cache: Path) -> None:
+    """The fresh cache is for explanations; this machine's measured model speeds (which `auto` reads) stay."""
+    from codehearth.config import cache_dir
+    from codehearth.models.speedcache import FILE_NAME
+
+    measured = cache_dir() / FILE_NAME
+    if measured.is_file():
+        fresh_cache.mkdir(parents=True, exist_ok=True)
+        shutil.copy(measured, fresh_cache / FILE_NAME)
 
 
 def main(budget_ms: int = 400, server_cmd: list[str] | None = None) -> int:

@@ -59,7 +59,8 @@ async def running_server(
             process_id=os.getpid(),
             root_uri=workspace.as_uri(),
             workspace_folders=[types.WorkspaceFolder(uri=workspace.as_uri(), name="ws")],
-            initialization_options={"latencyBudgetMs": 4000, **(init_options or {})},
+            # One model for both roles unless a test says otherwise: `auto` would pick per machine.
+            initialization_options={"latencyBudgetMs": 4000, "model": "smollm2-135m-instruct", **(init_options or {})},
         )
         client.capabilities = params.capabilities
         client.init_result = await client.initialize_async(params)  # type: ignore[attr-defined]

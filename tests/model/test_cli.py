@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -26,8 +27,13 @@ def describe(radius):
 '''
 
 
+# The default model for both roles: `auto` would choose per machine (tests/model/test_roles.py covers it).
+PINNED = Path(tempfile.mkdtemp(prefix="codehearth-cli-")) / "config.toml"
+PINNED.write_text('model = "smollm2-135m-instruct"\n')
+
+
 def run(*args: str, cwd: Path | None = None, env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **(env_extra or {})}
+    env = {**os.environ, "CODEHEARTH_CONFIG": str(PINNED), **(env_extra or {})}
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[2] / "server"), env.get("PYTHONPATH", "")])
     return subprocess.run([sys.executable, "-m", "codehearth", *args], capture_output=True, text=True, timeout=300,
                           cwd=cwd, env=env)
@@ -82,6 +88,7 @@ def test_doctor_json(default_model: Path, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["model"]["family"] == "llama" and report["model"]["fim"] == "none"
+    assert report["roles"]["completion"].startswith("smollm2-135m-instruct (explicit: set explicitly")
     assert isinstance(report["llamaCpp"]["gpuOffload"], bool)
     assert report["python"].startswith("3.")
     assert report["acceptanceStats"] == str(Path(report["cacheDir"]) / "acceptance.sqlite3")
@@ -98,6 +105,19 @@ def test_context_and_index(sample: Path, default_model: Path, tmp_path: Path) ->
     ctx = run("context", f"{sample}:10:12", "--json", env_extra=env)
     assert ctx.returncode == 0, ctx.stderr
     assert "circle_area" in ctx.stdout
+
+
+def test_models_recommend_json(default_model: Path) -> None:
+    result = run("models", "recommend", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert set(data) == {"machine", "roles", "auto"}
+    completion = {row["id"]: row for row in data["roles"]["completion"]}
+    assert completion["smollm2-135m-instruct"]["present"] is True
+    assert completion["codestral-22b"]["pull"] == "codehearth models pull codestral-22b"
+    assert completion["codestral-22b"]["figures"]["source"] == "estimate"
+    assert "deepseek-coder-6.7b-base" not in {row["id"] for row in data["roles"]["explanation"]}  # a base model
+    assert data["auto"]["completion"]["model"] == "smollm2-135m-instruct"  # pinned by the config file
 
 
 def test_settings_schema() -> None:

@@ -15,6 +15,7 @@ from codehearth.evaluate.scoring import TaskResult, common_prefix, score
 from codehearth.evaluate.store import RESULTS_FILE, ResultStore
 from codehearth.evaluate.tasks import KINDS, read_source
 from codehearth.evaluate.weights import AcceptanceProfile, KindCounts, StatsError, load_profile, recommend
+from codehearth.models.registry import Registry
 
 UTIL = '''"""Helpers used across the package."""
 
@@ -87,6 +88,23 @@ def fake_factory(*_: object) -> FakeEngine:
     return FakeEngine(token_seconds=0.0)
 
 
+FAKE_A, FAKE_B = "smollm2-135m-instruct", "qwen2.5-coder-0.5b-instruct"
+
+
+def fake_models(tmp_path: Path) -> Settings:
+    """Settings whose model folder holds the offline pair as sparse GGUF-headed files: enough for the registry and
+    the role planner, never for llama.cpp (the fake factory stands in for it)."""
+    folder = tmp_path / "models"
+    folder.mkdir(exist_ok=True)
+    registry = Registry(directory=folder)
+    for model_id in (FAKE_A, FAKE_B):
+        entry = registry.entry(model_id)
+        with (folder / entry.file).open("wb") as fh:
+            fh.write(b"GGUF" + bytes(20))
+            fh.truncate(entry.size)
+    return Settings(model_dir=str(folder))
+
+
 def test_mining_is_deterministic_and_spreads_over_kinds(repo: Path, tmp_path: Path) -> None:
     settings = Settings()
     first = collect_tasks(repo, settings, 12, seed=7, data_dir=tmp_path / "cache")
@@ -145,7 +163,8 @@ def test_eval_resumes_after_an_interruption(repo: Path, tmp_path: Path, stop: ty
         if len(seen) == 3:
             raise stop  # as Ctrl-C would, in the middle of the first model
 
-    kwargs = dict(models=["fake-a", "fake-b"], budgets=[5000, 9000], count=5, seed=3, out=out, settings=Settings(),
+    kwargs = dict(models=[FAKE_A, FAKE_B], budgets=[5000, 9000], count=5, seed=3, out=out,
+                  settings=fake_models(tmp_path),
                   engine_factory=fake_factory, data_dir=tmp_path / "cache", progress=False)
     first = evaluate(repo, on_result=stop_after_three, **kwargs)  # type: ignore[arg-type]
     assert first.outcome.interrupted and first.outcome.ran == 3
@@ -167,13 +186,13 @@ def test_eval_resumes_after_an_interruption(repo: Path, tmp_path: Path, stop: ty
     results = json.loads((out / "results.json").read_text())
     assert results["complete"] is True
     assert [(r["model"], r["budget_ms"], r["tasks"]) for r in results["results"]] == [
-        ("fake-a", 5000, 5), ("fake-a", 9000, 5), ("fake-b", 5000, 5), ("fake-b", 9000, 5)]
-    assert results["models"]["fake-a"]["load_ms"] is not None
+        (FAKE_A, 5000, 5), (FAKE_A, 9000, 5), (FAKE_B, 5000, 5), (FAKE_B, 9000, 5)]
+    assert results["models"][FAKE_A]["load_ms"] is not None
 
 
 def test_eval_report_files_on_a_fake_engine(repo: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    run = evaluate(repo, ["fake"], [2000], 8, 0, out, Settings(), engine_factory=fake_factory,
+    run = evaluate(repo, [FAKE_A], [2000], 8, 0, out, fake_models(tmp_path), engine_factory=fake_factory,
                    data_dir=tmp_path / "cache", progress=False)
     assert (out / "report.md").exists() and (out / "results.json").exists()
     r = run.results["results"][0]

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from codehearth.app import make_engine
+from codehearth.app import EngineFactory, make_engine
 from codehearth.config import Settings, cache_dir
 from codehearth.context.index import WorkspaceIndex
 from codehearth.evaluate.plots import write_plots
 from codehearth.evaluate.report import build_results, write_outputs
-from codehearth.evaluate.runner import EngineFactory, RunOutcome, run_eval
+from codehearth.evaluate.runner import RunOutcome, run_eval
 from codehearth.evaluate.scoring import TaskResult
 from codehearth.evaluate.store import ResultStore
 from codehearth.evaluate.tasks import KINDS, Task, TaskKind, mine_tasks

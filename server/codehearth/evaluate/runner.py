@@ -20,7 +20,7 @@ from typing import Any
 
 import msgspec
 
-from codehearth.app import Assistant, make_engine
+from codehearth.app import Assistant, EngineFactory, make_engine
 from codehearth.complete.service import CompletionService
 from codehearth.config import Settings
 from codehearth.engine.base import Engine, EngineCounters
@@ -28,11 +28,9 @@ from codehearth.evaluate import memory
 from codehearth.evaluate.scoring import TaskResult, result_key, score
 from codehearth.evaluate.store import ModelRun, ResultStore
 from codehearth.evaluate.tasks import Task, read_source
-from codehearth.models.registry import Registry
 
 log = logging.getLogger(__name__)
 
-EngineFactory = Callable[[Settings, Registry], Engine]
 
 
 class StopEval(Exception):

@@ -7,7 +7,7 @@ import concurrent.futures
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import msgspec
@@ -65,10 +65,12 @@ class ExplainService:
         engine: Callable[[], Engine | None],
         cache_dir: Path | None,
         executor: concurrent.futures.Executor | None = None,
+        wait_engine: Callable[[Callable[[str], None] | None], Awaitable[Engine]] | None = None,
     ) -> None:
         self.settings = settings
         self.builder = builder
         self._engine = engine
+        self._wait_engine = wait_engine  # waits while the model loads (with progress); raises if loading failed
         self._executor = executor or concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="explain")
         self._cache = _open_cache(cache_dir)
         self._active: set[CancelToken] = set()
@@ -82,12 +84,18 @@ class ExplainService:
         point: Point,
         on_chunk: Callable[[str], None] | None = None,
         cancel: CancelToken | None = None,
+        on_wait: Callable[[str], None] | None = None,
     ) -> Explanation:
         started = time.monotonic()
         ctx = self.find_function(doc, point)
         if ctx is None:
             raise ExplainError("no function or method at this position")
         engine = self._engine()
+        if engine is None and self._wait_engine is not None:
+            try:
+                engine = await self._wait_engine(on_wait)
+            except EngineError as exc:
+                raise ExplainError(str(exc)) from exc
         if engine is None:
             raise ExplainError("the model is not loaded yet")
         key = self._cache_key(ctx, engine)

@@ -66,7 +66,8 @@ def register(server: CodehearthServer) -> None:
         token = await ls.progress_begin("codehearth: explaining")
         try:
             result = await ls.assistant.explanations.explain(
-                doc, point, on_chunk=lambda delta: send(delta, False), cancel=cancel
+                doc, point, on_chunk=lambda delta: send(delta, False), cancel=cancel,
+                on_wait=lambda message: ls.progress_report(token, message),  # a model still loading
             )
         except ExplainError as exc:
             send("", True, str(exc))

@@ -98,7 +98,8 @@ def collect_stats(ls: CodehearthServer) -> dict[str, Any]:
         **token_counts(counters),
         "latencyMs": s.percentiles(),
         "lastLatencyMs": s.last_latency_ms,
-        "model": assistant.settings.model_id(),
+        "model": assistant.model_label(),
+        "models": assistant.models_status(),  # per role: model, state, why it was chosen
         "state": assistant.engine_state,
         "error": assistant.engine_error or getattr(engine, "unavailable_reason", None) or None,
         "positionEncoding": ls.encoding,

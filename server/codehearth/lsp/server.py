@@ -167,7 +167,8 @@ class CodehearthServer(LanguageServer):
 
     def on_engine_state(self, state: EngineState, message: str) -> None:
         def send() -> None:
-            payload: dict[str, Any] = {"state": state, "model": self.assistant.settings.model_id()}
+            payload: dict[str, Any] = {"state": state, "model": self.assistant.model_label(),
+                                       "models": self.assistant.models_status()}
             if state == "error":
                 payload["message"] = message
                 self.show_once(message)
@@ -176,7 +177,7 @@ class CodehearthServer(LanguageServer):
         self.from_any_thread(send)
 
     async def load_model(self) -> None:
-        token = await self.progress_begin(f"codehearth: loading {self.assistant.settings.model_id()}")
+        token = await self.progress_begin(f"codehearth: loading {self.assistant.model_label()}")
         engine = await self.assistant.load_engine_async()
         self.progress_end(token, "ready" if engine is not None else "failed")
         if engine is None and self.assistant.settings.engine.kind != "embedded" and not self.closing:

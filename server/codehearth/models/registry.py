@@ -52,8 +52,15 @@ class ModelEntry(msgspec.Struct, kw_only=True):
     license: str
     use: str
     source: ModelSource
-    size: int = 0
+    size: int = 0  # exact bytes, where known
     sha256: str = ""
+    kind: Literal["base", "instruct"] = "instruct"  # base models infill well and explain badly
+    approx_size: int = 0  # bytes as listed on the hub, for estimates before the file is here
+    # Quality rank per role (higher is better; see models/selection.py); a role missing here is not offered.
+    quality: dict[str, int] = msgspec.field(default_factory=dict)
+
+    def expected_size(self) -> int:
+        return self.size or self.approx_size
 
 
 class Manifest(msgspec.Struct, kw_only=True):

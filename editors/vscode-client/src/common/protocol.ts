@@ -23,10 +23,22 @@ export interface ExplainResult {
   cached: boolean;
 }
 
+/** One role's model (completion or explanation): which, its state, and why `auto` chose it. */
+export interface RoleStatus {
+  model?: string;
+  state?: ModelState | 'idle';
+  auto?: boolean;
+  reason?: string;
+  error?: string | null;
+}
+
+export type RoleStatuses = Partial<Record<'completion' | 'explanation', RoleStatus>>;
+
 /** `codehearth/status` notification. */
 export interface StatusParams {
   state: ModelState;
   model: string;
+  models?: RoleStatuses;
   message?: string;
 }
 
@@ -45,6 +57,7 @@ export interface Stats {
   superseded?: number;
   latencyMs?: LatencySummary;
   model?: string;
+  models?: RoleStatuses;
   state?: ModelState;
   lastLatencyMs?: number | null;
   error?: string | null;

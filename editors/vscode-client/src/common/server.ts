@@ -316,7 +316,7 @@ export class ServerManager implements vscode.Disposable {
   }
 
   private onStatus(params: StatusParams): void {
-    this.status.update({ state: params.state, model: params.model, message: params.message });
+    this.status.update({ state: params.state, model: params.model, models: params.models, message: params.message });
     if (params.state === 'ready') {
       this.log.info(`model ready: ${params.model}`);
     } else if (params.state === 'error') {
@@ -428,6 +428,9 @@ export class ServerManager implements vscode.Disposable {
       }
       if (stats.model) {
         change.model = stats.model;
+      }
+      if (stats.models) {
+        change.models = stats.models;
       }
       if (stats.lastLatencyMs !== undefined) {
         // Before the first completion the server reports 0: show no latency rather than "0 ms".

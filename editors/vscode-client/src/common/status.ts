@@ -1,12 +1,13 @@
 // What the status bar item says. Pure.
 
-import { ModelState, SpeedSummary } from './protocol';
+import { ModelState, RoleStatuses, SpeedSummary } from './protocol';
 
 export type ClientState = 'starting' | 'stopped' | 'crashed' | ModelState;
 
 export interface StatusInfo {
   state: ClientState;
   model?: string;
+  models?: RoleStatuses;
   lastLatencyMs?: number | null;
   message?: string;
   speed?: SpeedSummary | null;
@@ -26,6 +27,30 @@ const ICONS: Record<ClientState, string> = {
   crashed: '$(error)',
   stopped: '$(circle-slash)',
 };
+
+/** One line per role for the tooltip: "Completions: smollm2-135m-instruct (ready, auto: why)". */
+export function roleLines(models: RoleStatuses | undefined): string[] {
+  const lines: string[] = [];
+  for (const [role, label] of [['completion', 'Completions'], ['explanation', 'Explanations']] as const) {
+    const r = models?.[role];
+    if (!r || !r.model) {
+      continue;
+    }
+    const how = r.reason ? `, ${r.auto ? 'auto' : 'explicit'}: ${r.reason}` : '';
+    lines.push(`${label}: ${shortModelName(r.model)} (${r.state ?? 'unknown'}${how})`);
+  }
+  return lines;
+}
+
+/** The status bar's model text: one name, or both roles' names when they differ. */
+export function modelText(info: StatusInfo): string {
+  const c = info.models?.completion?.model;
+  const e = info.models?.explanation?.model;
+  if (c && e) {
+    return c === e ? shortModelName(c) : `${shortModelName(c)} + ${shortModelName(e)}`;
+  }
+  return shortModelName(info.model);
+}
 
 /** `smollm2-135m-instruct` stays; a path to a .gguf shows its file name. */
 export function shortModelName(model: string | undefined): string {
@@ -57,7 +82,7 @@ export function formatSpeed(speed: SpeedSummary | null | undefined): string {
 
 export function statusView(info: StatusInfo): StatusView {
   const parts: string[] = [];
-  const model = shortModelName(info.model);
+  const model = modelText(info);
   if (model) {
     parts.push(model);
   }
@@ -69,7 +94,7 @@ export function statusView(info: StatusInfo): StatusView {
   const text = `${ICONS[info.state]} ${parts.join(' · ')}`;
   const lines = [
     `Codehearth — ${info.state}`,
-    model ? `Model: ${info.model}` : '',
+    ...(info.models ? roleLines(info.models) : [model ? `Model: ${info.model}` : '']),
     latency ? `Last completion: ${latency}` : '',
     formatSpeed(info.speed),
     info.message ? info.message : '',

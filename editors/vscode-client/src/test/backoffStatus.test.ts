@@ -33,6 +33,19 @@ test('status text: model, state, latency', () => {
   assert.match(e.tooltip, /model not found/);
 });
 
+test('status shows both roles: two names when they differ, why in the tooltip', () => {
+  const models = {
+    completion: { model: 'smollm2-135m-instruct', state: 'ready' as const, auto: true, reason: 'fastest' },
+    explanation: { model: 'qwen2.5-coder-0.5b-instruct', state: 'loading' as const, auto: true, reason: 'best' },
+  };
+  const v = statusView({ state: 'loading', model: 'x', models });
+  assert.equal(v.text, '$(sync~spin) smollm2-135m-instruct + qwen2.5-coder-0.5b-instruct · loading');
+  assert.match(v.tooltip, /Completions: smollm2-135m-instruct \(ready, auto: fastest\)/);
+  assert.match(v.tooltip, /Explanations: qwen2.5-coder-0.5b-instruct \(loading, auto: best\)/);
+  const same = statusView({ state: 'ready', models: { completion: { model: 'a' }, explanation: { model: 'a' } } });
+  assert.equal(same.text, '$(flame) a · ready');
+});
+
 test('latency and model formatting', () => {
   assert.equal(formatLatency(undefined), '');
   assert.equal(formatLatency(null), '');
