@@ -253,8 +253,16 @@ class Assistant:
                 continue
             slot.engine, slot.state = engine, "ready"
             self._warn_role(slot, choice, engine)
+            self._remember_speed(path, engine)
         for watch in self._model_watches.values():
             watch.start()
+
+    def _remember_speed(self, path: Path, engine: Engine) -> None:
+        """The engine's own calibration feeds `auto`: the next choice goes by what was measured on this machine."""
+        speed = getattr(engine, "speed", None)
+        if speed is None:
+            return
+        speedcache.store(path, msgspec.structs.replace(speed.figures(), threads=threads(self.settings)))
 
     def _resolve(self, registry: Registry, choice: Choice) -> Path:
         if not choice.present and choice.auto and self.settings.auto_pull:
