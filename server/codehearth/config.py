@@ -12,13 +12,19 @@ import os
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import platformdirs
 
 DEFAULT_MODEL_ID = "smollm2-135m-instruct"
 WORKSPACE_CONFIG_NAME = ".codehearth.toml"
+
+
+# Bounds on the numbers a user or a client may set: a value past them (latencyBudgetMs 10^9, maxTokens 10^7)
+# would make one request run for minutes; it is reported once and its default used (found by the fuzz, issue 14).
+Ms = Annotated[int, msgspec.Meta(ge=0, le=60_000)]
+Tokens = Annotated[int, msgspec.Meta(ge=1, le=8192)]
 
 
 class _Base(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_fields=False):
@@ -68,28 +74,28 @@ class ContextSettings(_Base):
 
 
 class ExplainSettings(_Base):
-    max_tokens: int = 384
+    max_tokens: Tokens = 384
     budget_tokens: int = 1536
 
 
 class Settings(_Base):
     model: str = "default"
     model_dir: str = ""  # where pulled weights live; CODEHEARTH_MODELS_DIR wins
-    latency_budget_ms: int = 400
-    debounce_ms: int = 0
-    max_tokens_single_line: int = 32
-    max_tokens_multi_line: int = 96
+    latency_budget_ms: Ms = 400
+    debounce_ms: Ms = 0
+    max_tokens_single_line: Tokens = 32
+    max_tokens_multi_line: Tokens = 96
     disabled_languages: list[str] = msgspec.field(default_factory=list)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     stream_completion_chunks: bool = False  # send codehearth/completionChunk notifications
-    keep_generating_ms: int = 1500  # in-flight reuse: generation goes on after the deadline answer
+    keep_generating_ms: Ms = 1500  # in-flight reuse: generation goes on after the deadline answer
     record_acceptance: bool = True  # keep acceptance statistics in the user cache (`codehearth stats`), never sent
     # At the deadline, show whole lines only ("line") or also the finished words of the line being written
     # ("word", at least a few characters).
     deadline_cut: Literal["word", "line"] = "line"
     prepare_while_paused: bool = True  # prefill the next prompt in the background after Enter, a jump, a file switch
     prefetch_next: bool = True  # after a suggestion is shown, prepare the one that follows it as if accepted
-    pause_ms: int = 150  # quiet time after an edit before background work starts
+    pause_ms: Ms = 150  # quiet time after an edit before background work starts
     engine: EngineSettings = msgspec.field(default_factory=EngineSettings)
     context: ContextSettings = msgspec.field(default_factory=ContextSettings)
     explain: ExplainSettings = msgspec.field(default_factory=ExplainSettings)
