@@ -148,10 +148,39 @@ def _error_path(message: str) -> str | None:
     return message.split(marker, 1)[1].split("`", 1)[0]
 
 
+def _drop_unencodable(node: Any, path: str) -> list[str]:
+    """Remove strings a client sent with lone surrogates (msgspec raises UnicodeEncodeError, not a
+    ValidationError, on them); returns their paths."""
+    dropped: list[str] = []
+    if isinstance(node, dict):
+        for key in list(node):
+            where = f"{path}.{key}"
+            if _unencodable(key) or _unencodable(node[key]):
+                del node[key]
+                dropped.append(where.encode("utf-8", "replace").decode())
+            else:
+                dropped += _drop_unencodable(node[key], where)
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            dropped += _drop_unencodable(item, f"{path}[{i}]")
+    return dropped
+
+
+def _unencodable(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    return isinstance(value, list) and any(_unencodable(v) for v in value)
+
+
 def settings_from_tree(tree: Mapping[str, Any]) -> tuple[Settings, list[SettingsProblem]]:
     """Validate a merged tree; every invalid value falls back to its default."""
     work = deep_merge({}, tree)
-    problems: list[SettingsProblem] = []
+    problems: list[SettingsProblem] = [SettingsProblem(path, "not valid Unicode (a lone surrogate)")
+                                       for path in _drop_unencodable(work, "$")]
     for _ in range(64):
         try:
             return msgspec.convert(work, Settings, str_keys=True), problems
