@@ -12,7 +12,7 @@ import os
 import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import platformdirs
@@ -21,6 +21,12 @@ DEFAULT_MODEL_ID = "smollm2-135m-instruct"
 AUTO = "auto"  # per role, the best model in the manifest that is present and fits this machine
 ROLES = ("completion", "explanation")
 WORKSPACE_CONFIG_NAME = ".codehearth.toml"
+
+
+# Bounds on the numbers a user or a client may set: a value past them (latencyBudgetMs 10^9, maxTokens 10^7)
+# would make one request run for minutes; it is reported once and its default used (found by the fuzz, issue 14).
+Ms = Annotated[int, msgspec.Meta(ge=0, le=60_000)]
+Tokens = Annotated[int, msgspec.Meta(ge=1, le=8192)]
 
 
 class _Base(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_fields=False):
@@ -70,7 +76,7 @@ class ContextSettings(_Base):
 
 
 class ExplainSettings(_Base):
-    max_tokens: int = 384
+    max_tokens: Tokens = 384
     budget_tokens: int = 1536
 
 
@@ -83,21 +89,21 @@ class Settings(_Base):
     explain_first_chunk_ms: int = 2500  # auto: an explanation model must start streaming within this
     auto_pull: bool = False  # consent: auto may pull a better model from the manifest (else: present ones only)
     model_dir: str = ""  # where pulled weights live; CODEHEARTH_MODELS_DIR wins
-    latency_budget_ms: int = 400
-    debounce_ms: int = 0
-    max_tokens_single_line: int = 32
-    max_tokens_multi_line: int = 96
+    latency_budget_ms: Ms = 400
+    debounce_ms: Ms = 0
+    max_tokens_single_line: Tokens = 32
+    max_tokens_multi_line: Tokens = 96
     disabled_languages: list[str] = msgspec.field(default_factory=list)
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     stream_completion_chunks: bool = False  # send codehearth/completionChunk notifications
-    keep_generating_ms: int = 1500  # in-flight reuse: generation goes on after the deadline answer
+    keep_generating_ms: Ms = 1500  # in-flight reuse: generation goes on after the deadline answer
     record_acceptance: bool = True  # keep acceptance statistics in the user cache (`codehearth stats`), never sent
     # At the deadline, show whole lines only ("line") or also the finished words of the line being written
     # ("word", at least a few characters).
     deadline_cut: Literal["word", "line"] = "line"
     prepare_while_paused: bool = True  # prefill the next prompt in the background after Enter, a jump, a file switch
     prefetch_next: bool = True  # after a suggestion is shown, prepare the one that follows it as if accepted
-    pause_ms: int = 150  # quiet time after an edit before background work starts
+    pause_ms: Ms = 150  # quiet time after an edit before background work starts
     engine: EngineSettings = msgspec.field(default_factory=EngineSettings)
     context: ContextSettings = msgspec.field(default_factory=ContextSettings)
     explain: ExplainSettings = msgspec.field(default_factory=ExplainSettings)
@@ -157,10 +163,39 @@ def _error_path(message: str) -> str | None:
     return message.split(marker, 1)[1].split("`", 1)[0]
 
 
+def _drop_unencodable(node: Any, path: str) -> list[str]:
+    """Remove strings a client sent with lone surrogates (msgspec raises UnicodeEncodeError, not a
+    ValidationError, on them); returns their paths."""
+    dropped: list[str] = []
+    if isinstance(node, dict):
+        for key in list(node):
+            where = f"{path}.{key}"
+            if _unencodable(key) or _unencodable(node[key]):
+                del node[key]
+                dropped.append(where.encode("utf-8", "replace").decode())
+            else:
+                dropped += _drop_unencodable(node[key], where)
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            dropped += _drop_unencodable(item, f"{path}[{i}]")
+    return dropped
+
+
+def _unencodable(value: Any) -> bool:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    return isinstance(value, list) and any(_unencodable(v) for v in value)
+
+
 def settings_from_tree(tree: Mapping[str, Any]) -> tuple[Settings, list[SettingsProblem]]:
     """Validate a merged tree; every invalid value falls back to its default."""
     work = deep_merge({}, tree)
-    problems: list[SettingsProblem] = []
+    problems: list[SettingsProblem] = [SettingsProblem(path, "not valid Unicode (a lone surrogate)")
+                                       for path in _drop_unencodable(work, "$")]
     for _ in range(64):
         try:
             return msgspec.convert(work, Settings, str_keys=True), problems

@@ -53,3 +53,27 @@ def test_schema_has_wire_names() -> None:
     schema = settings_schema()
     props = schema["$defs"]["Settings"]["properties"]
     assert "latencyBudgetMs" in props and "engine" in props
+
+
+def test_numbers_past_their_bounds_fall_back_with_one_message_each() -> None:
+    # latencyBudgetMs 10^9 or maxTokens 10^7 would make one request run for minutes (issue 14's fuzz).
+    settings, problems = settings_from_tree({"latencyBudgetMs": 10**9, "debounceMs": -1, "maxTokensMultiLine": 10**7,
+                                             "explain": {"maxTokens": 0}, "keepGeneratingMs": 100})
+    assert (settings.latency_budget_ms, settings.debounce_ms, settings.max_tokens_multi_line,
+            settings.explain.max_tokens, settings.keep_generating_ms) == (400, 0, 96, 384, 100)
+    assert [str(p) for p in problems] == [
+        "setting $.latencyBudgetMs: Expected `int` <= 60000; using its default",
+        "setting $.debounceMs: Expected `int` >= 0; using its default",
+        "setting $.maxTokensMultiLine: Expected `int` <= 8192; using its default",
+        "setting $.explain.maxTokens: Expected `int` >= 1; using its default",
+    ]
+
+
+def test_a_lone_surrogate_in_a_setting_falls_back() -> None:
+    settings, problems = settings_from_tree({"model": "\ud800", "disabledLanguages": ["go", "\udc80"],
+                                             "explain": {"maxTokens": 9}})
+    assert (settings.model, settings.disabled_languages, settings.explain.max_tokens) == ("default", [], 9)
+    assert [str(p) for p in problems] == [
+        "setting $.model: not valid Unicode (a lone surrogate); using its default",
+        "setting $.disabledLanguages: not valid Unicode (a lone surrogate); using its default",
+    ]

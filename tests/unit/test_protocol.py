@@ -259,3 +259,29 @@ async def test_initialized_is_handled_once(server: Any, caplog: pytest.LogCaptur
     await asyncio.sleep(0.05)
     assert loads == [1]
     assert caplog.text.count("ignored initialized: sent again") == 2
+
+
+async def test_text_where_a_list_belongs_is_one_error(server: Any) -> None:
+    # cattrs would try each character of the string as a list element: a 1 MB string froze the server for minutes.
+    await initialize(server)
+    params = {"textDocument": {"uri": URI}, "range": {"start": {"line": 0, "character": 0},
+                                                      "end": {"line": 0, "character": 0}},
+              "context": {"diagnostics": "y" * 2**20}}
+    assert error_of(await ask(server, 3, "textDocument/codeAction", params)) == (
+        -32602, "Invalid params for textDocument/codeAction: params.context.diagnostics: invalid value, "
+        "expected Sequence")
+    params["context"] = {"diagnostics": {"a": 1}}
+    assert error_of(await ask(server, 4, "textDocument/codeAction", params))[0] == -32602
+    assert out(server).pop_ups() == []
+
+
+async def test_odd_values_cattrs_lets_through(server: Any, caplog: pytest.LogCaptureFixture) -> None:
+    await initialize(server)
+    caplog.set_level(logging.INFO, logger="codehearth")
+    send(server, {"jsonrpc": "2.0", "method": "window/workDoneProgress/cancel", "params": {"token": [1]}})
+    send(server, {"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {
+        "uri": "file:///ws/b.py", "languageId": 7, "version": 1, "text": "x = 1\n"}}})
+    await asyncio.sleep(0.05)
+    assert out(server).pop_ups() == []
+    assert "ignored window/workDoneProgress/cancel: params.token must be a string or an integer" in caplog.text
+    assert server.assistant.documents.get("file:///ws/b.py") is not None

@@ -44,7 +44,9 @@ def register(server: CodehearthServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: CodehearthServer, params: types.DidOpenTextDocumentParams) -> None:
         item = params.text_document
-        ls.assistant.open_document(item.uri, convert.clean_text(item.text), item.language_id, item.version)
+        # cattrs lets a number through where lsprotocol says str: an unknown language, not a crash.
+        language = item.language_id if isinstance(item.language_id, str) else ""
+        ls.assistant.open_document(item.uri, convert.clean_text(item.text), language, item.version)
 
     @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: CodehearthServer, params: types.DidChangeTextDocumentParams) -> None:

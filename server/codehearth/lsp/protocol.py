@@ -27,6 +27,8 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import cattrs
+from cattrs._compat import is_mutable_sequence, is_sequence
+from cattrs.cols import homogenous_tuple_structure_factory, list_structure_factory
 from lsprotocol import types
 from pygls.exceptions import (
     JsonRpcException,
@@ -97,6 +99,28 @@ def describe_params_error(exc: BaseException) -> str:
     return text if len(text) <= MAX_ERROR_CHARS else text[:MAX_ERROR_CHARS] + "…"
 
 
+def _reject_text_as_sequence(converter: cattrs.Converter) -> None:
+    """A string (or an object) where a list belongs is one error, not one per character: cattrs would try each
+    of a 1 MB string's characters as an element and collect a million errors, freezing the event loop for
+    minutes (found by the protocol fuzz, issue 14)."""
+
+    def wrap(make: Any) -> Any:
+        def factory(tp: Any, conv: cattrs.Converter) -> Any:
+            inner = make(tp, conv)
+
+            def structure(value: Any, _tp: Any) -> Any:
+                if isinstance(value, str | bytes | dict):
+                    raise TypeError(f"expected a list, got {type(value).__name__}")
+                return inner(value, _tp)
+
+            return structure
+
+        return factory
+
+    converter.register_structure_hook_factory(is_sequence, wrap(homogenous_tuple_structure_factory))
+    converter.register_structure_hook_factory(is_mutable_sequence, wrap(list_structure_factory))
+
+
 class CodehearthProtocol(LanguageServerProtocol):
     """Prefer UTF-8 positions whenever the client offers them (tree-sitter counts UTF-8 bytes); validate every
     message before it reaches a handler; keep pygls's own copy of the documents out of the way (the
@@ -109,6 +133,7 @@ class CodehearthProtocol(LanguageServerProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        _reject_text_as_sequence(self._converter)
         self._faults_logged: set[str] = set()
         self._faults_shown: set[str] = set()
 
@@ -358,6 +383,15 @@ class CodehearthProtocol(LanguageServerProtocol):
     def lsp_text_document__did_change(self, params: types.DidChangeTextDocumentParams) -> Generator[Any, Any, None]:
         if (handler := self.fm.features.get(types.TEXT_DOCUMENT_DID_CHANGE)) is not None:
             yield handler, (params,), None
+
+    @lsp_method(types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
+    def lsp_work_done_progress_cancel(self, params: types.WorkDoneProgressCancelParams) -> None:
+        # cattrs lets a list through where the token must be int | str; pygls would raise looking it up.
+        if not _valid_id(params.token):
+            log.warning("ignored %s: params.token must be a string or an integer",
+                        types.WINDOW_WORK_DONE_PROGRESS_CANCEL)
+            return
+        super().lsp_work_done_progress_cancel(params)
 
     @lsp_method(types.TEXT_DOCUMENT_DID_CLOSE)
     def lsp_text_document__did_close(self, params: types.DidCloseTextDocumentParams) -> Generator[Any, Any, None]:
