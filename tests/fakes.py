@@ -21,6 +21,7 @@ from codehearth.engine.base import (
     PromptPiece,
     StopReason,
     Timings,
+    common_prefix_length,
 )
 from codehearth.engine.speed import SpeedFigures, SpeedModel
 from codehearth.engine.templates import prompt_text
@@ -102,11 +103,11 @@ class CachingFakeEngine(FakeEngine):
 
     def prompt_cost(self, pieces: Sequence[PromptPiece], add_bos: bool = True) -> PromptCost:
         tokens = self._tokens(pieces)
-        return PromptCost(prompt_tokens=len(tokens), cached_tokens=_common(self.kv, tokens))
+        return PromptCost(prompt_tokens=len(tokens), cached_tokens=common_prefix_length(self.kv, tokens))
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
         tokens = self._tokens(request.prompt)
-        keep = min(_common(self.kv, tokens), max(0, len(tokens) - 1))
+        keep = min(common_prefix_length(self.kv, tokens), max(0, len(tokens) - 1))
         self.kv = self.kv[:keep]
         evaluated = 0
         reason: StopReason | None = None
@@ -139,10 +140,3 @@ class CachingFakeEngine(FakeEngine):
         return result
 
 
-def _common(a: Sequence[int], b: Sequence[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n

@@ -34,7 +34,7 @@ from benchmarks.latency.replay import plan
 from codehearth.config import ContextSettings
 from codehearth.context.document import Document, Point
 from codehearth.context.index import WorkspaceIndex
-from codehearth.engine.base import ModelInfo, SpecialToken
+from codehearth.engine.base import ModelInfo, SpecialToken, common_prefix_length
 from codehearth.engine.templates import OtherFile, fim_prompt
 
 QWEN = ModelInfo(
@@ -99,13 +99,6 @@ def prompt_tokens(pieces: list[Any], tokenize: Callable[[str], list[int]]) -> tu
     return out, front
 
 
-def common(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def replay(
@@ -142,7 +135,7 @@ def replay(
                 ctx = builder.build(doc, Point(row, col), budget)
                 pieces = layout(ctx, info)
                 tokens, front = prompt_tokens(pieces, tokenize)
-                kept = common(previous, tokens)
+                kept = common_prefix_length(previous, tokens)
                 # everything in front of the previous prompt's cursor line survived (snippets, path, window), but
                 # for a token where the window's end meets the line added by Enter (a blank line merges "\n\n")
                 front_kept = bool(previous) and kept >= previous_front - 2

@@ -38,6 +38,7 @@ import httpx
 
 from benchmarks.common import STDLIB, machine_info, summary
 from benchmarks.latency.replay import plan
+from codehearth.engine.base import common_prefix_length
 
 FILES = [("textwrap.py", 125, 12), ("shlex.py", 108, 12), ("json/encoder.py", 191, 12)]  # 169 keystrokes
 BUDGETS = (400, 1000, 3000)
@@ -99,12 +100,7 @@ def keystrokes(files: list[tuple[str, int, int]]) -> list[Keystroke]:
 
 def worth(suggestion: str, truth: str) -> int:
     first = suggestion.split("\n", 1)[0]
-    n = 0
-    for a, b in zip(first, truth, strict=False):
-        if a != b:
-            break
-        n += 1
-    return n
+    return common_prefix_length(first, truth)
 
 
 def score(keys: list[Keystroke], answers: list[Answer], budget_ms: float) -> dict[str, Any]:

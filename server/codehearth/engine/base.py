@@ -120,6 +120,17 @@ class GenerationRequest:
         return None
 
 
+def common_prefix_length(a: Sequence[object], b: Sequence[object]) -> int:
+    """How many leading items two sequences share: tokens already in a KV cache, characters of a suggestion that
+    match what the user typed."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
 class ChatMessage(msgspec.Struct):
     role: Literal["system", "user", "assistant"]
     content: str

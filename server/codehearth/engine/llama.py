@@ -33,6 +33,7 @@ from codehearth.engine.base import (
     SpecialToken,
     StopReason,
     Timings,
+    common_prefix_length,
 )
 from codehearth.engine.speed import Sample, SpeedCache, SpeedModel
 from codehearth.engine.templates import (
@@ -249,7 +250,7 @@ class LlamaEngine:
         tokenization and a comparison; no decode, no lock: an estimate for planning)."""
         tokens = self.prompt_tokens(pieces, add_bos=add_bos)
         cached = self._complete.cached_tokens()
-        return PromptCost(prompt_tokens=len(tokens), cached_tokens=_common_prefix(cached, tokens))
+        return PromptCost(prompt_tokens=len(tokens), cached_tokens=common_prefix_length(cached, tokens))
 
     def _chunk(self, purpose: str) -> int:
         if self.speed is None:
@@ -338,7 +339,7 @@ class LlamaEngine:
         if preparing and self._gate.urgent_waiting:
             return GenerationResult(text="", stop_reason="cancelled", timings=timings)
         with gated():
-            keep = _common_prefix(ctx.cached_tokens(), tokens)
+            keep = common_prefix_length(ctx.cached_tokens(), tokens)
             if keep == len(tokens):
                 keep -= 1  # re-evaluate the last prompt token to get fresh logits
             if keep < llm.n_tokens and not llm._ctx.kv_cache_seq_rm(-1, keep, -1):
@@ -434,13 +435,6 @@ class LlamaEngine:
                 self._chat.close()
 
 
-def _common_prefix(cached: Sequence[int], tokens: Sequence[int]) -> int:
-    keep = 0
-    for a, b in zip(cached, tokens, strict=False):
-        if a != b:
-            break
-        keep += 1
-    return keep
 
 
 def _find_stop(text: str, stops: Sequence[str]) -> int | None:

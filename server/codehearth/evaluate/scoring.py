@@ -13,6 +13,8 @@ from typing import Any
 
 import msgspec
 
+from codehearth.engine.base import common_prefix_length
+
 GRACE_MS = 50.0
 
 
@@ -44,12 +46,7 @@ def result_key(model: str, budget_ms: int, task_id: str) -> str:
 
 
 def common_prefix(a: str, b: str) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
+    return common_prefix_length(a, b)
 
 
 def first_line(text: str) -> str:
