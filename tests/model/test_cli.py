@@ -27,7 +27,7 @@ def describe(radius):
 '''
 
 
-# The default model for both roles: `auto` would choose per machine (tests/model/test_roles.py covers it).
+# The default model for both roles: `auto` would choose per machine (tests/model/test_roles_real_models.py covers it).
 PINNED = Path(tempfile.mkdtemp(prefix="codehearth-cli-")) / "config.toml"
 PINNED.write_text('model = "smollm2-135m-instruct"\n')
 

@@ -1,6 +1,6 @@
 """Two roles in the Assistant: which engines load, explanations waiting for a load, one clear error.
 
-Fake engines stand in for llama.cpp here; tests/model/test_roles.py does the same with the real models.
+Fake engines stand in for llama.cpp here; tests/model/test_roles_real_models.py does the same with the real models.
 """
 
 from __future__ import annotations
