@@ -57,7 +57,7 @@ def test_latency_fields(smoke: tuple[Path, dict]) -> None:
         assert s[name]["ratio_p50"] is not None and s[name]["ratio_p50"] > 0, name
     assert lat["settings"]["engine"]["nCtx"] > 0 and lat["settings"]["threads"] >= 1
     for row in lat["requests"]:
-        assert row["source"] in ("model", "typed-through", "in-flight", "lru", "skipped", "unavailable",
+        assert row["source"] in ("model", "typed-through", "in-flight", "lru", "prefetched", "skipped", "unavailable",
                                  "superseded", "cancelled", "unknown"), row
         if row["source"] == "model" and row["tokens_evaluated"] is not None:
             assert row["tokens_evaluated"] + row["tokens_reused"] <= row["prompt_tokens"]

@@ -72,7 +72,7 @@ def test_numbers_past_their_bounds_fall_back_with_one_message_each() -> None:
 def test_a_lone_surrogate_in_a_setting_falls_back() -> None:
     settings, problems = settings_from_tree({"model": "\ud800", "disabledLanguages": ["go", "\udc80"],
                                              "explain": {"maxTokens": 9}})
-    assert (settings.model, settings.disabled_languages, settings.explain.max_tokens) == ("default", [], 9)
+    assert (settings.model, settings.disabled_languages, settings.explain.max_tokens) == (Settings().model, [], 9)
     assert [str(p) for p in problems] == [
         "setting $.model: not valid Unicode (a lone surrogate); using its default",
         "setting $.disabledLanguages: not valid Unicode (a lone surrogate); using its default",
