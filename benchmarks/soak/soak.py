@@ -37,6 +37,7 @@ from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from benchmarks.common import ROOT, STDLIB, machine_info, pct
 from benchmarks.latency.lsp_driver import to_dict
 from benchmarks.latency.replay import plan
+from benchmarks.reliability.client import server_env
 
 SERVER = [sys.executable, "-m", "codehearth", "serve"]
 # (stdlib-relative path, candidate first lines of the typed block): lines inside function bodies.
@@ -47,14 +48,6 @@ PAUSE_S = (0.15, 0.6)
 LINE_WAIT_S = 2.0  # at the end of a line the user waits (up to this long) for the suggestion
 DRIFT_FROM_MIN = 5.0
 DRIFT_LIMIT = 0.05
-
-
-def server_env(cache: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env["CODEHEARTH_CACHE_DIR"] = str(cache)
-    env["CODEHEARTH_CONFIG"] = str(cache / "no-user-config.toml")
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "server"), env.get("PYTHONPATH", "")])
-    return env
 
 
 def proc_sample(pid: int) -> dict[str, Any]:
