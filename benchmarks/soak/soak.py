@@ -38,6 +38,7 @@ from benchmarks.common import ROOT, STDLIB, machine_info, pct
 from benchmarks.latency.lsp_driver import to_dict
 from benchmarks.latency.replay import plan
 from benchmarks.reliability.client import server_env
+from codehearth.memory import TRACE_ENV
 
 SERVER = [sys.executable, "-m", "codehearth", "serve"]
 # (stdlib-relative path, candidate first lines of the typed block): lines inside function bodies.
@@ -48,6 +49,8 @@ PAUSE_S = (0.15, 0.6)
 LINE_WAIT_S = 2.0  # at the end of a line the user waits (up to this long) for the suggestion
 DRIFT_FROM_MIN = 5.0
 DRIFT_LIMIT = 0.05
+MEMORY_KEYS = ("anonymousMb", "fileMb", "heapInUseMb", "heapFreeMb", "heapMmappedMb", "pythonTracedMb",
+               "tracingOverheadMb", "gcObjects")
 
 
 def proc_sample(pid: int) -> dict[str, Any]:
@@ -177,7 +180,17 @@ def fit_drift(samples: list[dict[str, Any]], key: str) -> dict[str, Any]:
     }
 
 
-async def soak(minutes: float, sample_s: float, work: Path, budget_ms: int, seed: int) -> dict[str, Any]:
+async def memory_split(client: LanguageClient, top: int = 0) -> dict[str, Any]:
+    """The server's own account of its memory (resident by kind, C heap, traced Python), or {} if it cannot say."""
+    try:
+        return to_dict(await asyncio.wait_for(
+            client.protocol.send_request_async("codehearth/memory", {"top": top}), 60))
+    except Exception as exc:  # a sample without the split, not a failed soak
+        return {"memoryError": f"{type(exc).__name__}: {exc}"[:200]}
+
+
+async def soak(minutes: float, sample_s: float, work: Path, budget_ms: int, seed: int,
+               trace_python: bool = True) -> dict[str, Any]:
     workspace = work / "ws"
     for rel in FILES:
         dest = workspace / rel
@@ -185,7 +198,10 @@ async def soak(minutes: float, sample_s: float, work: Path, budget_ms: int, seed
         shutil.copy(STDLIB / rel, dest)
     cache = work / "cache"
     cache.mkdir(parents=True, exist_ok=True)
-    config = ClientServerConfig(server_command=SERVER, server_env=server_env(cache))
+    env = server_env(cache)
+    if trace_python:  # Python's allocations are traced, so that growth can be told from the C heap's
+        env[TRACE_ENV] = "1"
+    config = ClientServerConfig(server_command=SERVER, server_env=env)
     client: LanguageClient = await config.start()
 
     @client.feature("codehearth/status")
@@ -220,6 +236,7 @@ async def soak(minutes: float, sample_s: float, work: Path, budget_ms: int, seed
         if stats["state"] != "ready":
             raise RuntimeError(f"the model did not load: {stats.get('error')}")
         started = time.monotonic()
+        memory_at_start = await memory_split(client, top=20)
         stop_at = started + minutes * 60
         texts = {rel: (STDLIB / rel).read_text(encoding="utf-8") for rel in FILES}
         usable = [rel for rel in FILES if block_starts(texts[rel]) and function_lines(texts[rel])]
@@ -235,7 +252,8 @@ async def soak(minutes: float, sample_s: float, work: Path, budget_ms: int, seed
                 sample = {"minute": round((now - started) / 60, 2), **proc_sample(pid),
                           "p50_ms": pct(window, 0.5), "p95_ms": pct(window, 0.95), "answered": len(window),
                           "explanations": len([1 for t, _ in driver.explanations if last <= t < now]),
-                          "requests_total": driver.requests, "loadavg": round(os.getloadavg()[0], 2)}
+                          "requests_total": driver.requests, "loadavg": round(os.getloadavg()[0], 2),
+                          **{k: v for k, v in (await memory_split(client)).items() if k != "rssMb"}}
                 samples.append(sample)
                 print(json.dumps(sample), flush=True)
                 last = now
@@ -254,6 +272,7 @@ async def soak(minutes: float, sample_s: float, work: Path, budget_ms: int, seed
         await asyncio.sleep(0.5)
         sampling.cancel()
         final_stats = to_dict(await client.protocol.send_request_async("codehearth/stats", None))
+        memory_at_end = await memory_split(client, top=20)
     finally:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(client.shutdown_session(), 15)
@@ -261,6 +280,8 @@ async def soak(minutes: float, sample_s: float, work: Path, budget_ms: int, seed
             await client.stop()
     all_ms = [ms for _, ms in driver.latencies]
     drift = {key: fit_drift(samples, key) for key in ("rss_mb", "fds", "threads", "p95_ms")}
+    # Where a drift in resident memory lives: anonymous vs file pages, the C heap, Python's traced allocations.
+    memory_drift = {key: fit_drift(samples, key) for key in MEMORY_KEYS if any(key in s for s in samples)}
     within = {key: (d["fitted"] is not None and abs(d["fitted"]) <= DRIFT_LIMIT) for key, d in drift.items()}
     run_minutes = round(samples[-1]["minute"], 2) if samples else 0.0
     return {
@@ -285,6 +306,10 @@ async def soak(minutes: float, sample_s: float, work: Path, budget_ms: int, seed
         "drift_limit": DRIFT_LIMIT,
         "drift": drift,
         "within_limit": within,
+        "memory_drift": memory_drift,
+        "python_traced": trace_python,
+        "memory_at_start": memory_at_start,
+        "memory_at_end": memory_at_end,
         "server_stats": final_stats,
     }
 
@@ -297,13 +322,23 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
     samples = results["samples"]
     minutes = [s["minute"] for s in samples]
-    fig, axes = plt.subplots(4, 1, figsize=(8, 9), sharex=True)
+    fig, axes = plt.subplots(5, 1, figsize=(8, 11), sharex=True)
     for ax, (key, label) in zip(axes, [("rss_mb", "resident memory (MB)"), ("fds", "open file descriptors"),
-                                       ("threads", "threads"), ("p95_ms", "completion p95 (ms)")], strict=True):
+                                       ("threads", "threads"), ("p95_ms", "completion p95 (ms)")], strict=False):
         ax.plot(minutes, [s[key] for s in samples], marker="o", markersize=3)
         ax.axvline(DRIFT_FROM_MIN, color="grey", linestyle=":", linewidth=1)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
+    split = axes[-1]  # where resident memory lives, so that a rise can be placed
+    for key, label in [("anonymousMb", "anonymous"), ("fileMb", "file-backed (model)"),
+                       ("heapInUseMb", "C heap in use"), ("heapFreeMb", "C heap free"),
+                       ("pythonTracedMb", "Python traced")]:
+        if any(key in s for s in samples):
+            split.plot(minutes, [s.get(key) for s in samples], marker=".", markersize=3, label=label)
+    split.axvline(DRIFT_FROM_MIN, color="grey", linestyle=":", linewidth=1)
+    split.set_ylabel("MB")
+    split.legend(fontsize=7, loc="upper left")
+    split.grid(alpha=0.3)
     axes[-1].set_xlabel("minute")
     title = f"soak: {results['minutes_run']:g} min, {results['requests']} completions, {results['explanations']} explanations"
     if results["shorter_than_an_hour"]:
@@ -320,11 +355,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample-s", type=float, default=60.0)
     parser.add_argument("--budget-ms", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--no-trace", action="store_true", help="do not trace Python's allocations in the server")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="codehearth-soak-"))
     try:
-        results = asyncio.run(soak(args.minutes, args.sample_s, work, args.budget_ms, args.seed))
+        results = asyncio.run(soak(args.minutes, args.sample_s, work, args.budget_ms, args.seed,
+                                       trace_python=not args.no_trace))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -336,10 +373,10 @@ def main(argv: list[str] | None = None) -> int:
         data = json.loads(reliability.read_text())
         data["soak"] = {k: results[k] for k in ("minutes_requested", "minutes_run", "shorter_than_an_hour", "note",
                                                 "requests", "answered", "explanations", "latency_ms", "drift",
-                                                "within_limit")}
+                                                "within_limit", "memory_drift")}
         reliability.write_text(json.dumps(data, indent=1, default=str) + "\n")
     print(json.dumps({k: results[k] for k in ("minutes_run", "requests", "answered", "explanations", "drift",
-                                              "within_limit")}, indent=1))
+                                              "within_limit", "memory_drift")}, indent=1))
     return 0
 
 

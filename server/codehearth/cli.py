@@ -290,6 +290,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from codehearth.lsp.server import serve
+    from codehearth.memory import start_tracing_if_asked
+
+    start_tracing_if_asked()  # before anything is allocated, so that growth is measured from the start
 
     return serve(tcp=args.tcp, allow_remote=args.allow_remote)
 

@@ -12,6 +12,7 @@ from codehearth.app import uri_to_path
 from codehearth.engine.base import token_counts
 from codehearth.lsp import convert
 from codehearth.lsp.server import CodehearthServer
+from codehearth.memory import snapshot as memory_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,12 @@ def register(server: CodehearthServer) -> None:
     @server.feature("codehearth/stats")
     def stats(ls: CodehearthServer, params: Any = None) -> dict[str, Any]:
         return collect_stats(ls)
+
+    @server.feature("codehearth/memory")
+    def memory(ls: CodehearthServer, params: Any = None) -> dict[str, Any]:
+        """Where resident memory is (for soaks and bug reports); ``{"top": N}`` names Python's N fastest growers."""
+        top = params.get("top", 0) if isinstance(params, dict) else getattr(params, "top", 0)
+        return memory_snapshot(top if isinstance(top, int) and 0 <= top <= 100 else 0)
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: CodehearthServer, params: Any = None) -> None:
