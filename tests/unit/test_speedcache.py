@@ -208,3 +208,18 @@ def test_the_oldest_entries_go_first(tmp_path: Path, monkeypatch: pytest.MonkeyP
     for i, key in enumerate(keys):
         cache.put(SpeedEntry(key=key, chosen_threads=1, measured_at=float(i)))
     assert [e.key for e in cache.entries()] == keys[1:]
+
+
+def test_gpu_figures_for_a_gpu_setting(tmp_path: Path) -> None:
+    cache = SpeedCache(tmp_path / "speed.json")
+    model = tmp_path / "m.gguf"
+    model.write_bytes(b"GGUF" + bytes(60))
+    cpu, gpu = EngineSettings(), EngineSettings(n_gpu_layers=-1)
+    on_cpu = SpeedFigures(prompt_tokens_per_s=40.0, generated_tokens_per_s=14.0, threads=1, n_ctx=N_CTX)
+    on_gpu = SpeedFigures(prompt_tokens_per_s=4000.0, generated_tokens_per_s=140.0, threads=2, n_ctx=N_CTX)
+    cache.put(SpeedEntry(key=speed_key(model, cpu, N_CTX, AUTO_THREADS), chosen_threads=1, measured_at=1.0))
+    cache.put(SpeedEntry(key=speed_key(model, cpu, N_CTX, 1), figures=on_cpu, measured_at=2.0))
+    cache.put(SpeedEntry(key=speed_key(model, gpu, N_CTX, 2), figures=on_gpu, measured_at=3.0))
+    # the CPU's thread choice does not make a GPU set-up read CPU figures, nor the other way round
+    assert cache.figures_for(model, gpu) == on_gpu
+    assert cache.figures_for(model, cpu) == on_cpu

@@ -133,10 +133,10 @@ class SpeedCache:
     def figures_for(self, path: Path | str, settings: EngineSettings) -> SpeedFigures | None:
         """This machine's measured rates for a model file, as model selection wants them.
 
-        Only this machine and this file count. Among those, the thread count the engine would run with wins
-        (``nThreads``, else the count calibration chose for this file), then the entry whose context size,
-        batch size, GPU layers and llama.cpp version match ``settings``, then the newest. A figure measured at
-        another context size is still far better than an estimate from the file size.
+        Only this machine and this file count, and with an explicit ``nThreads`` only that thread count. Then,
+        in order: the same GPU offload, the thread count the engine would run with (``nThreads``, else the count
+        calibration chose for this file), the same context size, batch size and llama.cpp version, the newest.
+        A figure measured at another context size is still far better than an estimate from the file size.
         """
         machine, model = machine_key(), model_identity(path)
         mine = [e for e in self.entries() if e.key.machine == machine and e.key.model == model]
@@ -144,16 +144,17 @@ class SpeedCache:
 
         def closeness(e: SpeedEntry) -> tuple[bool, bool, bool, bool, float]:
             k = e.key
-            return (k.n_ctx == settings.n_ctx, k.n_gpu_layers == settings.n_gpu_layers,
+            return (k.n_gpu_layers == settings.n_gpu_layers, k.n_ctx == settings.n_ctx,
                     k.n_batch == settings.n_batch, k.llama == version, e.measured_at)
 
         threads = settings.n_threads
         if not threads:
             choices = [e for e in mine if e.key.threads == AUTO_THREADS and e.chosen_threads > 0]
             threads = max(choices, key=closeness).chosen_threads if choices else 0
-        measured = [e for e in mine if e.figures is not None and e.key.threads > 0]
-        if threads:
-            measured = [e for e in measured if e.key.threads == threads] or (measured if not settings.n_threads else [])
+        measured = [e for e in mine if e.figures is not None and e.key.threads > 0
+                    and (not settings.n_threads or e.key.threads == settings.n_threads)]
         if not measured:
             return None
-        return max(measured, key=closeness).figures
+        best = max(measured, key=lambda e: (e.key.n_gpu_layers == settings.n_gpu_layers, e.key.threads == threads,
+                                            *closeness(e)[1:]))
+        return best.figures
