@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from codehearth.config import EngineSettings, cache_dir
+from codehearth.config import EngineSettings
 from codehearth.engine.base import (
     ChatMessage,
     EngineCounters,
@@ -35,14 +35,15 @@ from codehearth.engine.base import (
     Timings,
     common_prefix_length,
 )
-from codehearth.engine.speed import Sample, SpeedCache, SpeedModel
+from codehearth.engine.gguf import ModelError, check_gguf_file
+from codehearth.engine.speed import Sample, SpeedModel
+from codehearth.engine.speedcache import AUTO_THREADS, SpeedCache, speed_key
 from codehearth.engine.templates import (
     FILE_SEP_TEXTS,
     REPO_NAME_TEXTS,
     detect_fim_style,
     render_chat,
 )
-from codehearth.models.registry import ModelError, check_gguf_file
 
 log = logging.getLogger(__name__)
 
@@ -148,22 +149,23 @@ class LlamaEngine:
         self._eog_cache: dict[int, bool] = {}
         self._closed = False
         if self.settings.calibrate:
-            self._calibrate()
+            self.calibrate()
 
-    def _calibrate(self) -> None:
-        """Measure this machine's rates (and, when nThreads is 0, the best thread count) or read them back."""
-        from codehearth.engine.calibrate import Probe, cache_key, calibrate, choose_threads
+    def calibrate(self, fresh: bool = False, cache: SpeedCache | None = None) -> None:
+        """Measure this machine's rates (and, when nThreads is 0, the best thread count) or read them back from
+        the per-machine speed cache, which model selection reads too. ``fresh`` measures again."""
+        from codehearth.engine.calibrate import Probe, calibrate, choose_threads
 
         s = self.settings
-        cache = SpeedCache(cache_dir() / "speed.json")
+        cache = cache or SpeedCache()
         probe = Probe(self._complete.llm)
         n_ctx = self._complete.n_ctx
         if not s.n_threads and s.n_gpu_layers == 0:
-            key = cache_key(str(self.path), n_ctx, s.n_batch, s.n_gpu_layers, "auto")
-            self.threads, self.thread_trials = choose_threads(probe, cache, key)
+            key = speed_key(self.path, s, n_ctx, AUTO_THREADS)
+            self.threads, self.thread_trials = choose_threads(probe, cache, key, fresh=fresh)
         probe.set_threads(self.threads)
-        key = cache_key(str(self.path), n_ctx, s.n_batch, s.n_gpu_layers, self.threads)
-        self.speed = SpeedModel(calibrate(probe, self.threads, n_ctx, cache, key))
+        key = speed_key(self.path, s, n_ctx, self.threads)
+        self.speed = SpeedModel(calibrate(probe, self.threads, n_ctx, cache, key, fresh=fresh))
 
     # -- metadata -------------------------------------------------------------------------------
 
