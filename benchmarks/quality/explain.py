@@ -154,7 +154,7 @@ async def explain_model(model: str, stripped: str, tasks: list[Task], known: set
                 stopped_by_box = True
                 break
             stream_id = f"f{n}"
-            before = (await stats()).get("tokensGenerated", 0)
+            before = await stats()
             sent = time.monotonic()
             record: dict[str, Any] = {"function": task.qualname, "params": task.params}
             try:
@@ -164,12 +164,15 @@ async def explain_model(model: str, stripped: str, tasks: list[Task], known: set
                     EXPLAIN_TIMEOUT_S)
                 answered = time.monotonic()
                 await asyncio.sleep(0.05)  # the final (done) notification may trail the response
-                after = (await stats()).get("tokensGenerated", 0)
+                after = await stats()
                 text = str(_get(result, "text") or "")
-                record.update(measure(sent, answered, chunks.get(stream_id, []), (after - before) or None))
+                generated = after.get("tokensGenerated", 0) - before.get("tokensGenerated", 0)
+                record.update(measure(sent, answered, chunks.get(stream_id, []), generated or None))
+                # prompt tokens the model had to evaluate (the rest came from its KV cache): the wait before chunk 1
+                record["tokens_evaluated"] = after.get("tokensEvaluated", 0) - before.get("tokensEvaluated", 0)
                 record.update(cached=bool(_get(result, "cached")), error=None, text=text)
                 outcome = check(text, task.params, task.returns_value, task.return_description,
-                                task.returned_names, known)
+                                task.returned_names, known, task.arity)
                 checks.append(outcome)
                 record["check"] = outcome.as_dict()
             except Exception as exc:  # one failed explanation is a result, not the end of the run
@@ -205,7 +208,7 @@ def run_explain(models: list[str] | None, functions: int, work: Path, box_s: flo
         "module": f"stdlib {MODULE} (Python {sys.version.split()[0]})",
         "selection": f"functions and methods in source order with a docstring, >=1 parameter besides self/cls, "
                      f"no dunder, >={MIN_CODE_LINES} code lines after the docstring; the first {functions}",
-        "functions": [{"name": t.qualname, "params": t.params, "line": t.line + 1,
+        "functions": [{"name": t.qualname, "params": t.params, "line": t.line + 1, "arity": list(t.arity),
                        "return_description": t.return_description, "returned_names": t.returned_names}
                       for t in tasks],
         "settings": {"completionModel": "<model>", "explanationModel": "<model>", "prepareWhilePaused": False,
@@ -241,9 +244,9 @@ def markdown(results: dict[str, Any]) -> str:
         "last); times on the client's clock.",
         "",
         "| model | answered | faithful | all params named | params named (mean) | result described | "
-        "no invented identifiers | first chunk p50 / p95 (ms) | chunks/s | tokens/s | total p50 / p95 (s) | "
-        "all (s) | load (s) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "no invented identifiers | no wrong parameter count | first chunk p50 / p95 (ms) | chunks/s | tokens/s | "
+        "total p50 / p95 (s) | all (s) | load (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for model, r in results["models"].items():
         s, f = r["speed"], r["faithfulness"]
@@ -252,25 +255,48 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {model} | {s['answered']}/{len(results['functions'])}"
             f"{' (time box)' if r['stopped_by_box'] else ''} | {_share(f['faithful'])} | "
             f"{_share(f['all_params_named'])} | {_share(f['mean_param_share'])} | {_share(f['return_described'])} | "
-            f"{_share(f['no_invented_identifiers'])} | {_v(s['first_chunk_ms']['p50'])} / "
+            f"{_share(f['no_invented_identifiers'])} | {_share(f['no_wrong_parameter_count'])} | "
+            f"{_v(s['first_chunk_ms']['p50'])} / "
             f"{_v(s['first_chunk_ms']['p95'])} | {_v(s['chunks_per_s'], 1)} | {_v(s['tokens_per_s'], 1)} | "
             f"{_v(total['p50'] and total['p50'] / 1000, 1)} / {_v(total['p95'] and total['p95'] / 1000, 1)} | "
             f"{_v(s['total_s'], 0)} | {_v(r['load_s'], 1)} |")
     for model, r in results["models"].items():
         out += ["", f"## {model}", "",
-                "| function | params named | result | invented identifiers | first chunk (ms) | total (s) | tokens |",
-                "|---|---|---|---|---:|---:|---:|"]
+                "| function | params named | result | invented identifiers | wrong stated counts | first chunk (ms) | "
+                "total (s) | tokens |",
+                "|---|---|---|---|---|---:|---:|---:|"]
         for e in r["explanations"]:
             if e.get("error"):
-                out.append(f"| `{e['function']}` | error: {e['error'][:80]} | | | | | |")
+                out.append(f"| `{e['function']}` | error: {e['error'][:80]} | | | | | | |")
                 continue
             c = e["check"]
             ret = "n/a" if not c["return_applicable"] else ("yes" if c["return_described"] else "no")
             out.append(
                 f"| `{e['function']}` | {len(c['params_named'])}/{len(c['params'])} | {ret} | "
-                f"{', '.join(c['invented'][:6]) or '–'} | {_v(e['first_chunk_ms'], 0)} | "
+                f"{', '.join(c['invented'][:6]) or '–'} | {', '.join(map(str, c['wrong_counts'])) or '–'} | "
+                f"{_v(e['first_chunk_ms'], 0)} | "
                 f"{_v(e['total_ms'] / 1000, 1)} | {_v(e['tokens'])} |")
     return "\n".join(out) + "\n"
+
+
+def rescore(results: dict[str, Any]) -> dict[str, Any]:
+    """The checks again on the saved explanations (after a change to the scoring; no model runs)."""
+    source = (STDLIB / MODULE).read_text(encoding="utf-8")
+    _, tasks = build_tasks(source, len(results["functions"]))
+    by_name = {t.qualname: t for t in tasks}
+    known = known_words(source)
+    for r in results["models"].values():
+        checks = []
+        for e in r["explanations"]:
+            task = by_name[e["function"]]
+            if e.get("error") is None:
+                outcome = check(e["text"], task.params, task.returns_value, task.return_description,
+                                task.returned_names, known, task.arity)
+                e["check"] = outcome.as_dict()
+                checks.append(outcome)
+        r["faithfulness"] = summarize(checks)
+    results["functions"] = [{**f, "arity": list(by_name[f["name"]].arity)} for f in results["functions"]]
+    return results
 
 
 def write(results: dict[str, Any], out_dir: Path, name: str) -> None:
@@ -285,7 +311,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default="", help="comma-separated model ids (default: every present one)")
     parser.add_argument("--box-s", type=float, default=BOX_S, help="time box per model, seconds")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--rescore", type=Path, help="score a results file's saved explanations again and rewrite it")
     args = parser.parse_args(argv)
+    if args.rescore is not None:
+        results = rescore(json.loads(args.rescore.read_text()))
+        write(results, args.rescore.parent, args.rescore.stem)
+        print(json.dumps({m: r["faithfulness"] for m, r in results["models"].items()}, indent=1))
+        return 0
     models = [m for m in args.models.split(",") if m] or None
     machine = machine_info()
     work = Path(tempfile.mkdtemp(prefix="codehearth-explain-"))

@@ -27,6 +27,7 @@ class Task:
     return_description: str
     returns_value: bool
     returned_names: list[str]
+    arity: tuple[int, int]  # parameter counts an explanation may state: the required ones up to all (+ self)
     source: str  # the function as written, docstring included
 
 
@@ -44,6 +45,16 @@ def parameters(node: Function) -> list[str]:
     names = [p.arg for p in (*a.posonlyargs, *a.args, *a.kwonlyargs)]
     names += [p.arg for p in (a.vararg, a.kwarg) if p is not None]
     return [n for n in names if n not in ("self", "cls")]
+
+
+def arity(name: str, node: Function) -> tuple[int, int]:
+    a = node.args
+    positional = [p.arg for p in (*a.posonlyargs, *a.args)]
+    required = positional[: len(positional) - len(a.defaults)]
+    required += [p.arg for p, d in zip(a.kwonlyargs, a.kw_defaults, strict=True) if d is None]
+    own = [n for n in required if n not in ("self", "cls")]
+    method = "." in name and bool(positional) and positional[0] in ("self", "cls")
+    return len(own), len(parameters(node)) + (1 if method else 0)
 
 
 def code_lines(node: Function) -> int:
@@ -129,6 +140,7 @@ def build_tasks(source: str, count: int) -> tuple[str, list[Task]]:
         tasks.append(Task(
             qualname=name, params=parameters(node), line=first.lineno - 1, character=first.col_offset,
             docstring=docstring, return_description=return_description(docstring), returns_value=gives,
-            returned_names=names, source="".join(source.splitlines(keepends=True)[start - 1 : node.end_lineno]),
+            returned_names=names, arity=arity(name, node),
+            source="".join(source.splitlines(keepends=True)[start - 1 : node.end_lineno]),
         ))
     return stripped, tasks

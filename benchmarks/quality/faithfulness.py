@@ -6,7 +6,8 @@ Three checks per explanation (the definitions, and why these, are in benchmarks/
 - the return value is described: a return word ("return", "returns", "yields", ...) and either a content word of
   the docstring's return description or a name the function returns (only where the function returns a value);
 - no invented identifiers: code spans and snake_case words of the explanation all occur in the module's text
-  (code, docstrings, comments), among Python's builtins and keywords, or look like hex digits.
+  (code, docstrings, comments), among Python's builtins and keywords, or look like hex digits;
+- no wrong parameter count: "takes two parameters" and the like, where said, fit the signature.
 
 Pure functions on strings, so that the scoring can be tested on hand-written explanations.
 """
@@ -42,6 +43,11 @@ INLINE = re.compile(r"`([^`\n]+)`")
 STRING = re.compile(r"""(?:[rbuf]{0,2})('[^'\n]*'|"[^"\n]*")""", re.IGNORECASE)
 FILENAME = re.compile(r"\b[\w./-]+\.(?:py|pyi|txt|md|json|toml)\b")
 EMPHASIS = re.compile(r"(?<!\w)(_{1,2})([A-Za-z][A-Za-z ]*?)\1(?!\w)")  # _italic_ / __bold__ in markdown prose
+NUMBERS = {"no": 0, "zero": 0, "one": 1, "a single": 1, "two": 2, "three": 3, "four": 4,
+           "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "ten": 10}
+COUNT_CLAIM = re.compile(
+    r"\b(?:takes|accepts|has|receives|requires|expects|needs)\s+(?:in\s+)?(\d+|" + "|".join(NUMBERS) + r")\s+"
+    r"(?:parameters?|arguments?|args|inputs?)\b", re.IGNORECASE)
 HEX = re.compile(r"^[0-9a-fA-F]+$")
 ALWAYS_KNOWN = frozenset(dir(builtins)) | frozenset(keyword.kwlist) | frozenset(keyword.softkwlist)
 
@@ -142,6 +148,17 @@ def invented_identifiers(explanation: str, known: set[str]) -> list[str]:
             if w not in known and w not in ALWAYS_KNOWN and not HEX.match(w)]
 
 
+def parameter_counts(explanation: str) -> list[int]:
+    """The numbers of parameters the explanation says the function takes ("takes two arguments" -> 2)."""
+    return [int(n) if n.isdigit() else NUMBERS[n.lower()] for n in COUNT_CLAIM.findall(explanation)]
+
+
+def wrong_counts(explanation: str, fewest: int, most: int) -> list[int]:
+    """Stated parameter counts outside [fewest, most]: the required parameters up to all of them (``self``
+    included for a method, which some explanations count)."""
+    return [n for n in parameter_counts(explanation) if not fewest <= n <= most]
+
+
 def known_words(*texts: str) -> set[str]:
     out: set[str] = set()
     for text in texts:
@@ -156,6 +173,7 @@ class Check:
     return_applicable: bool
     return_described: bool
     invented: list[str] = field(default_factory=list)
+    wrong_counts: list[int] = field(default_factory=list)
 
     @property
     def param_share(self) -> float:
@@ -171,22 +189,26 @@ class Check:
 
     @property
     def passed(self) -> bool:
-        return self.all_params and self.return_ok and not self.invented
+        return self.all_params and self.return_ok and not self.invented and not self.wrong_counts
 
     def as_dict(self) -> dict[str, Any]:
         return {"params": self.params, "params_named": self.params_named, "param_share": round(self.param_share, 3),
                 "return_applicable": self.return_applicable, "return_described": self.return_described,
-                "invented": self.invented, "passed": self.passed}
+                "invented": self.invented, "wrong_counts": self.wrong_counts, "passed": self.passed}
 
 
 def check(explanation: str, params: list[str], returns_value: bool, description: str, returned: list[str],
-          known: set[str]) -> Check:
+          known: set[str], arity: tuple[int, int] | None = None) -> Check:
+    """All checks of one explanation; ``arity``: the parameter counts a statement may give (default: exactly
+    ``len(params)``)."""
+    fewest, most = arity if arity is not None else (len(params), len(params))
     return Check(
         params=list(params),
         params_named=[p for p in params if mentions(explanation, p)],
         return_applicable=returns_value,
         return_described=describes_return(explanation, description, returned) if returns_value else False,
         invented=invented_identifiers(explanation, known),
+        wrong_counts=wrong_counts(explanation, fewest, most),
     )
 
 
@@ -195,7 +217,8 @@ def summarize(checks: list[Check]) -> dict[str, Any]:
     n = len(checks)
     if n == 0:
         return {"explanations": 0, "faithful": None, "all_params_named": None, "mean_param_share": None,
-                "return_described": None, "return_applicable": 0, "no_invented_identifiers": None}
+                "return_described": None, "return_applicable": 0, "no_invented_identifiers": None,
+                "no_wrong_parameter_count": None}
     applicable = [c for c in checks if c.return_applicable]
     return {
         "explanations": n,
@@ -206,4 +229,5 @@ def summarize(checks: list[Check]) -> dict[str, Any]:
         if applicable else None,
         "return_applicable": len(applicable),
         "no_invented_identifiers": round(sum(not c.invented for c in checks) / n, 3),
+        "no_wrong_parameter_count": round(sum(not c.wrong_counts for c in checks) / n, 3),
     }

@@ -14,8 +14,10 @@ from benchmarks.quality.faithfulness import (
     invented_identifiers,
     known_words,
     mentions,
+    parameter_counts,
     return_description,
     summarize,
+    wrong_counts,
 )
 
 MODULE = '''"""Shapes."""
@@ -87,6 +89,7 @@ def test_selection_order_params_and_positions() -> None:
     assert '"""Too short to ask about."""' in stripped and '"""Dunder: left out."""' in stripped
     assert [(t.returns_value, t.returned_names) for t in tasks] == [
         (True, ["round", "value"]), (True, ["box"]), (False, [])]
+    assert [t.arity for t in tasks] == [(1, 2), (1, 2), (1, 2)]  # area: precise has a default; methods: + self
     assert tasks[0].return_description == "The area as a float, rounded to two digits unless precise."
     assert tasks[1].return_description == "Return a new box whose width is multiplied by factor."
     assert build_tasks(MODULE, 1)[1][0].qualname == "area"
@@ -132,6 +135,14 @@ def test_identifiers_in_code_and_snake_case() -> None:
     assert invented_identifiers("See `2001:db8::1`, `len(x)` and `True`.", {"x"}) == []
 
 
+def test_stated_parameter_counts() -> None:
+    text = "It takes two parameters. Then it accepts 3 arguments, has a single input and has a parameter `x`."
+    assert parameter_counts(text) == [2, 3, 1]
+    assert wrong_counts(text, 1, 2) == [3]
+    assert wrong_counts("Takes no arguments.", 1, 1) == [0]
+    assert wrong_counts("It takes the address.", 1, 1) == []
+
+
 def test_check_and_summary_exact() -> None:
     known = known_words(MODULE)
     good = check("`area` takes `radius` and `precise` and returns the area as a float.",
@@ -145,9 +156,16 @@ def test_check_and_summary_exact() -> None:
     assert no_result.passed and not no_result.return_described and no_result.return_ok
     missing_return = check("Uses factor.", ["factor"], True, "A new box.", ["box"], known)
     assert missing_return.all_params and not missing_return.return_ok and not missing_return.passed
+    miscounted = check("It takes two parameters, `factor` and a name, and returns the new box.", ["factor"], True,
+                       "A new box.", ["box"], known, (1, 2))
+    assert miscounted.passed and miscounted.wrong_counts == []
+    miscounted = check("It takes three parameters: `factor` and more; returns the new box.", ["factor"], True,
+                       "A new box.", ["box"], known, (1, 2))
+    assert (miscounted.wrong_counts, miscounted.passed) == ([3], False)
     assert summarize([good, partial, no_result, missing_return]) == {
         "explanations": 4, "faithful": 0.5, "all_params_named": 0.75, "mean_param_share": 0.875,
-        "return_described": 0.667, "return_applicable": 3, "no_invented_identifiers": 0.75}
+        "return_described": 0.667, "return_applicable": 3, "no_invented_identifiers": 0.75,
+        "no_wrong_parameter_count": 1.0}
     assert summarize([])["faithful"] is None
     assert good.as_dict()["param_share"] == 1.0
 
