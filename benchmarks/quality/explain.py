@@ -85,6 +85,7 @@ def speed_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
         "tokens_per_s": round(sum(r["tokens"] - 1 for r in with_tokens) / token_s, 2) if token_s else None,
         "chunks_mean": round(sum(r["chunks"] for r in ok) / len(ok), 1) if ok else None,
         "tokens_mean": round(sum(r["tokens"] for r in ok if r["tokens"]) / len(ok), 1) if ok else None,
+        "prompt_tokens_evaluated_p50": pct([r["tokens_evaluated"] for r in ok if "tokens_evaluated" in r], 0.5),
     }
 
 
@@ -237,10 +238,11 @@ def markdown(results: dict[str, Any]) -> str:
         f"# Explanations: {len(results['functions'])} functions of {results['module']}",
         "",
         f"`{results.get('command', '')}` — {m.get('started_utc', '')}, commit `{m.get('git_commit', '')}`, "
-        f"{m.get('cpu', '')}, {m.get('cores', '')} cores, load average at start {m.get('loadavg_start')}.",
+        f"{m.get('cpu', '')}, {m.get('cores', '')} cores, load average at start {m.get('loadavg_start')}"
+        + (f"; checks applied again {results['rescored_utc']}." if results.get("rescored_utc") else "."),
         "",
         "Faithful: the share of explanations that pass every check (all parameters named, the result described, "
-        "no invented identifiers; see benchmarks/README.md). Rates are measured while streaming (first chunk to "
+        "no invented identifiers, no wrong parameter count; see benchmarks/README.md). Rates are measured while streaming (first chunk to "
         "last); times on the client's clock.",
         "",
         "| model | answered | faithful | all params named | params named (mean) | result described | "
@@ -296,6 +298,7 @@ def rescore(results: dict[str, Any]) -> dict[str, Any]:
                 checks.append(outcome)
         r["faithfulness"] = summarize(checks)
     results["functions"] = [{**f, "arity": list(by_name[f["name"]].arity)} for f in results["functions"]]
+    results["rescored_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return results
 
 

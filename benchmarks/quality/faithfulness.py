@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d[\w.]*")  # numbers (0xffff, 1e3) are matched to be left out
 RETURN_WORD = re.compile(r"\b(return|returns|returned|returning|yield|yields|yielded|yielding)\b", re.IGNORECASE)
 # Google/numpy-style section headers; "For example:" starts an example block in the standard library.
 SECTION = re.compile(
@@ -53,7 +53,7 @@ ALWAYS_KNOWN = frozenset(dir(builtins)) | frozenset(keyword.kwlist) | frozenset(
 
 
 def words(text: str) -> list[str]:
-    return WORD.findall(text)
+    return [w for w in WORD.findall(text) if not w[0].isdigit()]
 
 
 def _stem(word: str) -> str:

@@ -132,7 +132,7 @@ def test_identifiers_in_code_and_snake_case() -> None:
     assert code_identifiers(text) == ["result", "area", "r", "math", "pi", "radius", "round", "value", "new_width"]
     known = known_words(MODULE)
     assert invented_identifiers(text, known) == ["result", "r", "new_width"]
-    assert invented_identifiers("See `2001:db8::1`, `len(x)` and `True`.", {"x"}) == []
+    assert invented_identifiers("See `2001:db8::1`, `len(x)`, `0xffff`, `1e3` and `True`.", {"x"}) == []
 
 
 def test_stated_parameter_counts() -> None:
