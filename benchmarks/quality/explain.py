@@ -297,6 +297,7 @@ def rescore(results: dict[str, Any]) -> dict[str, Any]:
                 e["check"] = outcome.as_dict()
                 checks.append(outcome)
         r["faithfulness"] = summarize(checks)
+        r["speed"] = speed_summary(r["explanations"])
     results["functions"] = [{**f, "arity": list(by_name[f["name"]].arity)} for f in results["functions"]]
     results["rescored_utc"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return results
