@@ -117,11 +117,26 @@ def test_figures_follow_the_thread_count_the_engine_would_use(tmp_path: Path) ->
 
 
 class FakeContext:
-    """Stands in for llama.cpp's context in LlamaEngine (the probe is faked too)."""
+    """Stands in for a llama.cpp context on the shared model in LlamaEngine (the probe is faked too)."""
 
-    def __init__(self, path: Path, settings: EngineSettings, label: str, threads: int) -> None:
-        self.llm = object()
-        self.n_ctx = settings.n_ctx
+    def __init__(self, n_ctx: int) -> None:
+        self.n_ctx = n_ctx
+
+    def set_threads(self, threads: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class FakeNativeModel:
+    """Stands in for the one llama.cpp model both roles' contexts share."""
+
+    def __init__(self, path: Path, n_gpu_layers: int = 0) -> None:
+        self.path = path
+
+    def context(self, label: str, n_ctx: int, n_batch: int, threads: int) -> FakeContext:
+        return FakeContext(n_ctx)
 
     def close(self) -> None:
         pass
@@ -135,7 +150,7 @@ def test_recommend_measure_seeds_the_calibration_at_load(registry: Registry, tmp
         probes.append(FakeProbe({1: (300.0, 30.0), 2: (320.0, 3.0)}))
         return probes[-1]
 
-    monkeypatch.setattr(llama_module, "_Context", FakeContext)
+    monkeypatch.setattr(llama_module, "NativeModel", FakeNativeModel)
     monkeypatch.setattr(llama_module.LlamaEngine, "_read_model_info",
                         lambda self: ModelInfo(name="m", family="llama", architecture="llama"))
     monkeypatch.setattr(calibrate_module, "Probe", new_probe)

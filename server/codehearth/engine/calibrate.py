@@ -47,29 +47,29 @@ def _thread_candidates(cpus: int) -> list[int]:
 
 
 class Probe:
-    """Timed evaluation on one llama context (``llm`` is a ``llama_cpp.Llama``); it leaves the KV cache empty."""
+    """Timed evaluation on one llama context (an ``engine.native.NativeContext``); it leaves the KV cache empty."""
 
-    def __init__(self, llm: Any) -> None:
-        self.llm = llm
-        ids = llm.tokenize(_TEXT.encode(), add_bos=False, special=False)
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        ids = ctx.model.tokenize(_TEXT.encode(), add_bos=False, special=False)
         while len(ids) < LARGE_PREFILL_TOKENS + 16:
             ids = ids + ids
         self.ids = [int(i) for i in ids]
 
     def set_threads(self, threads: int) -> None:
-        self.llm._ctx.set_n_threads(threads, threads)
+        self.ctx.set_threads(threads)
 
     def _eval_timed(self, tokens: list[int]) -> float:
         started = time.perf_counter()
-        self.llm.eval(tokens)
+        self.ctx.eval(tokens)
         return time.perf_counter() - started
 
     def measure(self, prefill_tokens: int = PREFILL_TOKENS, box_s: float | None = None) -> tuple[float, float]:
         """(prompt tokens/s, generated tokens/s). With ``box_s``, stop early once that much time is spent."""
-        llm = self.llm
-        llm.reset()
+        ctx = self.ctx
+        ctx.forget()
         try:
-            llm.eval(self.ids[:4])  # warm-up: pages the weights in, allocates the compute buffers
+            ctx.eval(self.ids[:4])  # warm-up: pages the weights in, allocates the compute buffers
             spent = 0.0
             done = 0
             step = prefill_tokens if box_s is None else max(1, prefill_tokens // 2)
@@ -94,7 +94,7 @@ class Probe:
                     break
             return prompt_rate, decoded / max(decode_spent, 1e-6)
         finally:
-            llm.reset()
+            ctx.forget()
 
 
 def choose_threads(probe: Probe, cache: SpeedCache | None, key: SpeedKey, cpus: int | None = None,
