@@ -396,12 +396,15 @@ class Assistant:
 
 
 def uri_to_path(uri: str) -> Path | None:
-    if not uri.startswith("file://"):
-        return None
-    from urllib.parse import unquote, urlparse
+    """The local file a ``file:`` URI names; None for any other scheme (``untitled:``), another host, or a
+    URI with no absolute path (``file://x.py``): such a document has no path, so no workspace-relative one."""
+    from urllib.parse import unquote, urlsplit
 
-    parsed = urlparse(uri)
-    return Path(unquote(parsed.path))
+    parts = urlsplit(uri)
+    if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+        return None
+    path = Path(unquote(parts.path))
+    return path if path.is_absolute() else None
 
 
 def _share_decode_gate(engine: Engine, others: Iterable[Engine]) -> None:
