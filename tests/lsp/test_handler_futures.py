@@ -19,7 +19,7 @@ async def test_notifications_leave_no_handler_futures_behind(tmp_path: Path, def
     uri = (workspace / "typing.py").as_uri()
     async with running_server(workspace, tmp_path / "cache") as client:
         before = (await stats_of(client))["handlersInFlight"]
-        for round_ in range(10):  # open, type a line character by character, close: 10 × 26 notifications
+        for _ in range(10):  # open, type a line character by character, close: 10 × 26 notifications
             open_doc(client, uri, "def f(price, quantity):\n    \n", version=1)
             for i, ch in enumerate(TYPED):
                 here = types.Position(1, 4 + i)

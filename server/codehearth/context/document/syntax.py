@@ -62,7 +62,7 @@ class SyntaxTree:
             if self._parser is None:
                 return
         try:
-            self.tree = parsing.parse(self._parser, source, old)
+            self.tree = parsing.parse(self._parser, source, old, language=self.language)
         except Exception as exc:  # never let a parser problem break editing
             log.warning("parse of %s failed: %s", self.label, exc)
             self.tree = None
