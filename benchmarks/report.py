@@ -80,6 +80,8 @@ def markdown(results: dict[str, Any], images: list[str]) -> str:
         out += humaneval_section(results["humaneval"])
     if results.get("nextline"):
         out += nextline_section(results["nextline"])
+    if results.get("explain"):
+        out += explain_section(results["explain"])
     if images:
         out += ["", "## Plots", ""] + [f"![{Path(i).stem}]({i})" for i in images]
     return "\n".join(out) + "\n"
@@ -208,6 +210,23 @@ def humaneval_section(he: dict[str, Any]) -> list[str]:
                        f"{_f(a['edit_similarity'], 3)} | {_f(a['latency_ms']['p50'])} |")
     if he.get("llama_server_error"):
         out.append(f"\nllama.cpp server baseline failed: {he['llama_server_error']}")
+    return out
+
+
+def explain_section(ex: dict[str, Any]) -> list[str]:
+    out = ["", "## Explanations (30 functions of stdlib ipaddress, docstrings removed; explain.md per function)", "",
+           "| model | answered | faithful | all params named | result described | no invented identifiers | "
+           "no wrong parameter count | first chunk p50 / p95 ms | chunks/s | tokens/s | total p50 s |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for model, r in ex.items():
+        s, f = r["speed"], r["faithfulness"]
+        p50 = s["total_ms"]["p50"]
+        out.append(f"| {model} | {s['answered']}{' (time box)' if r['stopped_by_box'] else ''} | "
+                   f"{_pct(f['faithful'])} | {_pct(f['all_params_named'])} | {_pct(f['return_described'])} | "
+                   f"{_pct(f['no_invented_identifiers'])} | {_pct(f.get('no_wrong_parameter_count'))} | "
+                   f"{_f(s['first_chunk_ms']['p50'])} / "
+                   f"{_f(s['first_chunk_ms']['p95'])} | {_f(s['chunks_per_s'], 1)} | {_f(s['tokens_per_s'], 1)} | "
+                   f"{_f(p50 / 1000 if p50 is not None else None, 1)} |")
     return out
 
 

@@ -57,6 +57,8 @@ FULL: dict[str, Any] = {
     # useful characters per keystroke at each budget, ours vs llama.cpp's llama-server (issue 11)
     "useful_models": [FIM_MODEL, DEFAULT_MODEL], "useful_budgets": [400, 1000, 3000], "useful_lines": 12,
     "fuzz_messages": 20_000,  # the protocol fuzz (issue 14); writes results/reliability.json
+    # explanation quality and speed of every present instruct model (issue 12); writes results/explain.json + .md
+    "explain_functions": 30, "explain_box_s": 1800,
 }
 
 
@@ -142,6 +144,21 @@ def run(mode: str, out_dir: Path, only: set[str] | None = None) -> dict[str, Any
             if fuzz is not None:
                 results["reliability"] = {k: fuzz[k] for k in ("messages", "crashes", "unanswered", "internal_errors",
                                                                "duration_s", "problems")}
+        if cfg.get("explain_functions") and (not only or "explain" in only):
+            from benchmarks.quality.explain import markdown as explain_markdown
+            from benchmarks.quality.explain import run_explain
+
+            explained = phase(results, "explain", lambda: run_explain(
+                None, cfg["explain_functions"], work / "explain", cfg["explain_box_s"]), out_dir)
+            if explained is not None:
+                full = {"name": "explain", "command": f"python -m benchmarks.run --{mode} --only explain",
+                        "machine": results["machine"], **explained}
+                out_dir.mkdir(parents=True, exist_ok=True)
+                (out_dir / "explain.json").write_text(json.dumps(full, indent=1, default=str) + "\n")
+                (out_dir / "explain.md").write_text(explain_markdown(full))
+                results["explain"] = {model: {k: r[k] for k in ("load_s", "functions_asked", "stopped_by_box",
+                                                                "speed", "faithfulness")}
+                                      for model, r in explained["models"].items()}
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["wall_s"] = round(time.monotonic() - started, 1)
@@ -190,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--smoke", action="store_true", help="a few requests and tasks, default model (CI)")
     group.add_argument("--full", action="store_true", help="both models, every benchmark (make bench)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
-    parser.add_argument("--only", action="append", choices=["latency", "context", "quality", "useful", "reliability"],
+    parser.add_argument("--only", action="append", choices=["latency", "context", "quality", "useful", "reliability", "explain"],
                         help="run only these parts (repeatable)")
     args = parser.parse_args(argv)
     mode = "full" if args.full else "smoke"

@@ -26,9 +26,8 @@ from codehearth.context.languages import language_for_path, language_from_lsp_id
 from codehearth.engine.base import Engine, EngineError
 from codehearth.explain.service import ExplainService
 from codehearth.feedback import Recorder, store_path
-from codehearth.models import speedcache
 from codehearth.models.registry import ModelError, Registry, models_dir
-from codehearth.models.selection import ROLES, Choice, FiguresLookup, Plan, role_warnings, threads
+from codehearth.models.selection import ROLES, Choice, FiguresLookup, Plan, measured_lookup, role_warnings
 from codehearth.models.selection import plan as plan_models
 from codehearth.models.watch import ModelFileWatch, signature
 
@@ -216,7 +215,7 @@ class Assistant:
 
     def _load_roles(self) -> None:
         registry = self.registry()
-        lookup = self.speed_lookup or speedcache.lookup_for(threads(self.settings))
+        lookup = self.speed_lookup or measured_lookup(self.settings)
         try:
             plan = self.plan = plan_models(self.settings, registry, lookup)
         except (ModelError, OSError, ValueError) as exc:
@@ -252,17 +251,9 @@ class Assistant:
                 self._fail([slot], failed[choice.path])
                 continue
             slot.engine, slot.state = engine, "ready"
-            self._warn_role(slot, choice, engine)
-            self._remember_speed(path, engine)
+            self._warn_role(slot, choice, engine)  # its calibration went to the speed cache `auto` reads
         for watch in self._model_watches.values():
             watch.start()
-
-    def _remember_speed(self, path: Path, engine: Engine) -> None:
-        """The engine's own calibration feeds `auto`: the next choice goes by what was measured on this machine."""
-        speed = getattr(engine, "speed", None)
-        if speed is None:
-            return
-        speedcache.store(path, msgspec.structs.replace(speed.figures(), threads=threads(self.settings)))
 
     def _resolve(self, registry: Registry, choice: Choice) -> Path:
         if not choice.present and choice.auto and self.settings.auto_pull:
@@ -405,12 +396,15 @@ class Assistant:
 
 
 def uri_to_path(uri: str) -> Path | None:
-    if not uri.startswith("file://"):
-        return None
-    from urllib.parse import unquote, urlparse
+    """The local file a ``file:`` URI names; None for any other scheme (``untitled:``), another host, or a
+    URI with no absolute path (``file://x.py``): such a document has no path, so no workspace-relative one."""
+    from urllib.parse import unquote, urlsplit
 
-    parsed = urlparse(uri)
-    return Path(unquote(parsed.path))
+    parts = urlsplit(uri)
+    if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+        return None
+    path = Path(unquote(parts.path))
+    return path if path.is_absolute() else None
 
 
 def _share_decode_gate(engine: Engine, others: Iterable[Engine]) -> None:

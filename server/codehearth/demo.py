@@ -215,7 +215,7 @@ async def run_demo(budget_ms: int, server_cmd: list[str]) -> int:
 def _keep_speed_figures(fresh_cache: Path) -> None:
     """The fresh cache is for explanations; this machine's measured model speeds (which `auto` reads) stay."""
     from codehearth.config import cache_dir
-    from codehearth.models.speedcache import FILE_NAME
+    from codehearth.engine.speedcache import FILE_NAME
 
     measured = cache_dir() / FILE_NAME
     if measured.is_file():

@@ -36,3 +36,11 @@ def test_services_do_not_import_upwards() -> None:
         for path in (PACKAGE / folder).rglob("*.py"):
             for name in imported_modules(path):
                 assert not name.startswith(("codehearth.complete", "codehearth.explain", "codehearth.app")), path
+
+
+def test_engine_does_not_import_models() -> None:
+    # models/ reads the engine's speed figures and cache, so the engine must not import models/ (no cycle).
+    offenders = [f"{path.relative_to(PACKAGE)} imports {name}"
+                 for path in (PACKAGE / "engine").rglob("*.py")
+                 for name in imported_modules(path) if name.startswith("codehearth.models")]
+    assert offenders == []

@@ -161,7 +161,8 @@ ANCHORS: dict[str, list[str]] = {
     "jwt": ["eyJ", "eyJa.", "eyJaaaaaaaaa.eyJ"],
     "url-password": ["a://", "a://b:", "a://:", "aa"],
     "password-assignment": ["password='", "password", "password= '", "password=\""],
-    "env-secret": ["PASSWORD", "password", "export ", "PASSWORD=a", "password=a"],
+    "env-secret": ["PASSWORD", "password", "export ", "PASSWORD=a", "password=a", "PASSWORD_MIN_LENGTH=1",
+                   "PASSWORD=settings.", "PASSWORD=$A"],
 }
 
 

@@ -145,13 +145,16 @@ def test_role_warnings_base_vs_instruct() -> None:
 
 
 def test_measured_figures_are_kept_per_model_file_and_thread_count(tmp_path: Path) -> None:
-    from codehearth.models import speedcache
+    from codehearth.config import EngineSettings
+    from codehearth.engine.speedcache import SpeedCache, SpeedEntry, speed_key
 
+    cache = SpeedCache(tmp_path / "speed.json")
     model = tmp_path / "m.gguf"
     model.write_bytes(b"GGUF" + bytes(60))
-    figures = SpeedFigures(prompt_tokens_per_s=321.0, generated_tokens_per_s=45.0, threads=2)
-    speedcache.store(model, figures, tmp_path)
-    assert speedcache.load(model, 2, tmp_path) == figures
-    assert speedcache.load(model, 1, tmp_path) is None  # another thread count is another figure
+    two = EngineSettings(n_threads=2)
+    figures = SpeedFigures(prompt_tokens_per_s=321.0, generated_tokens_per_s=45.0, threads=2, n_ctx=4096)
+    cache.put(SpeedEntry(key=speed_key(model, two, 4096, 2), figures=figures, measured_at=1.0))
+    assert cache.figures_for(model, two) == figures
+    assert cache.figures_for(model, EngineSettings(n_threads=1)) is None  # another thread count is another figure
     model.write_bytes(b"GGUF" + bytes(80))  # a different file under the same name
-    assert speedcache.load(model, 2, tmp_path) is None
+    assert cache.figures_for(model, two) is None

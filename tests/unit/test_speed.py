@@ -7,16 +7,20 @@ from pathlib import Path
 
 from codehearth.engine.calibrate import calibrate, choose_threads
 from codehearth.engine.speed import (
-    CachedSpeed,
     Sample,
-    SpeedCache,
     SpeedFigures,
     SpeedModel,
     context_bucket,
     typical_keystroke_ms,
 )
+from codehearth.engine.speedcache import AUTO_THREADS, SpeedCache, SpeedEntry, SpeedKey
 
 BASE = SpeedFigures(prompt_tokens_per_s=100.0, generated_tokens_per_s=10.0, threads=1, n_ctx=4096)
+
+
+def key(threads: int, model: str = "model.gguf|1000") -> SpeedKey:
+    return SpeedKey(machine="machine", model=model, n_ctx=2048, n_batch=256, n_gpu_layers=0, threads=threads,
+                    llama="0.3")
 
 
 def test_requests_update_their_context_bucket_only() -> None:
@@ -62,33 +66,36 @@ class FakeProbe:
 def test_thread_count_is_measured_once_and_cached(tmp_path: Path) -> None:
     cache = SpeedCache(tmp_path / "speed.json")
     probe = FakeProbe()
-    threads, trials = choose_threads(probe, cache, "machine|model|auto", cpus=2)  # type: ignore[arg-type]
+    threads, trials = choose_threads(probe, cache, key(AUTO_THREADS), cpus=2)  # type: ignore[arg-type]
     assert threads == 1 and sorted(trials) == ["1", "2"] and probe.calls == [1, 2]
     again = FakeProbe()
-    assert choose_threads(again, cache, "machine|model|auto", cpus=2)[0] == 1  # type: ignore[arg-type]
+    assert choose_threads(again, cache, key(AUTO_THREADS), cpus=2)[0] == 1  # type: ignore[arg-type]
     assert again.calls == []  # a restart does not measure again
+    fresh = FakeProbe()
+    fresh.rates = {1: (40.0, 10.0), 2: (80.0, 20.0)}  # `recommend --measure` measures again, and is kept
+    assert choose_threads(fresh, cache, key(AUTO_THREADS), cpus=2, fresh=True)[0] == 2  # type: ignore[arg-type]
+    assert fresh.calls == [1, 2]
+    entry = cache.get(key(AUTO_THREADS))
+    assert entry is not None and entry.chosen_threads == 2 and entry.figures is None
 
 
 def test_more_threads_win_only_when_clearly_faster(tmp_path: Path) -> None:
     probe = FakeProbe()
     probe.rates = {1: (40.0, 10.0), 2: (80.0, 20.0)}
-    assert choose_threads(probe, None, "k", cpus=2)[0] == 2  # type: ignore[arg-type]
+    assert choose_threads(probe, None, key(AUTO_THREADS), cpus=2)[0] == 2  # type: ignore[arg-type]
     probe.rates = {1: (40.0, 10.0), 2: (42.0, 10.5)}
-    assert choose_threads(probe, None, "k", cpus=2)[0] == 1  # type: ignore[arg-type]
+    assert choose_threads(probe, None, key(AUTO_THREADS), cpus=2)[0] == 1  # type: ignore[arg-type]
 
 
 def test_calibration_is_cached_per_key(tmp_path: Path) -> None:
     cache = SpeedCache(tmp_path / "speed.json")
     probe = FakeProbe()
-    first = calibrate(probe, 1, 2048, cache, "k1")  # type: ignore[arg-type]
+    first = calibrate(probe, 1, 2048, cache, key(1), clock=lambda: 5.0)  # type: ignore[arg-type]
     assert (first.prompt_tokens_per_s, first.generated_tokens_per_s, first.source) == (37.0, 14.0, "calibration")
-    second = calibrate(FakeProbe(), 1, 2048, cache, "k1")  # type: ignore[arg-type]
+    second = calibrate(FakeProbe(), 1, 2048, cache, key(1))  # type: ignore[arg-type]
     assert second.source == "cache" and second.prompt_tokens_per_s == 37.0
     assert probe.calls == [1]
-    assert isinstance(cache.get("k1"), CachedSpeed) and cache.get("other") is None
-
-
-def test_unreadable_cache_is_empty(tmp_path: Path) -> None:
-    path = tmp_path / "speed.json"
-    path.write_text("{not json")
-    assert SpeedCache(path).get("k") is None
+    assert cache.get(key(1)) == SpeedEntry(key=key(1), figures=first, measured_at=5.0)
+    assert cache.get(key(2)) is None and cache.get(key(1, model="other.gguf|1000")) is None
+    third = calibrate(FakeProbe(), 1, 2048, cache, key(1), fresh=True)  # type: ignore[arg-type]
+    assert third.source == "calibration"  # `recommend --measure` measures again

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from os.path import commonpath
 from typing import TYPE_CHECKING
 
 from codehearth.complete.generation import Anchor, Generation, cursor_context, offset_of, opens_block
@@ -35,7 +34,22 @@ PREFETCH_BOX_S = 10.0  # a prefetch that has not finished by then is not worth i
 
 
 def _common(a: str, b: str) -> int:
-    return len(commonpath([a, b]))
+    """Length of the common prefix of two prompts, in characters (what a KV cache can reuse).
+
+    Not ``os.path.commonpath``: prompts are not paths, and one starting with "/" (a ``// path`` header) against
+    one that does not raised "Can't mix absolute and relative paths" while building the prompt.
+    """
+    n = min(len(a), len(b))
+    if a[:n] == b[:n]:
+        return n
+    lo, hi = 0, n  # a[:lo] == b[:lo], a[:hi] != b[:hi]; slice comparisons run in C
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid
+    return lo
 
 
 class Background:

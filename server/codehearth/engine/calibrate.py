@@ -2,9 +2,9 @@
 
 Well under a second of work on a slow laptop: a warm-up, one timed batch of prompt tokens and a few single-token
 decodes. When the thread count is left to us (``engine.nThreads`` 0) the candidates are tried once per machine and
-model and the fastest for a typical keystroke wins; the result is cached in the user cache folder, so a restart
-does not measure again. The cache key holds everything that changes the rates (machine, model file, context size,
-batch size, GPU layers, llama.cpp version).
+model and the fastest for a typical keystroke wins. Both results go to the per-machine speed cache
+(``engine/speedcache.py``), so a restart does not measure again and model selection (`auto`, ``models
+recommend``) reads what was measured; ``models recommend --measure`` runs this same calibration with ``fresh``.
 """
 
 from __future__ import annotations
@@ -15,14 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from codehearth.engine.speed import (
-    CachedSpeed,
-    SpeedCache,
-    SpeedFigures,
-    machine_key,
-    model_key,
-    typical_keystroke_ms,
-)
+from codehearth.engine.speed import SpeedFigures, typical_keystroke_ms
+from codehearth.engine.speedcache import SpeedCache, SpeedEntry, SpeedKey
 
 log = logging.getLogger(__name__)
 
@@ -53,29 +47,29 @@ def _thread_candidates(cpus: int) -> list[int]:
 
 
 class Probe:
-    """Timed evaluation on one llama context (``llm`` is a ``llama_cpp.Llama``); it leaves the KV cache empty."""
+    """Timed evaluation on one llama context (an ``engine.native.NativeContext``); it leaves the KV cache empty."""
 
-    def __init__(self, llm: Any) -> None:
-        self.llm = llm
-        ids = llm.tokenize(_TEXT.encode(), add_bos=False, special=False)
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+        ids = ctx.model.tokenize(_TEXT.encode(), add_bos=False, special=False)
         while len(ids) < LARGE_PREFILL_TOKENS + 16:
             ids = ids + ids
         self.ids = [int(i) for i in ids]
 
     def set_threads(self, threads: int) -> None:
-        self.llm._ctx.set_n_threads(threads, threads)
+        self.ctx.set_threads(threads)
 
     def _eval_timed(self, tokens: list[int]) -> float:
         started = time.perf_counter()
-        self.llm.eval(tokens)
+        self.ctx.eval(tokens)
         return time.perf_counter() - started
 
     def measure(self, prefill_tokens: int = PREFILL_TOKENS, box_s: float | None = None) -> tuple[float, float]:
         """(prompt tokens/s, generated tokens/s). With ``box_s``, stop early once that much time is spent."""
-        llm = self.llm
-        llm.reset()
+        ctx = self.ctx
+        ctx.forget()
         try:
-            llm.eval(self.ids[:4])  # warm-up: pages the weights in, allocates the compute buffers
+            ctx.eval(self.ids[:4])  # warm-up: pages the weights in, allocates the compute buffers
             spent = 0.0
             done = 0
             step = prefill_tokens if box_s is None else max(1, prefill_tokens // 2)
@@ -100,26 +94,18 @@ class Probe:
                     break
             return prompt_rate, decoded / max(decode_spent, 1e-6)
         finally:
-            llm.reset()
+            ctx.forget()
 
 
-def cache_key(model_path: str, n_ctx: int, n_batch: int, n_gpu_layers: int, threads: int | str) -> str:
-    try:
-        import llama_cpp
+def choose_threads(probe: Probe, cache: SpeedCache | None, key: SpeedKey, cpus: int | None = None,
+                   fresh: bool = False, clock: Callable[[], float] = time.time) -> tuple[int, dict[str, float]]:
+    """The thread count with the fastest typical keystroke, measured once per machine and model, then cached.
 
-        version = str(llama_cpp.__version__)
-    except Exception:  # pragma: no cover
-        version = "?"
-    return "|".join([machine_key(), model_key(model_path), f"ctx{n_ctx}", f"batch{n_batch}",
-                     f"gpu{n_gpu_layers}", f"threads{threads}", f"llama{version}"])
-
-
-def choose_threads(probe: Probe, cache: SpeedCache | None, key: str,
-                   cpus: int | None = None) -> tuple[int, dict[str, float]]:
-    """The thread count with the fastest typical keystroke, measured once per machine and model, then cached."""
-    cached = cache.get(key) if cache is not None else None
-    if cached is not None and cached.figures.threads > 0:
-        return cached.figures.threads, cached.thread_trials
+    ``key`` is the cache key with thread count AUTO_THREADS; ``fresh`` measures even when the cache knows.
+    """
+    cached = cache.get(key) if cache is not None and not fresh else None
+    if cached is not None and cached.chosen_threads > 0:
+        return cached.chosen_threads, cached.thread_trials
     candidates = _thread_candidates(cpus if cpus is not None else (os.cpu_count() or 2))
     trials: dict[str, float] = {}
     best, best_ms = candidates[0], float("inf")
@@ -133,18 +119,17 @@ def choose_threads(probe: Probe, cache: SpeedCache | None, key: str,
         if ms < best_ms * TIE:
             best, best_ms = threads, ms
     if cache is not None:
-        cache.put(key, CachedSpeed(figures=SpeedFigures(prompt_tokens_per_s=0, generated_tokens_per_s=0,
-                                                        threads=best, source="thread-trial"),
-                                   measured_at=time.time(), thread_trials=trials))
+        cache.put(SpeedEntry(key=key, chosen_threads=best, thread_trials=trials, measured_at=clock()))
     log.info("threads: chose %d of %s (typical keystroke ms per thread count: %s)", best, candidates, trials)
     return best, trials
 
 
-def calibrate(probe: Probe, threads: int, n_ctx: int, cache: SpeedCache | None, key: str,
-              clock: Callable[[], float] = time.time) -> SpeedFigures:
-    """Measured figures for this model at ``threads``, from the cache when this machine measured them before."""
-    cached = cache.get(key) if cache is not None else None
-    if cached is not None and cached.figures.prompt_tokens_per_s > 0:
+def calibrate(probe: Probe, threads: int, n_ctx: int, cache: SpeedCache | None, key: SpeedKey,
+              clock: Callable[[], float] = time.time, fresh: bool = False) -> SpeedFigures:
+    """Measured figures for this model at ``threads``, from the cache when this machine measured them before
+    (unless ``fresh``); a new measurement goes to the cache under ``key``."""
+    cached = cache.get(key) if cache is not None and not fresh else None
+    if cached is not None and cached.figures is not None and cached.figures.prompt_tokens_per_s > 0:
         return SpeedFigures(prompt_tokens_per_s=cached.figures.prompt_tokens_per_s,
                             generated_tokens_per_s=cached.figures.generated_tokens_per_s,
                             threads=threads, n_ctx=n_ctx, source="cache")
@@ -153,7 +138,7 @@ def calibrate(probe: Probe, threads: int, n_ctx: int, cache: SpeedCache | None, 
     figures = SpeedFigures(prompt_tokens_per_s=prompt_rate, generated_tokens_per_s=gen_rate, threads=threads,
                            n_ctx=n_ctx, source="calibration")
     if cache is not None:
-        cache.put(key, CachedSpeed(figures=figures, measured_at=clock()))
+        cache.put(SpeedEntry(key=key, figures=figures, measured_at=clock()))
     log.info("calibrated: %.1f prompt tokens/s, %.1f generated tokens/s on %d threads",
              prompt_rate, gen_rate, threads)
     return figures

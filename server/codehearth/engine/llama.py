@@ -2,7 +2,8 @@
 
 One llama context decodes at a time (the ``DecodeGate``). Completions hold the gate for a whole request;
 explanations take it one token at a time and let a waiting completion go first. Explanations run in their
-own llama context (the weights are mmapped once and shared), so they never evict the completion's KV cache.
+own llama context on the same loaded model (the file is mapped once; see engine/native.py), so they never
+evict the completion's KV cache.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from codehearth.config import EngineSettings, cache_dir
+from codehearth.config import EngineSettings
 from codehearth.engine.base import (
     ChatMessage,
     EngineCounters,
@@ -35,14 +36,16 @@ from codehearth.engine.base import (
     Timings,
     common_prefix_length,
 )
-from codehearth.engine.speed import Sample, SpeedCache, SpeedModel
+from codehearth.engine.gguf import ModelError, check_gguf_file
+from codehearth.engine.native import NativeContext, NativeModel
+from codehearth.engine.speed import Sample, SpeedModel
+from codehearth.engine.speedcache import AUTO_THREADS, SpeedCache, speed_key
 from codehearth.engine.templates import (
     FILE_SEP_TEXTS,
     REPO_NAME_TEXTS,
     detect_fim_style,
     render_chat,
 )
-from codehearth.models.registry import ModelError, check_gguf_file
 
 log = logging.getLogger(__name__)
 
@@ -94,41 +97,6 @@ def default_threads() -> int:
     return max(1, min((os.cpu_count() or 2) // 2, 8))
 
 
-class _Context:
-    """One llama context and the bookkeeping of what its KV cache holds."""
-
-    def __init__(self, path: Path, settings: EngineSettings, label: str, threads: int) -> None:
-        from llama_cpp import Llama
-
-        self.label = label
-        try:
-            self.llm = Llama(
-                model_path=str(path),
-                n_ctx=settings.n_ctx,
-                n_batch=settings.n_batch,
-                n_threads=threads,
-                n_threads_batch=threads,
-                n_gpu_layers=settings.n_gpu_layers,
-                use_mmap=True,
-                logits_all=False,
-                verbose=False,
-            )
-        except (ValueError, RuntimeError, OSError) as exc:
-            raise ModelError(f"llama.cpp could not load {path}: {exc}") from exc
-        self.n_ctx = self.llm.n_ctx()
-        self.n_vocab = self.llm.n_vocab()
-
-    def cached_tokens(self) -> list[int]:
-        return [int(t) for t in self.llm._input_ids]
-
-    def forget(self) -> None:
-        self.llm.reset()
-
-    def close(self) -> None:
-        with contextlib.suppress(Exception):
-            self.llm.close()
-
-
 class LlamaEngine:
     """The embedded engine behind the ``Engine`` protocol."""
 
@@ -138,39 +106,47 @@ class LlamaEngine:
         check_gguf_file(self.path)
         self._gate = DecodeGate()
         self.threads = self.settings.n_threads or default_threads()
-        self._complete = _Context(self.path, self.settings, "complete", self.threads)
+        try:
+            self._model = NativeModel(self.path, self.settings.n_gpu_layers)
+            self._complete = self._new_context("complete")
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelError(f"llama.cpp could not load {self.path}: {exc}") from exc
         self.speed: SpeedModel | None = None
         self.thread_trials: dict[str, float] = {}
-        self._chat: _Context | None = None
+        self._chat: NativeContext | None = None
         self._chat_lock = threading.Lock()
         self.counters = EngineCounters()
         self.info = self._read_model_info()
         self._eog_cache: dict[int, bool] = {}
         self._closed = False
         if self.settings.calibrate:
-            self._calibrate()
+            self.calibrate()
 
-    def _calibrate(self) -> None:
-        """Measure this machine's rates (and, when nThreads is 0, the best thread count) or read them back."""
-        from codehearth.engine.calibrate import Probe, cache_key, calibrate, choose_threads
+    def _new_context(self, label: str) -> NativeContext:
+        s = self.settings
+        return self._model.context(label, n_ctx=s.n_ctx, n_batch=s.n_batch, threads=self.threads)
+
+    def calibrate(self, fresh: bool = False, cache: SpeedCache | None = None) -> None:
+        """Measure this machine's rates (and, when nThreads is 0, the best thread count) or read them back from
+        the per-machine speed cache, which model selection reads too. ``fresh`` measures again."""
+        from codehearth.engine.calibrate import Probe, calibrate, choose_threads
 
         s = self.settings
-        cache = SpeedCache(cache_dir() / "speed.json")
-        probe = Probe(self._complete.llm)
+        cache = cache or SpeedCache()
+        probe = Probe(self._complete)
         n_ctx = self._complete.n_ctx
         if not s.n_threads and s.n_gpu_layers == 0:
-            key = cache_key(str(self.path), n_ctx, s.n_batch, s.n_gpu_layers, "auto")
-            self.threads, self.thread_trials = choose_threads(probe, cache, key)
+            key = speed_key(self.path, s, n_ctx, AUTO_THREADS)
+            self.threads, self.thread_trials = choose_threads(probe, cache, key, fresh=fresh)
         probe.set_threads(self.threads)
-        key = cache_key(str(self.path), n_ctx, s.n_batch, s.n_gpu_layers, self.threads)
-        self.speed = SpeedModel(calibrate(probe, self.threads, n_ctx, cache, key))
+        key = speed_key(self.path, s, n_ctx, self.threads)
+        self.speed = SpeedModel(calibrate(probe, self.threads, n_ctx, cache, key, fresh=fresh))
 
     # -- metadata -------------------------------------------------------------------------------
 
     def _read_model_info(self) -> ModelInfo:
-        llm = self._complete.llm
-        meta: dict[str, Any] = dict(llm.metadata or {})
-        model = llm._model
+        meta: dict[str, Any] = dict(self._model.metadata)
+        model = self._model.model
         arch = str(meta.get("general.architecture", "unknown"))
         name = str(meta.get("general.name", self.path.stem))
 
@@ -181,7 +157,7 @@ class LlamaEngine:
 
         def by_text(texts: Sequence[str]) -> SpecialToken | None:
             for text in texts:
-                ids = llm.tokenize(text.encode(), add_bos=False, special=True)
+                ids = self._model.tokenize(text.encode(), add_bos=False, special=True)
                 if len(ids) == 1 and model.token_get_text(ids[0]) == text:
                     return SpecialToken(text=text, id=int(ids[0]))
             return None
@@ -194,7 +170,7 @@ class LlamaEngine:
         if fim_prefix is None or fim_suffix is None or (style == "psm" and fim_middle is None):
             style = "none"
         family = self._family(arch, name, meta)
-        bos_id, eos_id = llm.token_bos(), llm.token_eos()
+        bos_id, eos_id = model.token_bos(), model.token_eos()
         return ModelInfo(
             name=name,
             family=family,
@@ -226,15 +202,15 @@ class LlamaEngine:
     # -- tokens -----------------------------------------------------------------------------------
 
     def tokenize(self, text: str) -> list[int]:
-        return self._complete.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        return self._model.tokenize(text.encode("utf-8"), add_bos=False, special=False)
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenize(text)) if text else 0
 
     def prompt_tokens(self, pieces: Sequence[PromptPiece], add_bos: bool = True) -> list[int]:
-        llm = self._complete.llm
+        model = self._model
         tokens: list[int] = []
-        bos = llm.token_bos()
+        bos = model.model.token_bos()
         if add_bos and bos >= 0 and self._adds_bos():
             tokens.append(bos)
         for piece in pieces:
@@ -242,7 +218,7 @@ class LlamaEngine:
                 tokens.append(piece.id)
             elif piece:
                 # Text is never parsed for control tokens: "<|fim_prefix|>" typed in code stays text.
-                tokens += llm.tokenize(piece.encode("utf-8"), add_bos=False, special=False)
+                tokens += model.tokenize(piece.encode("utf-8"), add_bos=False, special=False)
         return tokens
 
     def prompt_cost(self, pieces: Sequence[PromptPiece], add_bos: bool = True) -> PromptCost:
@@ -259,15 +235,15 @@ class LlamaEngine:
         return max(MIN_CHUNK, min(int(rate * CHUNK_S.get(purpose, 0.25)), max(MIN_CHUNK, self.settings.n_batch)))
 
     def _adds_bos(self) -> bool:
-        value = (self._complete.llm.metadata or {}).get("tokenizer.ggml.add_bos_token")
+        value = self._model.metadata.get("tokenizer.ggml.add_bos_token")
         return value is None or str(value).lower() == "true"
 
-    def _is_eog(self, ctx: _Context, token: int) -> bool:
+    def _is_eog(self, token: int) -> bool:
         cached = self._eog_cache.get(token)
         if cached is None:
             import llama_cpp
 
-            cached = bool(llama_cpp.llama_vocab_is_eog(ctx.llm._model.vocab, token))
+            cached = bool(llama_cpp.llama_vocab_is_eog(self._model.vocab, token))
             self._eog_cache[token] = cached
         return cached
 
@@ -275,22 +251,28 @@ class LlamaEngine:
 
     def chat_prompt(self, messages: Sequence[ChatMessage]) -> list[PromptPiece]:
         text = render_chat(self.info.chat_template, messages, bos=self.info.bos, eos=self.info.eos)
-        llm = self._complete.llm
+        model = self._model
         # The rendered template holds control tokens as text: parse them here, where we made them.
-        ids = llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        ids = model.tokenize(text.encode("utf-8"), add_bos=False, special=True)
         # Token ids are kept as they are; each carries its own text (a character split over several tokens
         # lands on the token that completes it) so that prompt_text() shows the real prompt.
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         return [
-            SpecialToken(text=decoder.decode(llm.detokenize([i], special=True)), id=int(i)) for i in ids
+            SpecialToken(text=decoder.decode(model.detokenize([i], special=True)), id=int(i)) for i in ids
         ]
 
-    def _chat_context(self) -> _Context:
+    def _chat_context(self) -> NativeContext:
+        """The explanations' own context on the same model, made on first use (a KV cache and compute buffers:
+        23 MB for Qwen2.5-Coder-0.5B at nCtx 1024, where a second model load cost 558 MB)."""
         if not self.settings.separate_explain_context:
             return self._complete
         with self._chat_lock:
             if self._chat is None:
-                self._chat = _Context(self.path, self.settings, "chat", self.threads)
+                # Made while no decode runs: llama.cpp documents no concurrency between contexts of one model.
+                with self._gate.hold(urgent=False):
+                    if self._closed:
+                        raise EngineUnavailable("the model was unloaded")
+                    self._chat = self._new_context("chat")
             return self._chat
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
@@ -317,12 +299,11 @@ class LlamaEngine:
         return result
 
     def _run(
-        self, ctx: _Context, tokens: list[int], req: GenerationRequest, step_gate: DecodeGate | None
+        self, ctx: NativeContext, tokens: list[int], req: GenerationRequest, step_gate: DecodeGate | None
     ) -> GenerationResult:
         """Prefill what the KV cache lacks, then decode greedily, checking stop conditions after each token."""
         start = time.monotonic()
         timings = Timings(prompt_tokens=len(tokens))
-        llm = ctx.llm
 
         @contextlib.contextmanager
         def gated() -> Iterator[None]:
@@ -342,10 +323,7 @@ class LlamaEngine:
             keep = common_prefix_length(ctx.cached_tokens(), tokens)
             if keep == len(tokens):
                 keep -= 1  # re-evaluate the last prompt token to get fresh logits
-            if keep < llm.n_tokens and not llm._ctx.kv_cache_seq_rm(-1, keep, -1):
-                keep = 0
-                llm.reset()
-            llm.n_tokens = keep
+            keep = ctx.keep(keep)  # 0 when llama.cpp could not cut its cache there and emptied it
             timings.tokens_reused = keep
         pending = tokens[keep:]
         reason: StopReason | None = None
@@ -357,13 +335,13 @@ class LlamaEngine:
                 break
             chunk, pending = pending[:chunk_size], pending[chunk_size:]
             with gated():
-                if step_gate is not None and llm.n_tokens != len(tokens) - len(pending) - len(chunk):
+                if step_gate is not None and ctx.n_tokens != len(tokens) - len(pending) - len(chunk):
                     if preparing:  # a completion used the context meanwhile: its state is the newer one
                         reason = "cancelled"
                         break
                     # Someone else used this context while we waited (shared-context mode): start over.
                     return self._run(ctx, tokens, req, step_gate)
-                llm.eval(chunk)
+                ctx.eval(chunk)
             timings.tokens_evaluated += len(chunk)
         timings.prefill_ms = (time.monotonic() - start) * 1000
         if reason is not None:
@@ -383,15 +361,15 @@ class LlamaEngine:
                 break
             with gated():
                 token = self._pick(ctx, generated, req)
-                if self._is_eog(ctx, token):
+                if self._is_eog(token):
                     reason = "eos"
                     break
-                if llm.n_tokens >= ctx.n_ctx:
+                if ctx.n_tokens >= ctx.n_ctx:
                     reason = "length"
                     break
-                llm.eval([token])
+                ctx.eval([token])
             generated.append(token)
-            text += decoder.decode(llm.detokenize([token], special=False))
+            text += decoder.decode(self._model.detokenize([token], special=False))
             stop_at = _find_stop(text, req.stop)
             if stop_at is not None:
                 text = text[:stop_at]
@@ -407,11 +385,8 @@ class LlamaEngine:
         timings.total_ms = (time.monotonic() - start) * 1000
         return GenerationResult(text=text, stop_reason=reason, timings=timings)
 
-    def _pick(self, ctx: _Context, generated: list[int], req: GenerationRequest) -> int:
-        import llama_cpp
-
-        logits_ptr = llama_cpp.llama_get_logits_ith(ctx.llm._ctx.ctx, -1)
-        logits = np.ctypeslib.as_array(logits_ptr, shape=(ctx.n_vocab,))
+    def _pick(self, ctx: NativeContext, generated: list[int], req: GenerationRequest) -> int:
+        logits = ctx.logits()
         if req.repeat_penalty != 1.0 and generated:
             logits = logits.copy()
             recent = np.unique(np.array(generated[-64:], dtype=np.intc))
@@ -430,9 +405,7 @@ class LlamaEngine:
             if self._closed:
                 return
             self._closed = True
-            self._complete.close()
-            if self._chat is not None:
-                self._chat.close()
+            self._model.close()  # its contexts first, then the weights
 
 
 

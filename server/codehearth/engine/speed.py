@@ -1,7 +1,8 @@
 """How fast this machine runs a model: prompt evaluation and generation rates, measured, not assumed.
 
 The shared vocabulary of the adaptive completion planner (``complete/``) and of model selection (``models/``):
-both ask "how long would this cost here?" and get the answer from the same figures.
+both ask "how long would this cost here?" and get the answer from the same figures, kept per machine and model
+file in the one speed cache (``engine/speedcache.py``).
 """
 
 from __future__ import annotations
@@ -120,70 +121,3 @@ class SpeedModel:
             "updates": self.updates,
             "byContext": {str(k): rates(v) for k, v in sorted(self._buckets.items())},
         }
-
-
-# -- the per-machine cache of calibrations ------------------------------------------------------------------------
-
-
-class CachedSpeed(msgspec.Struct, kw_only=True):
-    figures: SpeedFigures
-    measured_at: float = 0.0
-    # thread count -> typical keystroke ms, when the default thread count was chosen by measurement
-    thread_trials: dict[str, float] = msgspec.field(default_factory=dict)
-
-
-def machine_key() -> str:
-    """What makes one machine's speed differ from another's: CPU model, core count, host name."""
-    import os
-    import platform
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return f"{platform.node()}|{cpu}|{os.cpu_count()}"
-
-
-def model_key(path: str) -> str:
-    """A model file by name, size and modification time (a replaced file is recalibrated)."""
-    import os
-
-    try:
-        st = os.stat(path)
-        return f"{os.path.basename(path)}|{st.st_size}|{int(st.st_mtime)}"
-    except OSError:
-        return os.path.basename(path)
-
-
-class SpeedCache:
-    """Calibrations per machine + model file + settings, in one JSON file in the user cache folder."""
-
-    def __init__(self, path: object) -> None:
-        from pathlib import Path
-
-        self.path = Path(str(path))
-
-    def _read(self) -> dict[str, CachedSpeed]:
-        try:
-            return msgspec.json.decode(self.path.read_bytes(), type=dict[str, CachedSpeed])
-        except (OSError, msgspec.DecodeError, msgspec.ValidationError):
-            return {}
-
-    def get(self, key: str) -> CachedSpeed | None:
-        return self._read().get(key)
-
-    def put(self, key: str, value: CachedSpeed) -> None:
-        entries = self._read()
-        entries[key] = value
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".tmp")
-            tmp.write_bytes(msgspec.json.encode(entries))
-            tmp.replace(self.path)
-        except OSError:  # a read-only cache folder costs a recalibration next time, nothing more
-            pass

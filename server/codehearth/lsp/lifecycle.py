@@ -112,6 +112,7 @@ def collect_stats(ls: CodehearthServer) -> dict[str, Any]:
         "state": assistant.engine_state,
         "error": assistant.engine_error or getattr(engine, "unavailable_reason", None) or None,
         "positionEncoding": ls.encoding,
+        "handlersInFlight": getattr(ls.protocol, "handlers_in_flight", None),  # this request included
         "redactions": getattr(engine, "redactions", 0),  # secrets kept out of prompts sent to a remote engine
         "index": assistant.index.health() if assistant.index is not None else None,
         # measured rates of this machine and model (calibration, then the moving average per context length)

@@ -15,12 +15,13 @@ from typing import Any, TextIO
 import msgspec
 
 from codehearth.config import Settings
-from codehearth.models import speedcache
+from codehearth.engine.speedcache import SpeedCache
 from codehearth.models.registry import Registry
 from codehearth.models.selection import (
     ROLES,
     Plan,
     candidates,
+    measured_lookup,
     memory_budget_mb,
     plan,
     threads,
@@ -28,20 +29,32 @@ from codehearth.models.selection import (
 )
 
 
-def measure_present(registry: Registry, settings: Settings, out: TextIO) -> None:
-    """Measure every downloaded manifest model once and keep the figures in the per-machine cache."""
-    n = threads(settings)
+def measure_present(registry: Registry, settings: Settings, out: TextIO, cache: SpeedCache | None = None) -> None:
+    """Measure every downloaded manifest model again, with the calibration the server runs at load and the same
+    settings, so the figures land in the per-machine speed cache under the key that load reads back."""
+    from codehearth.engine.llama import LlamaEngine
+
+    engine_settings = msgspec.structs.replace(settings.engine, calibrate=False)  # calibrated below, fresh
     for entry in registry.entries():
         path = registry.directory / entry.file
         if not path.is_file():
             continue
-        out.write(f"measuring {entry.id} ({n} threads)...\n")
+        out.write(f"measuring {entry.id}...\n")
         out.flush()
-        speedcache.store(path, speedcache.measure(path, settings.engine, n))
+        engine = LlamaEngine(path, engine_settings)
+        try:
+            engine.calibrate(fresh=True, cache=cache)
+            speed = engine.speed
+            assert speed is not None
+            f = speed.calibrated
+            out.write(f"  {f.prompt_tokens_per_s:.1f} prompt tokens/s, {f.generated_tokens_per_s:.1f} generated "
+                      f"tokens/s on {f.threads} threads\n")
+        finally:
+            engine.close()
 
 
 def report(settings: Settings, registry: Registry) -> dict[str, Any]:
-    lookup = speedcache.lookup_for(threads(settings))
+    lookup = measured_lookup(settings)
     budget = memory_budget_mb(settings)
     roles = {
         role: [msgspec.to_builtins(c) for c in candidates(role, registry, settings, lookup, budget)] for role in ROLES
@@ -58,7 +71,7 @@ def report(settings: Settings, registry: Registry) -> dict[str, Any]:
 
 def choices_for_doctor(settings: Settings, registry: Registry) -> dict[str, Any]:
     """Per role: the model, whether auto chose it, and why (or the one error the set-up has)."""
-    chosen: Plan = plan(settings, registry, speedcache.lookup_for(threads(settings)))
+    chosen: Plan = plan(settings, registry, measured_lookup(settings))
     out: dict[str, Any] = {}
     for role in ROLES:
         choice = chosen.choice(role)
@@ -72,7 +85,7 @@ def choices_for_doctor(settings: Settings, registry: Registry) -> dict[str, Any]
 
 def completion_model(settings: Settings, registry: Registry) -> str:
     """The model completions use: the explicit setting, else auto's choice, else the manifest default."""
-    choice = plan(settings, registry, speedcache.lookup_for(threads(settings))).completion
+    choice = plan(settings, registry, measured_lookup(settings)).completion
     return choice.model if choice is not None else settings.model_id()
 
 

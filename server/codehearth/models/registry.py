@@ -23,14 +23,11 @@ from typing import Any, Literal
 import msgspec
 import platformdirs
 
+from codehearth.engine.gguf import ModelError, check_gguf_file  # re-exported: callers know them from here
+
 log = logging.getLogger(__name__)
 
-GGUF_MAGIC = b"GGUF"
 Progress = Callable[[int, int], None]  # (bytes done, bytes total or 0)
-
-
-class ModelError(Exception):
-    """A problem with a model the user can act on; the message is one line naming it."""
 
 
 class ModelSource(msgspec.Struct, kw_only=True):
@@ -168,23 +165,6 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
-
-
-def check_gguf_file(path: Path) -> None:
-    """Cheap checks before llama.cpp sees the file, so the error names the actual problem."""
-    if not path.exists():
-        raise ModelError(f"model file not found: {path}")
-    if not path.is_file():
-        raise ModelError(f"model path is not a file: {path}")
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(24)
-    except OSError as exc:
-        raise ModelError(f"cannot read model file {path}: {exc.strerror}") from exc
-    if head[:4] != GGUF_MAGIC:
-        raise ModelError(f"not a GGUF file (bad magic {head[:4]!r}): {path}")
-    if len(head) < 24:
-        raise ModelError(f"truncated GGUF file (header incomplete): {path}")
 
 
 def _pip_download(requirement: str, dest: Path) -> Path:

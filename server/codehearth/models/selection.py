@@ -5,7 +5,8 @@ Two roles: completions want a fast fill-in-the-middle model (a typical keystroke
 streaming within ``explainFirstChunkMs``, because a reader waits seconds anyway. An explicit setting wins.
 
 Speed comes as :class:`~codehearth.engine.speed.SpeedFigures`: measured on this machine where a figure
-exists (the per-machine cache), otherwise estimated from the file size, scaled from a measured model when
+exists (the per-machine speed cache of ``engine/speedcache.py``, which calibration at load and
+``models recommend --measure`` fill), otherwise estimated from the file size, scaled from a measured model when
 there is one (generation on a CPU is bound by reading the weights once per token, so tokens/s scale with
 1/size). Every estimate says so. Tests feed fixed figures.
 """
@@ -22,6 +23,7 @@ import msgspec
 
 from codehearth.config import AUTO, Settings
 from codehearth.engine.speed import SpeedFigures, typical_keystroke_ms
+from codehearth.engine.speedcache import SpeedCache
 from codehearth.models.registry import ModelEntry, ModelError, Registry
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,16 @@ log = logging.getLogger(__name__)
 Role = Literal["completion", "explanation"]
 ROLES: tuple[Role, Role] = ("completion", "explanation")
 FiguresLookup = Callable[[ModelEntry, Path], "SpeedFigures | None"]
+
+
+def measured_lookup(settings: Settings, cache: SpeedCache | None = None) -> FiguresLookup:
+    """A FiguresLookup reading this machine's speed cache, at the thread count the engine would run with."""
+    speed_cache = cache or SpeedCache()
+
+    def lookup(entry: ModelEntry, path: Path) -> SpeedFigures | None:
+        return speed_cache.figures_for(path, settings.engine) if path.is_file() else None
+
+    return lookup
 
 MB = 1024 * 1024
 # An explanation prompt: the function, its class header and a few callees (explain.budgetTokens caps it).

@@ -53,6 +53,20 @@ def fresh_sexp(doc: Document) -> str:
     return str(parser.parse(doc.text.encode()).root_node)
 
 
+def assert_tree_matches_buffer(doc: Document) -> None:
+    """Every node's start and end points are where its bytes are in the document (a wrong InputEdit shows)."""
+    if doc.tree is None:
+        return
+    root = doc.tree.root_node
+    assert root.end_byte <= len(doc.source)
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        assert tuple(node.start_point) == doc.point_at(node.start_byte), node
+        assert tuple(node.end_point) == doc.point_at(node.end_byte), node
+        stack.extend(node.children)
+
+
 def char_point(text: str, index: int) -> Point:
     before = text[:index]
     row = before.count("\n")
@@ -80,20 +94,32 @@ EDIT_TEXT = st.text(alphabet=st.sampled_from(list("abc xy():\n\t{}'\"=,.é→�
     ),
     edits=st.lists(st.tuples(st.floats(0, 1), st.floats(0, 0.2), EDIT_TEXT), min_size=1, max_size=25),
 )
-def test_incremental_tree_equals_fresh_parse(source: tuple[str, str], edits: list) -> None:
+def test_incremental_edits_keep_text_and_tree_in_step(source: tuple[str, str], edits: list) -> None:
+    # Not "equals a fresh parse" after every edit: in an ERROR region tree-sitter's incremental reuse may
+    # settle on another recovery than a fresh parse, even for an exact edit (see test_context_parsing.py).
+    # What holds: text and lines follow the edits, every node's points agree with its bytes in our buffer,
+    # and once the edits are undone the tree is the fresh parse again.
     text, language = source
     doc = Document("file:///x", text, language)
     shadow = text
+    undo: list[tuple[int, int, str]] = []
     for where, length, insert in edits:
         start = int(where * len(shadow))
         end = min(len(shadow), start + int(length * 40))
         doc.apply_edit(char_point(shadow, start), char_point(shadow, end), insert)
+        undo.append((start, start + len(insert), shadow[start:end]))
         shadow = shadow[:start] + insert + shadow[end:]
         assert doc.text == shadow
+        assert_tree_matches_buffer(doc)
     assert doc.line_count == shadow.count("\n") + 1
     for row, line in enumerate(shadow.split("\n")):
         assert doc.line(row) == line
-    assert sexp(doc) == fresh_sexp(doc)
+    for start, end, old in reversed(undo):
+        doc.apply_edit(char_point(shadow, start), char_point(shadow, end), old)
+        shadow = shadow[:start] + old + shadow[end:]
+    assert shadow == text
+    if doc.tree is not None:  # None only while a grammar that looped is given a rest (test_context_parsing.py)
+        assert sexp(doc) == fresh_sexp(doc)
 
 
 def test_apply_edit_rejects_bad_positions() -> None:

@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import msgspec
 
-from .. import languages
+from .. import languages, parsing
 from ..symbols import FileSymbols, extract_symbols
 from .filters import looks_secret
 
@@ -68,7 +68,7 @@ def parse_source(data: bytes, language: str, path: str) -> FileSymbols:
     parser = languages.new_parser(language)
     if parser is None:
         return FileSymbols(definitions=[], imports=[], exports=[])
-    tree = parser.parse(data)
+    tree = parsing.parse(parser, data, language=language)  # None past its budget: no symbols rather than a stuck worker
     return extract_symbols(tree, data, language, path)
 
 

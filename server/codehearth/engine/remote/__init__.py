@@ -1,8 +1,10 @@
 """Remote engines: a shared llama.cpp server or any OpenAI-compatible server, behind the same ``Engine`` protocol.
 
-One module per concern: ``urls`` (settings checks), ``wire`` (request bodies and stream parsing), ``breaker`` (the
-circuit breaker), ``watchdog`` (closing silent streams), ``redact`` (secrets out of outgoing prompts), ``audit`` (the
-local record of what left the machine) and ``engine`` (the ``RemoteEngine`` that ties them together).
+One module per concern: ``urls`` (settings checks), ``connection`` (the HTTP client and its one-line errors),
+``discovery`` (what the server runs, found at start-up), ``wire`` (request bodies and stream parsing), ``streaming``
+(one generation over HTTP), ``breaker`` (the circuit breaker), ``health`` (failing fast and probing while it is open),
+``watchdog`` (closing silent streams), ``redact`` (secrets out of outgoing prompts), ``audit`` (the local record of what
+left the machine) and ``engine`` (the ``RemoteEngine`` that ties them together).
 """
 
 from codehearth.engine.remote.breaker import CircuitBreaker

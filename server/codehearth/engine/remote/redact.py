@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,10 +21,53 @@ class SecretPattern:
     name: str
     regex: re.Pattern[str]
     group: str | int = 0  # the part replaced: the whole match, or just the secret after its key
+    # A match this says is not a secret is left as it is. It sees only the match (bounded), so it keeps the pass linear.
+    not_secret: Callable[[re.Match[str]], bool] | None = None
 
 
-def _p(name: str, pattern: str, group: str | int = 0, flags: int = 0) -> SecretPattern:
-    return SecretPattern(name, re.compile(pattern, flags), group)
+def _p(
+    name: str,
+    pattern: str,
+    group: str | int = 0,
+    flags: int = 0,
+    not_secret: Callable[[re.Match[str]], bool] | None = None,
+) -> SecretPattern:
+    return SecretPattern(name, re.compile(pattern, flags), group, not_secret)
+
+
+# The last secret word of a variable name; what follows it says what the variable holds.
+_SECRET_WORD = re.compile(r"PASSW(?:OR)?D|SECRET|TOKEN|API_?KEY")
+# Words after the secret word that make the variable *about* the secret, not the secret: PASSWORD_MIN_LENGTH = 12,
+# PASSWORD_HASHER = argon2, API_KEY_ENV = OPENAI_API_KEY, TOKEN_TTL = 3600. IZER(S) is the rest of TOKENIZER. Words
+# that still name a secret (DB_PASSWORD, SECRET_KEY, TOKEN_SECRET, PASSWORD_HASH) are not here.
+_NOT_SECRET_WORDS = frozenset({
+    "MIN", "MAX", "MINIMUM", "MAXIMUM", "LEN", "LENGTH", "SIZE", "COUNT", "LIMIT", "ROUNDS", "ITERATIONS", "BITS",
+    "BYTES", "TIMEOUT", "TTL", "EXPIRY", "EXPIRES", "EXPIRE", "EXPIRATION", "LIFETIME", "AGE", "SECONDS", "MINUTES",
+    "HOURS", "DAYS", "FIELD", "FIELDS", "COLUMN", "LABEL", "PROMPT", "HELP", "HINT", "PLACEHOLDER", "HASHER",
+    "HASHERS", "VALIDATOR", "VALIDATORS", "VALIDATION", "POLICY", "PATTERN", "REGEX", "ALGORITHM", "ALGORITHMS",
+    "BACKEND", "CLASS", "TYPE", "KIND", "FORMAT", "SCHEME", "GENERATOR", "ENV", "VAR", "NAME", "PATH", "FILE", "DIR",
+    "URL", "URI", "ENDPOINT", "HEADER", "PARAM", "REF", "ENABLED", "DISABLED", "REQUIRED", "IZER", "IZERS",
+})
+# Values that are not secrets whatever the name: numbers, booleans and nulls, and references to where the secret
+# really is ($DB_PASS, settings.DB_PASSWORD). os.environ[...] and getenv(...) never match: brackets and parentheses
+# cannot be in an unquoted value. Bare numbers stop at 7 digits (86400, 604800) so that an all-digit password of the
+# usual 8+ still counts; a $reference is an environment name (upper case), so $ecretP4ss is still a secret.
+_PLAIN_VALUE = re.compile(
+    r"[+-]?(?:[0-9]{1,7}|[0-9]{1,3}(?:_[0-9]{3}){1,6})(?:\.[0-9]{1,16})?(?:[eE][+-]?[0-9]{1,4})?"
+    r"|(?i:true|false|none|null|nil|undefined)"
+    r"|\$[A-Z_][A-Z0-9_]{0,128}"
+    r"|(?:settings|config|conf|cfg|self|cls|this|os|env|environ|process|app|options|opts|args|ctx|context|params"
+    r"|secrets|vault|creds|credentials)(?:\.[A-Za-z_][A-Za-z0-9_]{0,128}){1,8}"
+)
+
+
+def _env_value_is_not_secret(match: re.Match[str]) -> bool:
+    """PASSWORD_MIN_LENGTH = 12, SECRET = None, PASSWORD = settings.DB_PASSWORD: configuration, not a secret."""
+    if _PLAIN_VALUE.fullmatch(match.group("secret")):
+        return True
+    name = match.group("name").upper()
+    after = max((word.end() for word in _SECRET_WORD.finditer(name)), default=len(name))  # after the last one
+    return any(word in _NOT_SECRET_WORDS for word in name[after:].split("_"))
 
 
 # The body of a PEM block: base64, header lines ("Proc-Type: 4,ENCRYPTED"), and JSON's escaped newlines ("\n"), up
@@ -56,11 +99,13 @@ PATTERNS: tuple[SecretPattern, ...] = (
        r"[ \t]{0,8}(?P<q>[\"'])(?P<secret>[^\"'\r\n]{1,512})(?P=q)",
        "secret"),
     # PASSWORD=hunter2 in .env files, shell and ini: an unquoted value to the end of the line. Upper-case keys (the
-    # environment's style) or a lower-case password; a dotted name (``self.token = token``) is code, not a secret.
+    # environment's style) or a lower-case password; a dotted name (``self.token = token``) is code, not a secret, and
+    # so are settings about a secret and plain values (_env_value_is_not_secret).
     _p("env-secret",
-       r"(?m)^[ \t]{0,16}(?:export[ \t]{1,8})?(?:[A-Z0-9_]{0,40}(?:PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY)[A-Z0-9_]{0,40}"
-       r"|[a-z0-9_]{0,40}passw(?:or)?d[a-z0-9_]{0,40})[ \t]{0,8}=[ \t]{0,8}(?P<secret>[^\s\"'#;()\[\]{}]{1,512})[ \t]*$",
-       "secret"),
+       r"(?m)^[ \t]{0,16}(?:export[ \t]{1,8})?(?P<name>[A-Z0-9_]{0,40}(?:PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY)"
+       r"[A-Z0-9_]{0,40}|[a-z0-9_]{0,40}passw(?:or)?d[a-z0-9_]{0,40})[ \t]{0,8}=[ \t]{0,8}"
+       r"(?P<secret>[^\s\"'#;()\[\]{}]{1,512})[ \t]*$",
+       "secret", not_secret=_env_value_is_not_secret),
 )
 
 
@@ -76,9 +121,17 @@ def redact(text: str) -> tuple[str, Counter[str]]:
     for pattern in PATTERNS:
         group = pattern.group
         name = pattern.name
+        not_secret = pattern.not_secret
 
-        def replace(match: re.Match[str], group: str | int = group, name: str = name) -> str:
+        def replace(
+            match: re.Match[str],
+            group: str | int = group,
+            name: str = name,
+            not_secret: Callable[[re.Match[str]], bool] | None = not_secret,
+        ) -> str:
             if match.group(group) is None or _mark(name) == match.group(group):
+                return match.group(0)
+            if not_secret is not None and not_secret(match):
                 return match.group(0)
             counts[name] += 1
             whole = match.group(0)
