@@ -133,11 +133,18 @@ async def test_inline_completion_invalid_params(server: Any, params: Any, omit: 
     ("workspace/executeCommand", {"command": "codehearth.explain", "arguments": ["file:///ws/closed.py",
                                                                                {"line": 0, "character": 0}]},
      -32602, "document is not open: file:///ws/closed.py"),
+    # a lone surrogate in the quoted URI: written as an escape, still -32602 (the fuzz got -32603 here)
+    ("workspace/executeCommand", {"command": "codehearth.explain", "arguments": ["file:///tmp/\udc80.py",
+                                                                               {"line": 9, "character": 3}]},
+     -32602, "document is not open: file:///tmp/\\udc80.py"),
     ("textDocument/hover", {}, -32601, "Method Not Found: textDocument/hover"),
     ("workspace/symbol", {}, -32601, "Method Not Found: workspace/symbol"),
     ("$/unknown", {}, -32601, "Method Not Found: $/unknown"),
     ("textDocument/didClose", {"textDocument": {"uri": URI}}, -32600,
      "textDocument/didClose is a notification, not a request"),
+    ("textDocument/inlineCompletion", {**GOOD_IC, "textDocument": {"uri": "file:///tmp/\udc80.py"}}, -32602,
+     "Invalid params for textDocument/inlineCompletion: params.textDocument.uri: not a usable URI (a lone "
+     "surrogate): 'file:///tmp/\\udc80.py'"),
     ("textDocument/inlineCompletion", {**GOOD_IC, "textDocument": {"uri": "file:///nowhere/%00.py"}}, -32602,
      "Invalid params for textDocument/inlineCompletion: params.textDocument.uri: not a usable file path: "
      "'file:///nowhere/%00.py'"),

@@ -285,7 +285,11 @@ class CodehearthProtocol(LanguageServerProtocol):
     # -- answering -------------------------------------------------------------------------------------
 
     def _reply_error(self, msg_id: MsgId | None, error: JsonRpcException) -> None:
-        self._send_data(types.ResponseErrorMessage(id=msg_id, error=error.to_response_error()))
+        response = error.to_response_error()
+        # A message that quotes the client's input may carry its lone surrogates (a URI "file:///\udc80.py"),
+        # which no UTF-8 body can: they are written as escapes instead of failing the answer (-32603).
+        response.message = response.message.encode("utf-8", "backslashreplace").decode("utf-8")
+        self._send_data(types.ResponseErrorMessage(id=msg_id, error=response))
 
     def _send_handler_result(self, future: Future[Any], *, msg_id: MsgId) -> None:
         self._request_futures.pop(msg_id, None)
@@ -436,7 +440,13 @@ def _uri_problem(message: Any) -> str | None:
     """A document URI that no file can have (a NUL, a lone surrogate) is invalid params, not a crash later on."""
     document = getattr(getattr(message, "params", None), "text_document", None)
     uri = getattr(document, "uri", None)
-    if not isinstance(uri, str) or not uri.startswith("file:"):
+    if not isinstance(uri, str):
+        return None
+    try:
+        uri.encode("utf-8")  # a lone surrogate: no URI has one, and every later encode of it would fail
+    except UnicodeEncodeError:
+        return f"params.textDocument.uri: not a usable URI (a lone surrogate): {_short(uri)!r}"
+    if not uri.startswith("file:"):
         return None
     path = unquote(urlsplit(uri).path)
     try:
