@@ -121,3 +121,21 @@ async def test_multi_line_suggestion_grows_as_lines_are_accepted() -> None:
     rest = await svc.complete(doc, Point(2, 4))
     assert rest.text == "for v in values:\n        total += v\n    return total"
     assert rest.source == "typed-through" and engine.calls == 1
+
+
+async def test_typed_indentation_is_left_to_the_model_and_taken_off_its_answer() -> None:
+    # After Enter with auto-indent the line holds only "    ": the prompt ends at the line break (a model writes
+    # an indented line as "   " + " if", and after a bare "    " it mostly ends), the answer starts at the cursor.
+    engine = FakeEngine(["    if not numbers:\n        return None\n"])
+    doc = Document("file:///t/first.py", "def first(numbers):\n    \n    return numbers[0]\n", "python")
+    s = await service(engine).complete(doc, Point(1, 4))
+    assert engine.prompts[0].endswith("def first(numbers):\n")
+    assert s.text == "if not numbers:" and s.source == "model"
+
+
+async def test_typed_text_after_the_indentation_stays_in_the_prompt() -> None:
+    engine = FakeEngine([" not numbers:\n"])
+    doc = Document("file:///t/first.py", "def first(numbers):\n    if\n", "python")
+    s = await service(engine).complete(doc, Point(1, 6))
+    assert engine.prompts[0].endswith("def first(numbers):\n    if")
+    assert s.text == " not numbers:"

@@ -50,3 +50,14 @@ def test_complete_words_cuts_before_the_last_unfinished_word() -> None:
     assert complete_words("ab cd", "line") == ""  # "ab" is too short once "cd" (maybe unfinished) goes
     assert complete_words("x = 1\ny = fo", "block") == "x = 1\ny ="
     assert complete_words("x = 1\nfo", "block") == "x = 1"
+
+
+def test_without_typed_indent() -> None:
+    from codehearth.complete.prompting import typed_in_prompt, without_typed_indent
+
+    assert typed_in_prompt("    ") == "" and typed_in_prompt("    if") == "    if" and typed_in_prompt("") == ""
+    assert without_typed_indent("    if x:", "    ") == "if x:"
+    assert without_typed_indent("        y = 1", "    ") == "    y = 1"  # deeper than typed: the rest is suggested
+    assert without_typed_indent("  y = 1\n  z", "    ") == "y = 1\n  z"  # shallower: the typed indentation stands
+    assert without_typed_indent("  ", "    ") == ""  # a partial indentation while streaming shows nothing yet
+    assert without_typed_indent(" x", "    if") == " x"  # text typed on the line: untouched

@@ -30,11 +30,33 @@ def prompt_pieces(engine: Engine, context: PromptContext) -> list[PromptPiece]:
         engine.info,
         prefix=context.prefix,
         suffix=context.suffix,
-        middle_start=context.line_prefix,
+        middle_start=typed_in_prompt(context.line_prefix),
         path=context.path,
         language=context.language,
         other_files=[OtherFile(s.path, s.text) for s in context.snippets],
     )
+
+
+def typed_in_prompt(line_prefix: str) -> str:
+    """The part of the cursor's line that goes after the FIM middle token: none when it is only indentation.
+
+    A middle that starts with bare indentation is not where a model's training put one: it would write
+    ``"   " + " if"`` for an indented ``if``, and after our ``"    "`` its likeliest next token is the end. On the
+    408 HumanEval lines, Qwen2.5-Coder-0.5B generated nothing at all for 88 of them (llama-server's PSM, which
+    keeps the indentation in the prefix, 10). So the model writes the indentation itself, and
+    :func:`without_typed_indent` takes what the user already typed back off its output.
+    """
+    return line_prefix if line_prefix.strip() else ""
+
+
+def without_typed_indent(text: str, line_prefix: str) -> str:
+    """The model's output as a continuation of the cursor, when :func:`typed_in_prompt` left the indentation out."""
+    if not line_prefix or line_prefix.strip():
+        return text
+    if text.startswith(line_prefix):
+        return text[len(line_prefix) :]  # deeper indentation than typed stays (it is part of the suggestion)
+    first, newline, rest = text.partition("\n")
+    return first.lstrip(" \t") + newline + rest  # less than typed: the typed indentation stands
 
 
 def refresh_snippets(builder: ContextBuilder, doc: Document, point: Point) -> bool:

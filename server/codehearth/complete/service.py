@@ -39,7 +39,7 @@ from codehearth.complete.postprocess import (
     line_shape_stop,
     postprocess,
 )
-from codehearth.complete.prompting import build_context, ladder_size, prompt_pieces
+from codehearth.complete.prompting import build_context, ladder_size, prompt_pieces, without_typed_indent
 from codehearth.complete.stats import Stats
 from codehearth.config import Settings
 from codehearth.context.builder import ContextBuilder
@@ -354,7 +354,7 @@ class CompletionService:
         future.add_done_callback(lambda f: self._finish(gen, f))
 
     def _grow(self, gen: Generation, text: str) -> None:
-        gen.text = text
+        gen.text = without_typed_indent(text, gen.cursor.line_prefix)
         gen.changed.set()
         self._send_chunks(gen, done=False)
 
@@ -362,9 +362,9 @@ class CompletionService:
         try:
             result = future.result()
             gen.result = result
-            gen.text = result.text
+            gen.text = without_typed_indent(result.text, gen.cursor.line_prefix)
             if result.stop_reason in ("eos", "stop", "length"):
-                self._remember(gen.prompt_key, result.text)
+                self._remember(gen.prompt_key, gen.text)
             if self._outage:
                 log.warning("completions available again")
                 self._outage = ""
