@@ -210,15 +210,16 @@ class LlamaEngine:
     def prompt_tokens(self, pieces: Sequence[PromptPiece], add_bos: bool = True) -> list[int]:
         model = self._model
         tokens: list[int] = []
-        bos = model.model.token_bos()
-        if add_bos and bos >= 0 and self._adds_bos():
-            tokens.append(bos)
-        for piece in pieces:
-            if isinstance(piece, SpecialToken):
-                tokens.append(piece.id)
-            elif piece:
-                # Text is never parsed for control tokens: "<|fim_prefix|>" typed in code stays text.
-                tokens += model.tokenize(piece.encode("utf-8"), add_bos=False, special=False)
+        with model.using():  # the planner's thread tokenizes while a reload may close the model
+            bos = model.model.token_bos()
+            if add_bos and bos >= 0 and self._adds_bos():
+                tokens.append(bos)
+            for piece in pieces:
+                if isinstance(piece, SpecialToken):
+                    tokens.append(piece.id)
+                elif piece:
+                    # Text is never parsed for control tokens: "<|fim_prefix|>" typed in code stays text.
+                    tokens += model.tokenize(piece.encode("utf-8"), add_bos=False, special=False)
         return tokens
 
     def prompt_cost(self, pieces: Sequence[PromptPiece], add_bos: bool = True) -> PromptCost:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from codehearth.engine.base import EngineUnavailable
 
 _backend_lock = threading.Lock()
 _backend_ready = False
@@ -55,12 +57,26 @@ class NativeModel:
         self.n_vocab: int = self.model.n_vocab()
         self._contexts: list[NativeContext] = []
         self._closed = False
+        # Tokenizing runs outside the decode gate (prompts are planned on their own thread); once the model is
+        # freed its vocabulary pointer dangles, and a tokenization racing a reload crashed the process (SIGSEGV,
+        # the 20,000-message fuzz). Every use of the vocabulary and the close take this lock.
+        self._use = threading.RLock()
+
+    @contextlib.contextmanager
+    def using(self) -> Iterator[None]:
+        """Hold the model alive for a tokenization; EngineUnavailable once it is closed."""
+        with self._use:
+            if self._closed:
+                raise EngineUnavailable("the model was unloaded")
+            yield
 
     def tokenize(self, text: bytes, add_bos: bool, special: bool) -> list[int]:
-        return [int(t) for t in self.model.tokenize(text, add_bos=add_bos, special=special)]
+        with self.using():
+            return [int(t) for t in self.model.tokenize(text, add_bos=add_bos, special=special)]
 
     def detokenize(self, tokens: Sequence[int], special: bool = False) -> bytes:
-        return bytes(self.model.detokenize(list(tokens), special=special))
+        with self.using():
+            return bytes(self.model.detokenize(list(tokens), special=special))
 
     def context(self, label: str, n_ctx: int, n_batch: int, threads: int) -> NativeContext:
         """A new context (its own KV cache) on these weights."""
@@ -70,13 +86,14 @@ class NativeModel:
 
     def close(self) -> None:
         """Free the contexts, then the model (llama.cpp needs that order)."""
-        if self._closed:
-            return
-        self._closed = True
-        for ctx in self._contexts:
-            ctx.close()
-        with contextlib.suppress(Exception):
-            self.model.close()
+        with self._use:
+            if self._closed:
+                return
+            self._closed = True
+            for ctx in self._contexts:
+                ctx.close()
+            with contextlib.suppress(Exception):
+                self.model.close()
 
 
 class NativeContext:
