@@ -97,3 +97,20 @@ def test_model_path_is_the_verified_default(default_model: Path) -> None:
 
     assert Registry().verify("default") == "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
     assert default_model.stat().st_size == 98362432
+
+
+def test_tokenizing_after_the_model_is_unloaded_is_an_error_not_a_crash(default_model: Path) -> None:
+    # The planner tokenizes on its own thread while a configuration change may unload the model: before the lock in
+    # engine/native.py this read a freed vocabulary (SIGSEGV in the 20,000-message fuzz).
+    import pytest
+
+    from codehearth.config import EngineSettings
+    from codehearth.engine.base import EngineUnavailable
+
+    engine = LlamaEngine(default_model, EngineSettings(n_ctx=512, calibrate=False))
+    assert engine.count_tokens("def f(x):") > 0
+    engine.close()
+    with pytest.raises(EngineUnavailable, match="the model was unloaded"):
+        engine.count_tokens("def f(x):")
+    with pytest.raises(EngineUnavailable, match="the model was unloaded"):
+        engine.prompt_tokens(["def f(x):"])
