@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import shutil
 import statistics
 import sys
@@ -26,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp import ClientServerConfig, LanguageClient
 
 from benchmarks.common import STDLIB, machine_info
-from benchmarks.latency.lsp_driver import inline_text, to_dict
+from benchmarks.latency.lsp_driver import editor_initialize_params, inline_text, to_dict
 from benchmarks.reliability.client import server_env
 
 SERVER = [sys.executable, "-m", "codehearth", "serve"]
@@ -80,12 +79,7 @@ async def trial(workspace: Path, cache: Path, retry_ms: int) -> dict[str, Any]:
     requests = 0
     suggestion = ""
     try:
-        caps = client_capabilities("visual-studio-code")
-        caps.text_document.inline_completion = types.InlineCompletionClientCapabilities()  # type: ignore[union-attr]
-        caps.general.position_encodings = ["utf-8", "utf-16"]  # type: ignore[union-attr]
-        params = types.InitializeParams(
-            capabilities=caps, process_id=os.getpid(), root_uri=workspace.as_uri(),
-            workspace_folders=[types.WorkspaceFolder(uri=workspace.as_uri(), name="ws")])
+        params = editor_initialize_params(workspace)
         client.capabilities = params.capabilities
         await client.initialize_async(params)
         marks["initialized_ms"] = since()

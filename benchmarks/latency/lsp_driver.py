@@ -93,6 +93,17 @@ def inline_text(result: Any) -> str:
 
 
 @contextlib.asynccontextmanager
+def editor_initialize_params(workspace: Path, init_options: dict[str, Any] | None = None) -> types.InitializeParams:
+    """What VS Code sends, with inline completions and UTF-8 positions offered, for a one-folder workspace."""
+    caps = client_capabilities("visual-studio-code")
+    caps.text_document.inline_completion = types.InlineCompletionClientCapabilities()  # type: ignore[union-attr]
+    caps.general.position_encodings = ["utf-8", "utf-16"]  # type: ignore[union-attr]
+    return types.InitializeParams(
+        capabilities=caps, process_id=os.getpid(), root_uri=workspace.as_uri(),
+        workspace_folders=[types.WorkspaceFolder(uri=workspace.as_uri(), name="ws")],
+        initialization_options=init_options)
+
+
 async def lsp_session(workspace: Path, cache: Path, trace: Path, init_options: dict[str, Any]
                       ) -> AsyncIterator[Editor]:
     config = ClientServerConfig(server_command=TRACED_SERVER, server_env=server_env(cache, trace))
@@ -103,13 +114,7 @@ async def lsp_session(workspace: Path, cache: Path, trace: Path, init_options: d
         pass
 
     try:
-        caps = client_capabilities("visual-studio-code")
-        caps.text_document.inline_completion = types.InlineCompletionClientCapabilities()  # type: ignore[union-attr]
-        caps.general.position_encodings = ["utf-8", "utf-16"]  # type: ignore[union-attr]
-        params = types.InitializeParams(
-            capabilities=caps, process_id=os.getpid(), root_uri=workspace.as_uri(),
-            workspace_folders=[types.WorkspaceFolder(uri=workspace.as_uri(), name="ws")],
-            initialization_options=init_options)
+        params = editor_initialize_params(workspace, init_options)
         client.capabilities = params.capabilities
         result = await client.initialize_async(params)
         encoding = result.capabilities.position_encoding
