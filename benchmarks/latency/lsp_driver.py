@@ -92,7 +92,6 @@ def inline_text(result: Any) -> str:
     return text if isinstance(text, str) else text.value
 
 
-@contextlib.asynccontextmanager
 def editor_initialize_params(workspace: Path, init_options: dict[str, Any] | None = None) -> types.InitializeParams:
     """What VS Code sends, with inline completions and UTF-8 positions offered, for a one-folder workspace."""
     caps = client_capabilities("visual-studio-code")
@@ -104,6 +103,7 @@ def editor_initialize_params(workspace: Path, init_options: dict[str, Any] | Non
         initialization_options=init_options)
 
 
+@contextlib.asynccontextmanager
 async def lsp_session(workspace: Path, cache: Path, trace: Path, init_options: dict[str, Any]
                       ) -> AsyncIterator[Editor]:
     config = ClientServerConfig(server_command=TRACED_SERVER, server_env=server_env(cache, trace))
