@@ -89,8 +89,11 @@ class CachingFakeEngine(FakeEngine):
     """
 
     def __init__(self, outputs: Sequence[str] = (), figures: SpeedFigures | None = None, chunk: int = 8,
-                 **kwargs: Any) -> None:
+                 glance_tokens: int = 0, **kwargs: Any) -> None:
         super().__init__(outputs, **kwargs)
+        # A glance context of this many tokens (0: none), with its own cache, like the embedded engine's.
+        self.glance_tokens = glance_tokens
+        self.glance_kv: list[int] = []
         self.speed = SpeedModel(figures or SpeedFigures(prompt_tokens_per_s=1e6, generated_tokens_per_s=1e6,
                                                         source="fixed"))
         self.kv: list[int] = []
@@ -105,10 +108,22 @@ class CachingFakeEngine(FakeEngine):
         tokens = self._tokens(pieces)
         return PromptCost(prompt_tokens=len(tokens), cached_tokens=common_prefix_length(self.kv, tokens))
 
+    def glance_cost(self, pieces: Sequence[PromptPiece]) -> PromptCost | None:
+        tokens = self._tokens(pieces)
+        if len(tokens) >= self.glance_tokens:
+            return None
+        return PromptCost(prompt_tokens=len(tokens), cached_tokens=common_prefix_length(self.glance_kv, tokens))
+
     def generate(self, request: GenerationRequest) -> GenerationResult:
+        glance = request.purpose == "glance"  # the glance's own cache; the main one stays as it is
         tokens = self._tokens(request.prompt)
-        keep = min(common_prefix_length(self.kv, tokens), max(0, len(tokens) - 1))
-        self.kv = self.kv[:keep]
+        cache = self.glance_kv if glance else self.kv
+        keep = min(common_prefix_length(cache, tokens), max(0, len(tokens) - 1))
+        cache = cache[:keep]
+        if glance:
+            self.glance_kv = cache
+        else:
+            self.kv = cache
         evaluated = 0
         reason: StopReason | None = None
         pending = tokens[keep:]
@@ -123,7 +138,7 @@ class CachingFakeEngine(FakeEngine):
                 if reason is not None:
                     break
             chunk, pending = pending[: self.chunk], pending[self.chunk :]
-            self.kv += chunk  # what was evaluated stays in the cache, however the request ends
+            cache += chunk  # what was evaluated stays in the cache, however the request ends
             evaluated += len(chunk)
             index += 1
         timings = Timings(prompt_tokens=len(tokens), tokens_evaluated=evaluated, tokens_reused=keep)

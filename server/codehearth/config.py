@@ -103,6 +103,9 @@ class Settings(_Base):
     deadline_cut: Literal["word", "line"] = "line"
     prepare_while_paused: bool = True  # prefill the next prompt in the background after Enter, a jump, a file switch
     prefetch_next: bool = True  # after a suggestion is shown, prepare the one that follows it as if accepted
+    # When even the smallest prompt cannot be evaluated by the deadline (a file just opened on a slow machine), a
+    # short suggestion from the lines right above the cursor, in a small context of its own (embedded engine)
+    glance_when_behind: bool = True
     pause_ms: Ms = 150  # quiet time after an edit before background work starts
     engine: EngineSettings = msgspec.field(default_factory=EngineSettings)
     context: ContextSettings = msgspec.field(default_factory=ContextSettings)

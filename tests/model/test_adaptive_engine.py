@@ -60,3 +60,21 @@ def test_a_background_prefill_fills_the_cache_for_the_request(engine: LlamaEngin
     assert prepared.timings.tokens_evaluated == prepared.timings.prompt_tokens and prepared.text == ""
     request = engine.generate(GenerationRequest(prompt=PROMPT, max_tokens=2))
     assert request.timings.tokens_evaluated == 1  # only the last token again, for its logits
+
+
+def test_a_glance_runs_in_its_own_context_and_leaves_the_prepared_prompt_in_the_cache(engine: LlamaEngine) -> None:
+    engine.forget_cache()
+    engine.generate(GenerationRequest(prompt=PROMPT, max_tokens=0, purpose="prepare"))
+    full = engine.prompt_cost(PROMPT)
+    assert full.cached_tokens == full.prompt_tokens
+    glance_prompt = ["    return request.get(39, "]
+    before = engine.glance_cost(glance_prompt)
+    assert before is not None and before.prompt_tokens < 20
+    glance = engine.generate(GenerationRequest(prompt=glance_prompt, max_tokens=4, purpose="glance"))
+    assert glance.timings.tokens_evaluated == before.new_tokens and glance.timings.tokens_generated >= 1
+    # the completion context still holds the whole prepared prompt; the glance context holds the glance's
+    assert engine.prompt_cost(PROMPT) == full
+    after = engine.glance_cost(glance_prompt)
+    assert after is not None and after.cached_tokens == after.prompt_tokens
+    # a prompt too long for the glance context is no glance
+    assert engine.glance_cost(PROMPT) is None

@@ -129,6 +129,57 @@ async def test_work_cut_by_a_deadline_is_kept_for_the_next_request() -> None:
     assert second.text == "x * 2"
 
 
+# A file with many lines above the cursor: no prompt of the ladder (one fake token per character) can be read in 2 s
+# at 100 tokens/s, the few lines right above the cursor can.
+LONG_SOURCE = "".join(f"def handler_{i}(request):\n    return request.get({i})\n\n" for i in range(30)) + \
+    "def double(x):\n    return \n"
+LONG_END = Point(LONG_SOURCE.count("\n") - 1, 11)
+BEHIND = SpeedFigures(prompt_tokens_per_s=100.0, generated_tokens_per_s=1000.0, source="fixed")
+
+
+async def test_when_no_prompt_fits_a_glance_answers_and_the_full_prompt_is_prefilled_behind_it() -> None:
+    engine = CachingFakeEngine(["x * 2\n"], figures=BEHIND, glance_tokens=256)
+    svc = service(engine, prefetch_next=False)  # only the glance and the prefill behind it
+    doc = doc_with(LONG_SOURCE)
+    first = await svc.complete(doc, LONG_END)
+    assert (first.text, first.plan, first.source) == ("x * 2", "glance", "model")
+    await settle(svc, engine, 2)
+    (glance, glanced, _), (prepare, prepared, prepare_end) = engine.log
+    assert (glance, prepare, prepare_end) == ("glance", "prepare", "length")
+    assert glanced.prompt_tokens < 256 < prepared.prompt_tokens
+    # each in its own cache: the glance did not evict the full prompt, which is now read whole
+    assert len(engine.glance_kv) == glanced.prompt_tokens
+    assert prepared.tokens_evaluated == prepared.prompt_tokens == len(engine.kv)
+    # the next keystroke finds the full prompt ready: a few new tokens, the model answers from it
+    doc.apply_edit(LONG_END, LONG_END, "y")
+    second = await svc.complete(doc, Point(LONG_END.row, LONG_END.column + 1))
+    assert second.plan == "prepared" and engine.log[-1][0] == "complete"
+    assert second.timings is not None and second.timings.tokens_evaluated == 1
+    assert svc.stats.plans["glance"] == 1 and svc.stats.plans["prepared"] == 1
+
+
+async def test_without_glances_a_request_that_fits_nothing_answers_empty() -> None:
+    engine = CachingFakeEngine(["x * 2\n"], figures=BEHIND, glance_tokens=256)
+    svc = service(engine, glance_when_behind=False)
+    release = threading.Event()
+    engine.before_chunk = lambda request, index: release.wait(10)  # the prefill outlasts this request
+    first = await svc.complete(doc_with(LONG_SOURCE), LONG_END)
+    release.set()
+    assert (first.text, first.plan) == ("", "none")
+    await settle(svc, engine, 1)
+    assert [entry[0] for entry in engine.log] == ["prepare"]
+
+
+async def test_a_prompt_too_long_for_the_glance_context_is_no_glance() -> None:
+    engine = CachingFakeEngine(["x * 2\n"], figures=BEHIND, glance_tokens=8)
+    svc = service(engine)
+    release = threading.Event()
+    engine.before_chunk = lambda request, index: release.wait(10)
+    first = await svc.complete(doc_with(LONG_SOURCE), LONG_END)
+    release.set()
+    assert (first.text, first.plan) == ("", "none")
+
+
 async def test_after_enter_the_next_prompt_is_prefilled_while_the_user_pauses() -> None:
     engine = CachingFakeEngine(["x * 2\n"])
     svc = service(engine)

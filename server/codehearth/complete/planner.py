@@ -4,8 +4,10 @@ Pure logic over token counts and measured rates (``SpeedFigures``), no model and
 candidates are the full prompt and the smaller ones of the shrink ladder, each with the number of its tokens the
 KV cache already holds (a prompt prepared while the user paused is mostly cached). The first candidate, largest
 first, whose uncached tokens plus a useful suggestion fit the time left wins; when none fits even a short
-suggestion, nothing is evaluated on the request's time ("none": the caller prepares the prompt in the background
-so the next request continues from there). A prefill that cannot finish in time is never started.
+suggestion, a glance may (``plan_glance``: a few lines above the cursor, in the engine's small context of its own,
+so a short suggestion arrives while the full prompt is prefilled in the background); else nothing is evaluated on
+the request's time ("none": the caller prepares the prompt in the background so the next request continues from
+there). A prefill that cannot finish in time is never started.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ import msgspec
 from codehearth.engine.base import PromptCost
 from codehearth.engine.speed import SpeedFigures
 
-PlanKind = Literal["full", "smaller", "fewer", "prepared", "none", "unplanned"]
+PlanKind = Literal["full", "smaller", "fewer", "prepared", "glance", "none", "unplanned"]
 
 WANT_TOKENS = {"line": 12, "block": 32}  # a suggestion of this many tokens is as useful as a longer one
+# A glance sees a line or two: a few words from them beat a longer guess from the typed line alone.
+GLANCE_WANT_TOKENS = 6
 MIN_USEFUL_TOKENS = 4  # fewer tokens than this rarely make a suggestion worth showing
 OVERHEAD_MS = 15.0  # post-processing, the answer's way back: kept out of the generation's share
 
@@ -88,3 +92,15 @@ def plan_request(candidate: Callable[[int], Candidate | None], rungs: int, figur
     return Plan(kind="none", rung=first.rung, prompt_tokens=first.cost.prompt_tokens,
                 new_tokens=first.cost.new_tokens, remaining_ms=round(left, 1),
                 estimate_ms=round(figures.cost_ms(first.cost.new_tokens, min_tokens), 1)), seen
+
+
+def plan_glance(candidate: Callable[[int], Candidate | None], rungs: int, figures: SpeedFigures,
+                remaining_ms: Callable[[], float], want_tokens: int,
+                min_tokens: int = MIN_USEFUL_TOKENS) -> Plan | None:
+    """The plan for a glance, when the full ladder has none: the largest glance prompt that fits, or None."""
+    want_tokens = min(want_tokens, GLANCE_WANT_TOKENS)
+    plan, _ = plan_request(candidate, rungs, figures, remaining_ms, want_tokens, min_tokens)
+    if plan.kind == "none":
+        return None
+    plan.kind = "glance"
+    return plan

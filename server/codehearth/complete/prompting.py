@@ -7,7 +7,13 @@ then prefix lines) is walked by the planner, one rung at a time.
 
 from __future__ import annotations
 
-from codehearth.context.builder import SHRINK_LADDER, ContextBuilder, PromptContext
+from codehearth.context.builder import (
+    GLANCE_LADDER,
+    SHRINK_LADDER,
+    BuildLimits,
+    ContextBuilder,
+    PromptContext,
+)
 from codehearth.context.document import Document, Point
 from codehearth.engine.base import Engine, PromptPiece
 from codehearth.engine.templates import OtherFile, fim_prompt
@@ -17,12 +23,17 @@ def ladder_size() -> int:
     return len(SHRINK_LADDER)
 
 
+def glance_size() -> int:
+    return len(GLANCE_LADDER)
+
+
 def build_context(builder: ContextBuilder, doc: Document, point: Point, budget_tokens: int,
-                  rung: int) -> PromptContext | None:
-    """The prompt context at ``rung`` of the builder's shrink ladder (0: the full prompt), or None past its end."""
-    if rung >= len(SHRINK_LADDER):
+                  rung: int, ladder: tuple[BuildLimits, ...] = SHRINK_LADDER) -> PromptContext | None:
+    """The prompt context at ``rung`` of the builder's shrink ladder (0: the full prompt), or None past its end;
+    ``ladder=GLANCE_LADDER`` for a glance's prompts."""
+    if rung >= len(ladder):
         return None
-    return builder.build(doc, point, budget_tokens, limits=SHRINK_LADDER[rung])
+    return builder.build(doc, point, budget_tokens, limits=ladder[rung])
 
 
 def prompt_pieces(engine: Engine, context: PromptContext) -> list[PromptPiece]:

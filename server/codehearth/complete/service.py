@@ -29,6 +29,7 @@ from codehearth.complete.planner import (
     Candidate,
     Plan,
     affordable_tokens,
+    plan_glance,
     plan_request,
 )
 from codehearth.complete.postprocess import (
@@ -39,10 +40,16 @@ from codehearth.complete.postprocess import (
     line_shape_stop,
     postprocess,
 )
-from codehearth.complete.prompting import build_context, ladder_size, prompt_pieces, without_typed_indent
+from codehearth.complete.prompting import (
+    build_context,
+    glance_size,
+    ladder_size,
+    prompt_pieces,
+    without_typed_indent,
+)
 from codehearth.complete.stats import Stats
 from codehearth.config import Settings
-from codehearth.context.builder import ContextBuilder
+from codehearth.context.builder import GLANCE_LADDER, ContextBuilder
 from codehearth.context.document import Document, Point
 from codehearth.engine.base import (
     Engine,
@@ -227,8 +234,14 @@ class CompletionService:
         if stream_token:
             gen.stream_tokens.add(stream_token)
         self._running[doc.uri] = gen
-        self.background.note_request(prepared.pieces)
-        self._start(engine, gen, prepared.pieces, deadline)
+        if plan.kind == "glance":
+            # A short suggestion from the lines above, in the glance context; then (queued behind it on the worker
+            # thread) the full prompt is prefilled in the background, so a later request finds it ready.
+            self._start(engine, gen, prepared.pieces, deadline, purpose="glance")
+            self.background.prepare(engine, prepared.full_pieces)
+        else:
+            self.background.note_request(prepared.pieces)
+            self._start(engine, gen, prepared.pieces, deadline)
         text = await self._wait(gen, "", deadline)
         if gen.cancel.cancelled and self._running.get(doc.uri) is not gen:
             return answer("", "superseded", plan=plan)
@@ -302,9 +315,25 @@ class CompletionService:
                     return None
                 return Candidate(rung=rung, cost=cost_of(pieces), prepared=self.background.was_prepared(pieces))
 
-            plan, _ = plan_request(candidate, ladder_size(), speed.figures(budget),
-                                   lambda: (deadline - self._clock()) * 1000, want)
+            figures = speed.figures(budget)
+            plan, _ = plan_request(candidate, ladder_size(), figures, lambda: (deadline - self._clock()) * 1000, want)
             pieces = built[plan.rung]
+            glance_cost = getattr(engine, "glance_cost", None)
+            if plan.kind == "none" and glance_cost is not None and self.settings.glance_when_behind:
+                glances: dict[int, list[PromptPiece]] = {}
+
+                def glance_candidate(rung: int) -> Candidate | None:
+                    context = build_context(self.builder, doc, point, budget, rung, GLANCE_LADDER)
+                    if context is None:
+                        return None
+                    glances[rung] = prompt_pieces(engine, context)
+                    cost = glance_cost(glances[rung])
+                    return Candidate(rung=rung, cost=cost) if cost is not None else None
+
+                glance = plan_glance(glance_candidate, glance_size(), figures,
+                                     lambda: (deadline - self._clock()) * 1000, want)
+                if glance is not None:
+                    plan, pieces = glance, glances[glance.rung]
         key = prompt_text(pieces) + "\x00" + shape
         return _Prepared(cursor, shape, pieces, key, plan, full_pieces=built.get(0, pieces))
 
@@ -324,9 +353,12 @@ class CompletionService:
             return ""
         return gen.suggestion_after(typed)
 
-    def _start(self, engine: Engine, gen: Generation, pieces: list[PromptPiece], deadline: float | None) -> None:
+    def _start(self, engine: Engine, gen: Generation, pieces: list[PromptPiece], deadline: float | None,
+               purpose: Literal["complete", "glance"] = "complete") -> None:
         loop = asyncio.get_running_loop()
         keep_going = deadline + self.settings.keep_generating_ms / 1000 if deadline is not None else None
+        if purpose == "glance":
+            keep_going = deadline  # the background prefill of the full prompt waits behind it: no keep-going
         base_indent = indentation(gen.cursor.line_prefix) if not gen.cursor.line_prefix.strip() else (
             indentation(gen.cursor.previous_line)
         )
@@ -346,7 +378,7 @@ class CompletionService:
             cancel=gen.cancel,
             should_stop=should_stop,
             on_text=on_text,
-            purpose="complete",
+            purpose=purpose,
             stop=_stops_for(engine),
             document=gen.uri,
         )

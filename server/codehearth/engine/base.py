@@ -100,8 +100,10 @@ class GenerationRequest:
     temperature: float = 0.0
     repeat_penalty: float = 1.0
     add_bos: bool = True
-    # "prepare": prefill only, at idle priority (a waiting completion preempts it between batches)
-    purpose: Literal["complete", "chat", "prepare"] = "complete"
+    # "prepare": prefill only, at idle priority (a waiting completion preempts it between batches); "glance": a
+    # completion from a small prompt in the engine's small context of its own, so that the full prompt's KV state
+    # (being prefilled in the background) survives it
+    purpose: Literal["complete", "chat", "prepare", "glance"] = "complete"
     label: str = field(default="")
     document: str = ""  # the file the prompt is about (the remote audit log records it)
 

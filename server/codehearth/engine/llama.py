@@ -54,7 +54,11 @@ PREFILL_CHUNK = 64  # prompt tokens decoded between deadline checks, until the s
 # first, between batches, so a batch must be short on a slow machine and may be large on a fast one.
 # Small batches cost throughput on a CPU, so a request (whose prefill the plan made fit) takes larger ones than a
 # background prefill (which must let a request go first quickly).
-CHUNK_S = {"complete": 0.25, "prepare": 0.1, "chat": 0.25}
+CHUNK_S = {"complete": 0.25, "prepare": 0.1, "chat": 0.25, "glance": 0.25}
+# The glance context: a few lines above the cursor and a short suggestion, never the full prompt. Small, so its
+# KV cache and buffers cost little (17 ms and a few MB to make for SmolLM2-135M, 5 ms for Qwen2.5-Coder-0.5B).
+GLANCE_N_CTX = 256
+GLANCE_ROOM = 48  # tokens kept free in the glance context for the suggestion
 MIN_CHUNK = 16
 
 
@@ -121,6 +125,11 @@ class LlamaEngine:
         self._closed = False
         if self.settings.calibrate:
             self.calibrate()
+        try:
+            self._glance = self._model.context("glance", n_ctx=min(GLANCE_N_CTX, self.settings.n_ctx),
+                                               n_batch=min(GLANCE_N_CTX, self.settings.n_ctx), threads=self.threads)
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelError(f"llama.cpp could not make a context for {self.path}: {exc}") from exc
 
     def _new_context(self, label: str) -> NativeContext:
         s = self.settings
@@ -139,6 +148,9 @@ class LlamaEngine:
             key = speed_key(self.path, s, n_ctx, AUTO_THREADS)
             self.threads, self.thread_trials = choose_threads(probe, cache, key, fresh=fresh)
         probe.set_threads(self.threads)
+        glance = getattr(self, "_glance", None)  # made after the first calibration, at load
+        if glance is not None:
+            glance.set_threads(self.threads)
         key = speed_key(self.path, s, n_ctx, self.threads)
         self.speed = SpeedModel(calibrate(probe, self.threads, n_ctx, cache, key, fresh=fresh))
 
@@ -229,6 +241,15 @@ class LlamaEngine:
         cached = self._complete.cached_tokens()
         return PromptCost(prompt_tokens=len(tokens), cached_tokens=common_prefix_length(cached, tokens))
 
+    def glance_cost(self, pieces: Sequence[PromptPiece]) -> PromptCost | None:
+        """``prompt_cost`` in the glance context (see GenerationRequest.purpose); None when the prompt does not fit
+        it with room for a suggestion."""
+        tokens = self.prompt_tokens(pieces)
+        if len(tokens) + GLANCE_ROOM > self._glance.n_ctx:
+            return None
+        return PromptCost(prompt_tokens=len(tokens),
+                          cached_tokens=common_prefix_length(self._glance.cached_tokens(), tokens))
+
     def _chunk(self, purpose: str) -> int:
         if self.speed is None:
             return PREFILL_CHUNK
@@ -276,11 +297,16 @@ class LlamaEngine:
                     self._chat = self._new_context("chat")
             return self._chat
 
+    def _context_for(self, purpose: str) -> NativeContext:
+        if purpose == "chat":
+            return self._chat_context()
+        return self._glance if purpose == "glance" else self._complete
+
     def generate(self, request: GenerationRequest) -> GenerationResult:
         if self._closed:
             raise EngineUnavailable("the model was unloaded")
-        urgent = request.purpose == "complete"
-        ctx = self._chat_context() if request.purpose == "chat" else self._complete
+        urgent = request.purpose in ("complete", "glance")
+        ctx = self._context_for(request.purpose)
         tokens = self.prompt_tokens(request.prompt, add_bos=request.add_bos)
         if len(tokens) >= ctx.n_ctx:
             raise EngineError(f"prompt of {len(tokens)} tokens does not fit the context of {ctx.n_ctx}")

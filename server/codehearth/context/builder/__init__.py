@@ -21,13 +21,14 @@ fitting), ``sections`` (the structs handed out), ``paths``.
 """
 
 from .assembly import ContextBuilder
-from .limits import FULL, SHRINK_LADDER, BuildLimits
+from .limits import FULL, GLANCE_LADDER, SHRINK_LADDER, BuildLimits
 from .paths import resolved_path
 from .render import render_snippets, snippet_header
 from .sections import ExplainContext, PromptContext, Section, Snippet
 
 __all__ = [
     "FULL",
+    "GLANCE_LADDER",
     "SHRINK_LADDER",
     "BuildLimits",
     "ContextBuilder",

@@ -48,3 +48,13 @@ SHRINK_LADDER: tuple[BuildLimits, ...] = (
     BuildLimits(snippet_tokens=0, suffix_lines=0, prefix_tokens=96),
 )
 """Rungs from the full prompt down, each at most as large as the one before (see the module docstring)."""
+
+GLANCE_LADDER: tuple[BuildLimits, ...] = (
+    BuildLimits(snippet_tokens=0, suffix_lines=0, prefix_tokens=48),
+    BuildLimits(snippet_tokens=0, suffix_lines=0, prefix_tokens=32),
+    BuildLimits(snippet_tokens=0, suffix_lines=0, prefix_tokens=16),
+    BuildLimits(snippet_tokens=0, suffix_lines=0, prefix_tokens=0),
+)
+"""Prompts for a glance, largest first: only the lines right above the cursor, for when no rung of the ladder
+fits the time left (the first request in a file just opened, on a slow machine). They are evaluated in the
+engine's small context of their own, so the full prompt's KV state survives them."""
