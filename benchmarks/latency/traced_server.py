@@ -35,9 +35,9 @@ def install(trace_path: str) -> None:
     original_start = service.CompletionService._start
     original_complete = service.CompletionService.complete
 
-    def _start(self: Any, engine: Any, gen: Any, pieces: list[Any], *args: Any) -> None:
+    def _start(self: Any, engine: Any, gen: Any, pieces: list[Any], *args: Any, **kwargs: Any) -> None:
         _pieces.set(encode_pieces(pieces))
-        return original_start(self, engine, gen, pieces, *args)
+        return original_start(self, engine, gen, pieces, *args, **kwargs)
 
     async def complete(self: Any, doc: Any, point: Any, arrived: float | None = None,
                        stream_token: str | None = None) -> Any:
