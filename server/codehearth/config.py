@@ -98,9 +98,10 @@ class Settings(_Base):
     stream_completion_chunks: bool = False  # send codehearth/completionChunk notifications
     keep_generating_ms: Ms = 1500  # in-flight reuse: generation goes on after the deadline answer
     record_acceptance: bool = True  # keep acceptance statistics in the user cache (`codehearth stats`), never sent
-    # At the deadline, show whole lines only ("line") or also the finished words of the line being written
-    # ("word", at least a few characters).
-    deadline_cut: Literal["word", "line"] = "line"
+    # At the deadline, show also the finished words of the line being written ("word", at least a few characters)
+    # or whole lines only ("line"). "word" by measurement: on the 169-keystroke replay at 1000 ms, 5.34 useful
+    # characters per keystroke vs 4.41 with Qwen2.5-Coder-0.5B, 4.87 vs 5.08 (noise) with SmolLM2-135M.
+    deadline_cut: Literal["word", "line"] = "word"
     prepare_while_paused: bool = True  # prefill the next prompt in the background after Enter, a jump, a file switch
     prefetch_next: bool = True  # after a suggestion is shown, prepare the one that follows it as if accepted
     # When even the smallest prompt cannot be evaluated by the deadline (a file just opened on a slow machine), a

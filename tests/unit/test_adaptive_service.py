@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 from tests.fakes import CachingFakeEngine
 
@@ -137,15 +138,32 @@ LONG_END = Point(LONG_SOURCE.count("\n") - 1, 11)
 BEHIND = SpeedFigures(prompt_tokens_per_s=100.0, generated_tokens_per_s=1000.0, source="fixed")
 
 
+def hold_first_prefill_until_preempted(engine: CachingFakeEngine) -> None:
+    """The first background prefill cannot finish: its first batch waits until a request preempts it."""
+    prefills: list[GenerationRequest] = []
+
+    def hold(request: GenerationRequest, index: int) -> None:
+        if request.purpose == "prepare" and (not prefills or prefills[0] is request):
+            prefills[:1] = [request]
+            for _ in range(2000):
+                if request.cancelled():
+                    return
+                time.sleep(0.005)
+
+    engine.before_chunk = hold
+
+
 async def test_when_no_prompt_fits_a_glance_answers_and_the_full_prompt_is_prefilled_behind_it() -> None:
     engine = CachingFakeEngine(["x * 2\n"], figures=BEHIND, glance_tokens=256)
-    svc = service(engine, prefetch_next=False)  # only the glance and the prefill behind it
+    svc = service(engine, prefetch_next=False)  # only the prefills and the glance
     doc = doc_with(LONG_SOURCE)
+    hold_first_prefill_until_preempted(engine)
     first = await svc.complete(doc, LONG_END)
     assert (first.text, first.plan, first.source) == ("x * 2", "glance", "model")
-    await settle(svc, engine, 2)
-    (glance, glanced, _), (prepare, prepared, prepare_end) = engine.log
-    assert (glance, prepare, prepare_end) == ("glance", "prepare", "length")
+    await settle(svc, engine, 3)
+    # the prefill went first and was preempted, the glance took the end of the budget, the prefill went on
+    (held, _, held_end), (glance, glanced, _), (prepare, prepared, prepare_end) = engine.log
+    assert (held, held_end, glance, prepare, prepare_end) == ("prepare", "cancelled", "glance", "prepare", "length")
     assert glanced.prompt_tokens < 256 < prepared.prompt_tokens
     # each in its own cache: the glance did not evict the full prompt, which is now read whole
     assert len(engine.glance_kv) == glanced.prompt_tokens
@@ -156,6 +174,15 @@ async def test_when_no_prompt_fits_a_glance_answers_and_the_full_prompt_is_prefi
     assert second.plan == "prepared" and engine.log[-1][0] == "complete"
     assert second.timings is not None and second.timings.tokens_evaluated == 1
     assert svc.stats.plans["glance"] == 1 and svc.stats.plans["prepared"] == 1
+
+
+async def test_a_prefill_that_ends_before_the_glance_is_due_answers_from_the_full_prompt() -> None:
+    engine = CachingFakeEngine(["x * 2\n"], figures=BEHIND, glance_tokens=256)
+    svc = service(engine, prefetch_next=False)
+    answer = await svc.complete(doc_with(LONG_SOURCE), LONG_END)  # the fake's prefill is quicker than feared
+    assert (answer.text, answer.plan) == ("x * 2", "prepared")
+    assert [entry[0] for entry in engine.log] == ["prepare", "complete"]
+    assert engine.glance_kv == [] and svc.stats.plans["glance"] == 0
 
 
 async def test_without_glances_a_request_that_fits_nothing_answers_empty() -> None:
