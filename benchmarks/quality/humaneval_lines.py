@@ -10,11 +10,16 @@ the suffix. Rows, on the same model file and thread count, one after the other:
   (``input_prefix`` = all text before the cursor, ``input_suffix`` = all text after it), greedy, 32 tokens, cut
   at the first line.
 
+``--mode block`` asks for blocks instead: in each problem that has one, the body under a block header of the
+canonical solution (the middle one; ``humaneval.make_task``) is masked, the cursor on the empty body line after its
+indentation; llama-server generates up to 96 tokens, cut at the first line that dedents to the header.
+
 Each task's document is only opened in the editor, never written into the workspace: another task's file of the
 same problem holds the line being asked for, and the workspace index would hand it over as a snippet. pass@1 is
 greedy pass@1, each completed program run with the problem's tests in a sandboxed child process.
 
     python -m benchmarks.quality.humaneval_lines [--model M] [--rows ours-unlimited,llama-server-psm,ours-default]
+        [--mode line|block]
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import httpx
 
 from benchmarks.common import machine_info
 from benchmarks.latency.lsp_driver import inline_text, lsp_session
-from benchmarks.quality.humaneval import MAX_TOKENS, aggregate, baseline_cut, load_problems, score
+from benchmarks.quality.humaneval import MAX_TOKENS, aggregate, baseline_cut, load_problems, make_task, score
 
 LINES_PER_PROBLEM = 3
 ROWS = ("ours-unlimited", "llama-server-psm", "ours-default")
@@ -94,9 +99,10 @@ def llama_server_psm(url: str, tasks: list[dict[str, Any]]) -> list[dict[str, An
             lines = task["text"].split("\n")
             offset = sum(len(ln.encode()) + 1 for ln in lines[: task["row"]]) + task["column"]
             raw = task["text"].encode()
+            line = task["mode"] == "line"
             body = {"input_prefix": raw[:offset].decode(), "input_suffix": raw[offset:].decode(), "prompt": "",
-                    "n_predict": MAX_TOKENS["line"], "temperature": 0.0, "top_k": 1, "cache_prompt": True,
-                    "stream": False, "stop": ["\n"]}  # the line cut below keeps no more than the first line
+                    "n_predict": MAX_TOKENS[task["mode"]], "temperature": 0.0, "top_k": 1, "cache_prompt": True,
+                    "stream": False, "stop": ["\n"] if line else []}  # the cut below keeps the line or block
             t0 = time.monotonic()
             data = http.post(f"{url}/infill", json=body).json()
             out.append({"task": task, "completion": baseline_cut(task, str(data.get("content", ""))),
@@ -108,23 +114,29 @@ def llama_server_psm(url: str, tasks: list[dict[str, Any]]) -> list[dict[str, An
 
 
 def scored(raw: list[dict[str, Any]], by_id: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"task_id": r["task"]["task_id"], "line_index": r["task"]["line_index"], "mode": "line", "ms": r["ms"],
+    return [{"task_id": r["task"]["task_id"], "line_index": r["task"].get("line_index", 0), "mode": r["task"]["mode"],
+             "ms": r["ms"],
              **score(r["task"], by_id[r["task"]["task_id"]], r["completion"])} for r in raw]
 
 
-def run(model_id: str, rows: list[str], work: Path, out: Path, limit: int | None = None) -> dict[str, Any]:
+def block_tasks(problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [t for t in (make_task(p, "block") for p in problems) if t is not None]
+
+
+def run(model_id: str, rows: list[str], work: Path, out: Path, limit: int | None = None,
+        mode: str = "line") -> dict[str, Any]:
     from benchmarks.latency.useful import llama_server
     from codehearth.config import Settings
     from codehearth.models.registry import Registry
 
     problems = load_problems()
     by_id = {p["task_id"]: p for p in problems}
-    tasks = [t for p in problems for t in line_tasks(p)][:limit]
+    tasks = (block_tasks(problems) if mode == "block" else [t for p in problems for t in line_tasks(p)])[:limit]
     threads = Settings().engine.n_threads or 1
     result: dict[str, Any] = json.loads(out.read_text()) if out.is_file() else {}
-    result.update({"name": "humaneval-lines", "model": model_id, "tasks": len(tasks), "threads": threads,
-                   "default_budget_ms": Settings().latency_budget_ms, "unlimited_budget_ms": UNLIMITED_MS,
-                   "max_tokens": MAX_TOKENS["line"], "machine": machine_info()})
+    result.update({"name": f"humaneval-{mode}s", "mode": mode, "model": model_id, "tasks": len(tasks),
+                   "threads": threads, "default_budget_ms": Settings().latency_budget_ms,
+                   "unlimited_budget_ms": UNLIMITED_MS, "max_tokens": MAX_TOKENS[mode], "machine": machine_info()})
     result.setdefault("rows", {})
     for row in rows:
         started = time.monotonic()
@@ -137,7 +149,7 @@ def run(model_id: str, rows: list[str], work: Path, out: Path, limit: int | None
             budget = Settings().latency_budget_ms if row == "ours-default" else UNLIMITED_MS
             raw = asyncio.run(ours(model_id, tasks, work / row, budget))
         per_task = scored(raw, by_id)
-        result["rows"][row] = {**aggregate(per_task)["line"], "minutes": round((time.monotonic() - started) / 60, 1),
+        result["rows"][row] = {**aggregate(per_task)[mode], "minutes": round((time.monotonic() - started) / 60, 1),
                                "loadavg_at_start": round(load, 2), "per_task": per_task}
         out.write_text(json.dumps(result, indent=1) + "\n")  # each row kept as soon as it is done
         print(f"[humaneval-lines {model_id}] {row}: pass@1 {result['rows'][row]['pass@1']}", flush=True)
@@ -145,8 +157,9 @@ def run(model_id: str, rows: list[str], work: Path, out: Path, limit: int | None
 
 
 def markdown(result: dict[str, Any]) -> str:
-    lines = [f"HumanEval single-line infilling, first {LINES_PER_PROBLEM} solution lines of all 164 problems "
-             f"({result['tasks']} tasks), {result['model']}, {result['threads']} thread(s)", "",
+    what = (f"single-line infilling, first {LINES_PER_PROBLEM} solution lines of all 164 problems"
+            if result.get("mode", "line") == "line" else "block infilling, a block body in each problem that has one")
+    lines = [f"HumanEval {what} ({result['tasks']} tasks), {result['model']}, {result['threads']} thread(s)", "",
              "| row | pass@1 | exact | edit sim. | p50 ms | p95 ms | minutes |", "|---|---|---|---|---|---|---|"]
     for name, row in result["rows"].items():
         lat = row["latency_ms"]
@@ -161,12 +174,14 @@ def main() -> None:
     parser.add_argument("--rows", default=",".join(ROWS))
     parser.add_argument("--limit", type=int, default=None, help="only the first N tasks (a smoke)")
     parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--mode", choices=["line", "block"], default="line")
     args = parser.parse_args()
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
-    stem = f"humaneval-lines-{args.model.split('-')[0]}" + (f"-first{args.limit}" if args.limit else "")
+    kind = "lines" if args.mode == "line" else "blocks"
+    stem = f"humaneval-{kind}-{args.model.split('-')[0]}" + (f"-first{args.limit}" if args.limit else "")
     work = Path(tempfile.mkdtemp(prefix="codehearth-he-lines-"))
-    result = run(args.model, args.rows.split(","), work, out_dir / f"{stem}.json", args.limit)
+    result = run(args.model, args.rows.split(","), work, out_dir / f"{stem}.json", args.limit, args.mode)
     (out_dir / f"{stem}.md").write_text(markdown(result))
     print(markdown(result))
 
