@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from codehearth.complete.generation import Anchor, Generation, cursor_context, offset_of, opens_block
 from codehearth.complete.postprocess import CursorContext, Shape
+from codehearth.complete.preparing import prompt_key
 from codehearth.complete.prompting import build_context, prompt_pieces, refresh_snippets
 from codehearth.context.document import Document, Point
 from codehearth.engine.base import CancelToken, Engine, GenerationRequest, GenerationResult, PromptPiece
@@ -197,7 +198,7 @@ class Background:
                 return None
             pieces = prompt_pieces(engine, context)
             shape: Shape = "block" if opens_block(after, at) else "line"
-            return Anchor.of_text(accepted, end), cursor_context(after, at), shape, pieces, prompt_text(pieces)
+            return Anchor.of_text(accepted, end), cursor_context(after, at), shape, pieces, prompt_key(pieces, shape)
 
         try:
             built = await asyncio.get_running_loop().run_in_executor(service._planner, build)
@@ -207,7 +208,7 @@ class Background:
         if built is None or service._seq[doc.uri] != seq or service._running:
             return  # the user moved on: a real request is what matters now
         anchor, cursor, shape, pieces, key = built
-        gen = Generation(uri=doc.uri, anchor=anchor, shape=shape, cursor=cursor, prompt_key=key + "\x00" + shape,
+        gen = Generation(uri=doc.uri, anchor=anchor, shape=shape, cursor=cursor, prompt_key=key,
                          cut=service.settings.deadline_cut, background=True)
         old = self._prefetched.pop(doc.uri, None)
         if old is not None:

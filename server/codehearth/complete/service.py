@@ -16,40 +16,19 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 import msgspec
 
 from codehearth.complete.background import Background
-from codehearth.complete.generation import Anchor, Generation, cursor_context, offset_of, opens_block
-from codehearth.complete.planner import (
-    MIN_USEFUL_TOKENS,
-    WANT_TOKENS,
-    Candidate,
-    Plan,
-    affordable_tokens,
-    plan_glance,
-    plan_request,
-)
-from codehearth.complete.postprocess import (
-    CursorContext,
-    Shape,
-    block_shape_stop,
-    indentation,
-    line_shape_stop,
-    postprocess,
-)
-from codehearth.complete.prompting import (
-    build_context,
-    glance_size,
-    ladder_size,
-    prompt_pieces,
-    without_typed_indent,
-)
+from codehearth.complete.generation import Anchor, Generation, offset_of
+from codehearth.complete.planner import MIN_USEFUL_TOKENS, Plan, affordable_tokens
+from codehearth.complete.postprocess import block_shape_stop, indentation, line_shape_stop, postprocess
+from codehearth.complete.preparing import Prepared, max_tokens, prepare_request, prompt_key
+from codehearth.complete.prompting import without_typed_indent
 from codehearth.complete.stats import Stats
 from codehearth.config import Settings
-from codehearth.context.builder import GLANCE_LADDER, ContextBuilder
+from codehearth.context.builder import ContextBuilder
 from codehearth.context.document import Document, Point
 from codehearth.engine.base import (
     Engine,
@@ -60,7 +39,6 @@ from codehearth.engine.base import (
     PromptPiece,
     Timings,
 )
-from codehearth.engine.templates import prompt_text
 
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -81,18 +59,6 @@ class Suggestion(msgspec.Struct, kw_only=True):
     timings: Timings | None = None
     reason: str = ""
     plan: str = ""  # the kind of plan the request was answered with (model answers only)
-
-
-@dataclass
-class _Prepared:
-    """What the worker thread prepared for a request: the prompt and the plan."""
-
-    cursor: CursorContext
-    shape: Shape
-    pieces: list[PromptPiece]
-    key: str
-    plan: Plan
-    full_pieces: list[PromptPiece]  # the full prompt (rung 0): what to prefill in the background
 
 
 ChunkSink = Callable[[str, str, bool], None]  # (stream token, text so far, done)
@@ -270,8 +236,8 @@ class CompletionService:
             self.background.prefetch(doc, point, text)
         return answer(text or "", "model", timings=timings, plan=plan)
 
-    async def _after_prefill(self, prefill: asyncio.Future[GenerationResult], engine: Engine, prepared: _Prepared,
-                             deadline: float, wait_until: float | None = None) -> tuple[_Prepared, Plan] | None:
+    async def _after_prefill(self, prefill: asyncio.Future[GenerationResult], engine: Engine, prepared: Prepared,
+                             deadline: float, wait_until: float | None = None) -> tuple[Prepared, Plan] | None:
         """Wait (at most until ``wait_until``, by default the deadline) for a background prefill of the full
         prompt; then the plan for it, if a short suggestion still fits by the deadline."""
         until = deadline if wait_until is None else wait_until
@@ -294,8 +260,7 @@ class CompletionService:
             return None
         plan = Plan(kind="prepared", rung=0, prompt_tokens=cost.prompt_tokens, new_tokens=cost.new_tokens,
                     expected_tokens=tokens, remaining_ms=round(left, 1))
-        key = prompt_text(pieces) + "\x00" + prepared.shape
-        return _Prepared(prepared.cursor, prepared.shape, pieces, key, plan, pieces), plan
+        return Prepared(prepared.cursor, prepared.shape, pieces, prompt_key(pieces, prepared.shape), plan, pieces), plan
 
     async def _off_loop(self, fn: Callable[..., _T], *args: object) -> _T:
         """Run ``fn`` on the planning thread; give up waiting at the deadline (the last argument)."""
@@ -304,60 +269,10 @@ class CompletionService:
         future = asyncio.get_running_loop().run_in_executor(self._planner, fn, *args)
         return await asyncio.wait_for(future, max(0.0, deadline - time.monotonic()))
 
-    def _prepare(self, engine: Engine, doc: Document, point: Point, deadline: float) -> _Prepared:
-        """In the planning thread: the cursor's surroundings, the prompt at each rung needed, and the plan."""
-        cursor = cursor_context(doc, point)
-        shape: Shape = "block" if opens_block(doc, point) else "line"
-        budget = self.settings.context.budget_tokens
-        built: dict[int, list[PromptPiece]] = {}
-
-        def pieces_at(rung: int) -> list[PromptPiece] | None:
-            if rung not in built:
-                context = build_context(self.builder, doc, point, budget, rung)
-                if context is None:
-                    return None
-                built[rung] = prompt_pieces(engine, context)
-            return built[rung]
-
-        speed = getattr(engine, "speed", None)
-        cost_of = getattr(engine, "prompt_cost", None)
-        if speed is None or cost_of is None:  # a remote engine: no rates, no view of its cache
-            pieces = pieces_at(0) or []
-            plan = Plan(kind="unplanned")
-        else:
-            max_tokens = self._max_tokens(shape)
-            want = min(WANT_TOKENS[shape], max_tokens)
-
-            def candidate(rung: int) -> Candidate | None:
-                pieces = pieces_at(rung)
-                if pieces is None:
-                    return None
-                return Candidate(rung=rung, cost=cost_of(pieces), prepared=self.background.was_prepared(pieces))
-
-            figures = speed.figures(budget)
-            plan, _ = plan_request(candidate, ladder_size(), figures, lambda: (deadline - self._clock()) * 1000, want)
-            pieces = built[plan.rung]
-            glance_cost = getattr(engine, "glance_cost", None)
-            if plan.kind == "none" and glance_cost is not None and self.settings.glance_when_behind:
-                glances: dict[int, list[PromptPiece]] = {}
-
-                def glance_candidate(rung: int) -> Candidate | None:
-                    context = build_context(self.builder, doc, point, budget, rung, GLANCE_LADDER)
-                    if context is None:
-                        return None
-                    glances[rung] = prompt_pieces(engine, context)
-                    cost = glance_cost(glances[rung])
-                    return Candidate(rung=rung, cost=cost) if cost is not None else None
-
-                glance = plan_glance(glance_candidate, glance_size(), figures,
-                                     lambda: (deadline - self._clock()) * 1000, want)
-                if glance is not None:
-                    plan, pieces = glance, glances[glance.rung]
-        key = prompt_text(pieces) + "\x00" + shape
-        return _Prepared(cursor, shape, pieces, key, plan, full_pieces=built.get(0, pieces))
-
-    def _max_tokens(self, shape: Shape) -> int:
-        return self.settings.max_tokens_multi_line if shape == "block" else self.settings.max_tokens_single_line
+    def _prepare(self, engine: Engine, doc: Document, point: Point, deadline: float) -> Prepared:
+        """In the planning thread (see ``preparing``)."""
+        return prepare_request(self.settings, self.builder, engine, doc, point,
+                               lambda: (deadline - self._clock()) * 1000, self.background.was_prepared)
 
     async def _wait(self, gen: Generation, typed: str, deadline: float) -> str | None:
         """Wait for the generation to finish or the deadline; the answer is what ``deadlineCut`` lets through."""
@@ -392,7 +307,7 @@ class CompletionService:
 
         request = GenerationRequest(
             prompt=pieces,
-            max_tokens=self._max_tokens(gen.shape),
+            max_tokens=max_tokens(self.settings, gen.shape),
             deadline=keep_going,
             cancel=gen.cancel,
             should_stop=should_stop,

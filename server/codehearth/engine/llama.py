@@ -56,7 +56,7 @@ PREFILL_CHUNK = 64  # prompt tokens decoded between deadline checks, until the s
 # background prefill (which must let a request go first quickly).
 CHUNK_S = {"complete": 0.25, "prepare": 0.1, "chat": 0.25, "glance": 0.25}
 # The glance context: a few lines above the cursor and a short suggestion, never the full prompt. Small, so its
-# KV cache and buffers cost little (17 ms and a few MB to make for SmolLM2-135M, 5 ms for Qwen2.5-Coder-0.5B).
+# KV cache and buffers cost little (17 ms to make for SmolLM2-135M, 5 ms for Qwen2.5-Coder-0.5B, measured here).
 GLANCE_N_CTX = 256
 GLANCE_ROOM = 48  # tokens kept free in the glance context for the suggestion
 MIN_CHUNK = 16
@@ -113,6 +113,8 @@ class LlamaEngine:
         try:
             self._model = NativeModel(self.path, self.settings.n_gpu_layers)
             self._complete = self._new_context("complete")
+            glance_ctx = min(GLANCE_N_CTX, self.settings.n_ctx)
+            self._glance = self._model.context("glance", n_ctx=glance_ctx, n_batch=glance_ctx, threads=self.threads)
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(f"llama.cpp could not load {self.path}: {exc}") from exc
         self.speed: SpeedModel | None = None
@@ -125,11 +127,6 @@ class LlamaEngine:
         self._closed = False
         if self.settings.calibrate:
             self.calibrate()
-        try:
-            self._glance = self._model.context("glance", n_ctx=min(GLANCE_N_CTX, self.settings.n_ctx),
-                                               n_batch=min(GLANCE_N_CTX, self.settings.n_ctx), threads=self.threads)
-        except (ValueError, RuntimeError, OSError) as exc:
-            raise ModelError(f"llama.cpp could not make a context for {self.path}: {exc}") from exc
 
     def _new_context(self, label: str) -> NativeContext:
         s = self.settings
@@ -148,9 +145,7 @@ class LlamaEngine:
             key = speed_key(self.path, s, n_ctx, AUTO_THREADS)
             self.threads, self.thread_trials = choose_threads(probe, cache, key, fresh=fresh)
         probe.set_threads(self.threads)
-        glance = getattr(self, "_glance", None)  # made after the first calibration, at load
-        if glance is not None:
-            glance.set_threads(self.threads)
+        self._glance.set_threads(self.threads)
         key = speed_key(self.path, s, n_ctx, self.threads)
         self.speed = SpeedModel(calibrate(probe, self.threads, n_ctx, cache, key, fresh=fresh))
 
