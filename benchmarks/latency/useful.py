@@ -13,10 +13,11 @@ Rows, on the same model file and thread count:
   ``input_prefix`` = lines above, ``input_suffix`` = lines below, ``prompt`` = the typed part of the line,
   ``cache_prompt``) and with plain PSM (``input_prefix`` = all text before the cursor); prefix-only
   ``/completion`` for a model without FIM tokens. One replay each, no deadline: its latency decides each B;
-- floor: our suggestions from the largest-B replay at the cost of only the new prompt tokens and the shown tokens,
-  at the engine's calibrated rates.
+- floor (measured): our suggestions from the largest-B replay at the cost, measured on the same engine, of
+  evaluating only the keystroke's typed tokens (the KV cache holds all before them) and generating the shown ones.
 
     python -m benchmarks.latency.useful [--models a,b] [--budgets 400,1000,3000] [--out benchmarks/results]
+    python -m benchmarks.latency.useful --floor-only   # the floor rows again, for the results already in --out
 """
 
 from __future__ import annotations
@@ -267,23 +268,67 @@ def replay_server(url: str, shape: str, keys: list[Keystroke], box_s: float = 1e
 # -- floor ------------------------------------------------------------------------------------------------------
 
 
+FLOOR_ROW = "floor (measured)"
+FLOOR_CONTEXT_CHARS = 3000  # the floor's prompt starts this far before the file's first keystroke
+
+
 def floor_answers(model_path: Path, keys: list[Keystroke], ours: list[Answer]) -> tuple[list[Answer], Any]:
-    """Our suggestions at the cost of the typed tokens + the shown tokens, at the calibrated rates."""
+    """The physical floor, measured on the real engine: for each keystroke, the KV cache holds the text before it
+    (a prefix-only prompt from a fixed start in the file, so nothing in front ever changes); the keystroke's typed
+    tokens are evaluated and as many tokens generated as our largest-budget answer showed (at least one). Its
+    latency is that call's own prefill + decode time; its text is ours, so it scores what ours would at no cost
+    but the model's."""
     from codehearth.config import EngineSettings
+    from codehearth.engine.base import GenerationRequest
     from codehearth.engine.llama import LlamaEngine
+
+    def request(text: str, tokens: int) -> GenerationRequest:
+        return GenerationRequest(prompt=[text], max_tokens=tokens, deadline=time.monotonic() + 600)
 
     engine = LlamaEngine(model_path, EngineSettings())
     try:
         assert engine.speed is not None
         figures = engine.speed.calibrated
         out = []
+        starts: dict[str, int] = {}
+        engine.generate(request("def warm_up():", 1))  # first decode, page-in of the weights: not counted
         for key, ans in zip(keys, ours, strict=False):
-            new = max(1, engine.count_tokens(key.typed))
-            shown = engine.count_tokens(ans.text.split("\n", 1)[0]) if ans.text else 1
-            out.append(Answer(round(figures.cost_ms(new, shown), 2), ans.text))
+            if key.file not in starts:
+                start = max(0, len(key.before) - FLOOR_CONTEXT_CHARS)
+                starts[key.file] = key.before.rfind("\n", 0, start) + 1 if start else 0
+            text = key.before[starts[key.file]:]
+            typed_from = len(text) - len(key.typed) if text.endswith(key.typed) else len(text)
+            engine.generate(request(text[:typed_from], 0))  # prime: the cache holds the text before the keystroke
+            shown = max(1, engine.count_tokens(ans.text.split("\n", 1)[0]) if ans.text.strip() else 1)
+            t = engine.generate(request(text, shown)).timings
+            per_token = t.decode_ms / t.tokens_generated if t.tokens_generated else figures.generate_ms(1)
+            ms = t.prefill_ms + t.decode_ms + per_token * max(0, shown - t.tokens_generated)  # an early end of text
+            out.append(Answer(round(ms, 2), ans.text, {"evaluated": t.tokens_evaluated, "generated": shown}))
         return out, figures
     finally:
         engine.close()
+
+
+def floor_row(keys: list[Keystroke], floor: list[Answer], budget: int) -> dict[str, Any]:
+    return {"keystrokes": len(floor), "latency_ms": latency_summary(floor), **score(keys, floor, budget)}
+
+
+def remeasure_floor(result: dict[str, Any]) -> dict[str, Any]:
+    """``--floor-only``: the floor rows of an earlier run, measured again (the other rows stay as they were)."""
+    from codehearth.models.registry import Registry
+
+    keys = keystrokes([tuple(f) for f in result["files"]])
+    top = max(result["budgets_ms"])
+    for model, m in result["models"].items():
+        print(f"[useful {model}] floor", flush=True)
+        ours = [Answer(r["ms"], r["text"]) for r in m["per_request"][f"ours@{top}"]]
+        floor, _ = floor_answers(Registry().resolve(model), keys, ours)
+        for budget, entry in m["table"].items():
+            entry.pop("floor", None)
+            n = entry["ours"]["keystrokes"]
+            entry[FLOOR_ROW] = floor_row(keys[:n], floor[:n], int(budget))
+        m["per_request"][FLOOR_ROW] = [{"ms": a.latency_ms, **a.extra} for a in floor]
+    return result
 
 
 # -- the whole benchmark ----------------------------------------------------------------------------------------
@@ -353,9 +398,7 @@ def run_useful(models: list[str], budgets: list[int], work: Path, files: list[tu
             for shape, answers in server.items():
                 entry[f"llama-server {shape}"] = {"keystrokes": n, "latency_ms": latency_summary(answers[:n]),
                                                   **score(keys[:n], answers[:n], budget)}
-            floor_n = min(n, len(floor))
-            entry["floor"] = {"keystrokes": floor_n, "latency_ms": latency_summary(floor[:floor_n]),
-                              **score(keys[:floor_n], floor[:floor_n], budget)}
+            entry[FLOOR_ROW] = floor_row(keys[:n], floor[:n], budget)
             table[str(budget)] = entry
         result["models"][model] = {
             "model_file": model_path.name, "threads": threads, "calibrated": {
@@ -364,7 +407,7 @@ def run_useful(models: list[str], budgets: list[int], work: Path, files: list[tu
             "table": table, "deadline_cut": {k: v for k, v in rows.items() if "deadlineCut" in k},
             "server_stats": stats_by_budget,
             "truth": [{"file": k.file, "row": k.row, "column": k.column, "truth": k.truth} for k in keys],
-            "per_request": per_request,
+            "per_request": {**per_request, FLOOR_ROW: [{"ms": a.latency_ms, **a.extra} for a in floor]},
         }
         if partial is not None:  # a later model's failure or a time limit keeps this one's results
             partial.write_text(json.dumps(result, indent=1) + "\n")
@@ -404,13 +447,22 @@ def main() -> None:
     parser.add_argument("--no-cut", action="store_true", help="skip the deadlineCut comparison")
     parser.add_argument("--box-s", type=float, default=1e9, help="time box of each replay, seconds")
     parser.add_argument("--out", default="benchmarks/results")
+    parser.add_argument("--floor-only", action="store_true",
+                        help="measure the floor rows again for the results in --out, keep the other rows")
     args = parser.parse_args()
+    out = Path(args.out)
+    if args.floor_only:
+        result = remeasure_floor(json.loads((out / "useful.json").read_text()))
+        (out / "useful.json").write_text(json.dumps(result, indent=1) + "\n")
+        (out / "useful.md").write_text(markdown(result))
+        update_readme(markdown(result))
+        print(markdown(result))
+        return
     import tempfile
 
     work = Path(tempfile.mkdtemp(prefix="codehearth-useful-"))
     files = [(f, s, args.lines) for f, s, _ in FILES]
     budgets = [int(b) for b in args.budgets.split(",")]
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result = run_useful(args.models.split(","), budgets, work, files,
                         cut_budget=None if args.no_cut else 1000, partial=out / "useful.partial.json",

@@ -249,6 +249,27 @@ async def test_tab_tab_the_suggestion_after_the_accepted_one_is_ready() -> None:
     assert svc.stats.prefetch_hits == 1
 
 
+async def test_the_prefetch_after_a_smaller_prompt_continues_its_kv_state_instead_of_evicting_it() -> None:
+    # No prompt but the smallest rung's (the last lines above the cursor, 214 tokens) can be read in 2 s.
+    figures = SpeedFigures(prompt_tokens_per_s=200.0, generated_tokens_per_s=1000.0, source="fixed")
+    engine = CachingFakeEngine(["x * 2\n", " + 1\n", "x + 3\n"], figures=figures)
+    svc = service(engine, glance_when_behind=False)
+    doc = doc_with(LONG_SOURCE)
+    first = await svc.complete(doc, LONG_END)
+    assert (first.text, first.plan) == ("x * 2", "smaller")
+    await settle(svc, engine, 2)
+    (_, asked, _), (prefetch, prefetched, _) = engine.log
+    # The prefetch is the request's rung with the suggestion accepted: only the accepted text is new. (Built from
+    # the full prompt, it evaluated a prefix window starting much higher up and left the cache holding a prompt no request could afford.)
+    assert prefetch == "complete" and prefetched.tokens_reused >= asked.prompt_tokens - 1
+    assert prefetched.tokens_evaluated <= len(first.text) + 1
+    # The next keystroke, not the suggestion: its request still finds its rung's prompt in the cache.
+    doc.apply_edit(LONG_END, LONG_END, "y")
+    second = await svc.complete(doc, Point(LONG_END.row, LONG_END.column + 1))
+    assert second.plan == "smaller" and second.timings is not None
+    assert second.timings.tokens_evaluated <= 4 and second.timings.tokens_reused >= asked.prompt_tokens - 2
+
+
 async def test_a_real_request_elsewhere_cancels_an_unfinished_prefetch() -> None:
     engine = CachingFakeEngine(["x * 2\n", "0\n", "7\n"])
     svc = service(engine)

@@ -172,14 +172,18 @@ class Background:
         else:
             self.service._running[gen.uri] = gen
 
-    def prefetch(self, doc: Document, point: Point, shown: str) -> None:
-        """Generate, in the background, what follows ``shown`` once the user accepts it."""
+    def prefetch(self, doc: Document, point: Point, shown: str, rung: int = 0) -> None:
+        """Generate, in the background, what follows ``shown`` once the user accepts it, from the prompt at
+        ``rung`` of the shrink ladder: the one whose KV state the shown suggestion's request left. (At rung 0 after
+        a request planned at a smaller rung, the prefetch evicted that state from the first token on, a different
+        snippet section, and every next request evaluated its whole prompt again: on the 169-keystroke replay,
+        Qwen2.5-Coder-0.5B at 3000 ms evaluated 18,711 prompt tokens over 175 calls.)"""
         engine = self._engine()
         if engine is None or not shown or not self.service.settings.prefetch_next:
             return
-        asyncio.get_running_loop().create_task(self._prefetch(engine, doc, point, shown))
+        asyncio.get_running_loop().create_task(self._prefetch(engine, doc, point, shown, rung))
 
-    async def _prefetch(self, engine: Engine, doc: Document, point: Point, shown: str) -> None:
+    async def _prefetch(self, engine: Engine, doc: Document, point: Point, shown: str, rung: int) -> None:
         service = self.service
         version = doc.version
         seq = service._seq[doc.uri]
@@ -193,7 +197,7 @@ class Background:
             end = offset + len(shown)
             after = Document(doc.uri, accepted, language=doc.language, path=doc.path)
             at = after.point_at(len(accepted[:end].encode("utf-8")))
-            context = build_context(service.builder, after, at, service.settings.context.budget_tokens, 0)
+            context = build_context(service.builder, after, at, service.settings.context.budget_tokens, rung)
             if context is None:
                 return None
             pieces = prompt_pieces(engine, context)
@@ -209,7 +213,7 @@ class Background:
             return  # the user moved on: a real request is what matters now
         anchor, cursor, shape, pieces, key = built
         gen = Generation(uri=doc.uri, anchor=anchor, shape=shape, cursor=cursor, prompt_key=key,
-                         cut=service.settings.deadline_cut, background=True)
+                         cut=service.settings.deadline_cut, background=True, rung=rung)
         old = self._prefetched.pop(doc.uri, None)
         if old is not None:
             old.cancel.cancel()

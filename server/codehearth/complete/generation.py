@@ -65,6 +65,9 @@ class Generation:
     cut: DeadlineCut = "line"
     plan: Plan | None = None
     background: bool = False  # a prefetch: any real request may cancel it
+    # The shrink-ladder rung of its prompt in the engine's main context: the prefetch after it is built at the same
+    # rung, so that it continues the KV state this generation left rather than evicting it.
+    rung: int = 0
     cancel: CancelToken = field(default_factory=CancelToken)
     text: str = ""
     done: bool = False

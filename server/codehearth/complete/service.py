@@ -137,7 +137,7 @@ class CompletionService:
                 if text:
                     if prefetched:  # Tab, Tab: this one was ready; get the one after it ready too
                         self.background.adopt(gen)
-                        self.background.prefetch(doc, point, text)
+                        self.background.prefetch(doc, point, text, gen.rung)
                     return answer(text, source)
                 continue
             if prefetched:
@@ -213,8 +213,10 @@ class CompletionService:
                 return answer("", "model", "no plan fits the time left", plan=plan)
             prepared, plan = replanned
 
+        # A glance leaves the main context to the full prompt's prefill: what follows it is built on that.
+        rung = 0 if plan.kind == "glance" else plan.rung
         gen = Generation(uri=doc.uri, anchor=anchor, shape=prepared.shape, cursor=prepared.cursor,
-                         prompt_key=prepared.key, cut=self.settings.deadline_cut, plan=plan)
+                         prompt_key=prepared.key, cut=self.settings.deadline_cut, plan=plan, rung=rung)
         if stream_token:
             gen.stream_tokens.add(stream_token)
         self._running[doc.uri] = gen
@@ -233,7 +235,7 @@ class CompletionService:
         if gen.error:
             return answer("", "model", gen.error, timings, plan)
         if text and gen.done:
-            self.background.prefetch(doc, point, text)
+            self.background.prefetch(doc, point, text, gen.rung)
         return answer(text or "", "model", timings=timings, plan=plan)
 
     async def _after_prefill(self, prefill: asyncio.Future[GenerationResult], engine: Engine, prepared: Prepared,
