@@ -313,6 +313,11 @@ def floor_row(keys: list[Keystroke], floor: list[Answer], budget: int) -> dict[s
     return {"keystrokes": len(floor), "latency_ms": latency_summary(floor), **score(keys, floor, budget)}
 
 
+def records(answers: list[Answer]) -> list[dict[str, Any]]:
+    """The results file's per-request entries of a row."""
+    return [{"ms": a.latency_ms, "text": a.text[:120], **a.extra} for a in answers]
+
+
 def remeasure_floor(result: dict[str, Any]) -> dict[str, Any]:
     """``--floor-only``: the floor rows of an earlier run, measured again (the other rows stay as they were)."""
     from codehearth.models.registry import Registry
@@ -327,7 +332,7 @@ def remeasure_floor(result: dict[str, Any]) -> dict[str, Any]:
             entry.pop("floor", None)
             n = entry["ours"]["keystrokes"]
             entry[FLOOR_ROW] = floor_row(keys[:n], floor[:n], int(budget))
-        m["per_request"][FLOOR_ROW] = [{"ms": a.latency_ms, **a.extra} for a in floor]
+        m["per_request"][FLOOR_ROW] = records(floor)
     return result
 
 
@@ -362,7 +367,7 @@ def run_useful(models: list[str], budgets: list[int], work: Path, files: list[tu
             rows[f"ours@{budget}"] = {"budget_ms": budget, "keystrokes": len(answers),
                                       "latency_ms": latency_summary(answers),
                                       **score(keys[: len(answers)], answers, budget)}
-            per_request[f"ours@{budget}"] = [{"ms": a.latency_ms, "text": a.text[:120], **a.extra} for a in answers]
+            per_request[f"ours@{budget}"] = records(answers)
         if cut_budget in budgets:
             # Issue 11 point 4: the other deadlineCut setting at the same budget (ours@B ran with the default).
             default_cut = str(Settings().deadline_cut)
@@ -383,8 +388,7 @@ def run_useful(models: list[str], budgets: list[int], work: Path, files: list[tu
                 print(f"[useful {model}] llama-server {shape}", flush=True)
                 with llama_server(model_path, int(threads or 1), work / f"{model}-{shape}.log") as url:
                     server[shape] = replay_server(url, shape, keys, box_s)
-                per_request[f"llama-server {shape}"] = [
-                    {"ms": a.latency_ms, "text": a.text[:120], **a.extra} for a in server[shape]]
+                per_request[f"llama-server {shape}"] = records(server[shape])
         except Exception as exc:  # reported, never hidden
             result.setdefault("errors", []).append(f"llama-server: {type(exc).__name__}: {exc}")
             print(f"[useful {model}] llama-server failed: {exc}", flush=True)
@@ -407,7 +411,7 @@ def run_useful(models: list[str], budgets: list[int], work: Path, files: list[tu
             "table": table, "deadline_cut": {k: v for k, v in rows.items() if "deadlineCut" in k},
             "server_stats": stats_by_budget,
             "truth": [{"file": k.file, "row": k.row, "column": k.column, "truth": k.truth} for k in keys],
-            "per_request": {**per_request, FLOOR_ROW: [{"ms": a.latency_ms, **a.extra} for a in floor]},
+            "per_request": {**per_request, FLOOR_ROW: records(floor)},
         }
         if partial is not None:  # a later model's failure or a time limit keeps this one's results
             partial.write_text(json.dumps(result, indent=1) + "\n")
@@ -452,11 +456,7 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     if args.floor_only:
-        result = remeasure_floor(json.loads((out / "useful.json").read_text()))
-        (out / "useful.json").write_text(json.dumps(result, indent=1) + "\n")
-        (out / "useful.md").write_text(markdown(result))
-        update_readme(markdown(result))
-        print(markdown(result))
+        write_results(out, remeasure_floor(json.loads((out / "useful.json").read_text())))
         return
     import tempfile
 
@@ -467,9 +467,14 @@ def main() -> None:
     result = run_useful(args.models.split(","), budgets, work, files,
                         cut_budget=None if args.no_cut else 1000, partial=out / "useful.partial.json",
                         box_s=args.box_s)
+    write_results(out, result)
+    (out / "useful.partial.json").unlink(missing_ok=True)
+
+
+def write_results(out: Path, result: dict[str, Any]) -> None:
+    """The results files and the README's table."""
     (out / "useful.json").write_text(json.dumps(result, indent=1) + "\n")
     (out / "useful.md").write_text(markdown(result))
-    (out / "useful.partial.json").unlink(missing_ok=True)
     update_readme(markdown(result))
     print(markdown(result))
 

@@ -260,7 +260,8 @@ async def test_the_prefetch_after_a_smaller_prompt_continues_its_kv_state_instea
     await settle(svc, engine, 2)
     (_, asked, _), (prefetch, prefetched, _) = engine.log
     # The prefetch is the request's rung with the suggestion accepted: only the accepted text is new. (Built from
-    # the full prompt, it evaluated a prefix window starting much higher up and left the cache holding a prompt no request could afford.)
+    # the full prompt, it read a prefix window starting much higher up, and left the cache holding a prompt no
+    # request could afford.)
     assert prefetch == "complete" and prefetched.tokens_reused >= asked.prompt_tokens - 1
     assert prefetched.tokens_evaluated <= len(first.text) + 1
     # The next keystroke, not the suggestion: its request still finds its rung's prompt in the cache.
