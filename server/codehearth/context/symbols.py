@@ -45,12 +45,16 @@ class Import(msgspec.Struct, kw_only=True):
     source: str
     name: str = ""
     alias: str = ""
+    # a re-export (``export { name as alias } from source``, ``export * from source`` with name "*",
+    # ``export * as alias from source``): binds no local name, but an import of this file may land here
+    reexport: bool = False
 
 
 class FileSymbols(msgspec.Struct, kw_only=True):
     definitions: list[Definition]
     imports: list[Import]
     exports: list[str]
+    package: str = ""  # Go: the name in the ``package`` clause (what an import of the folder binds)
 
 
 def node_text(node: ts.Node, source: bytes) -> str:
@@ -161,6 +165,17 @@ def scope_ids(tree: ts.Tree, language: str) -> tuple[set[int], set[int]]:
     return functions, classes
 
 
+def go_receiver_type(node: ts.Node, source: bytes) -> str:
+    """The type a Go method is declared on: ``func (c *Context[T]) f()`` → ``Context``."""
+    receiver = node.child_by_field_name("receiver")
+    param = next((c for c in receiver.named_children if c.type == "parameter_declaration"), None) if receiver else None
+    typ = param.child_by_field_name("type") if param is not None else None
+    while typ is not None and typ.type in ("pointer_type", "generic_type", "parenthesized_type"):
+        inner = typ.child_by_field_name("type")
+        typ = inner if inner is not None else next(iter(typ.named_children), None)
+    return node_text(typ, source) if typ is not None and typ.type == "type_identifier" else ""
+
+
 def container_name(node: ts.Node, source: bytes) -> str:
     name = node.child_by_field_name("name")
     if name is None:
@@ -193,10 +208,16 @@ def extract_symbols(tree: ts.Tree | None, source: bytes, language: str | None, p
     if tree is None or language is None:
         return FileSymbols(definitions=[], imports=[], exports=[])
     defs = extract_definitions(tree, source, language, path)
+    package = ""
+    if language == "go":
+        clause = next((c for c in tree.root_node.named_children if c.type == "package_clause"), None)
+        ident = next(iter(clause.named_children), None) if clause is not None else None
+        package = node_text(ident, source) if ident is not None else ""
     return FileSymbols(
         definitions=defs,
         imports=extract_imports(tree, source, language),
         exports=sorted({d.name for d in defs if d.exported and not d.container}),
+        package=package,
     )
 
 
@@ -235,6 +256,8 @@ def extract_definitions(tree: ts.Tree, source: bytes, language: str, path: str) 
             parent = parent.parent
         if local:
             continue
+        if language == "go" and node.type == "method_declaration":
+            container = go_receiver_type(node, source)  # methods belong to their receiver's type
         if container and kind == "function":
             kind = "method"
         span = node
@@ -275,6 +298,38 @@ def extract_definitions(tree: ts.Tree, source: bytes, language: str, path: str) 
             seen[key] = len(out)
             out.append(definition)
     out.sort(key=lambda d: d.start_line)
+    if language in _OVERLOADING:
+        out = _merge_overloads(out, source)
+    return out
+
+
+_OVERLOADING = frozenset({"typescript", "tsx"})
+
+
+def _merge_overloads(defs: list[Definition], source: bytes) -> list[Definition]:
+    """TypeScript overloads (``function f(a: A): X;`` … ``function f(a) {…}``): one definition spanning them all."""
+    out: list[Definition] = []
+    lines: list[bytes] | None = None
+    for d in defs:
+        prev = out[-1] if out else None
+        if (
+            prev is None
+            or d.name != prev.name
+            or d.container != prev.container
+            or d.kind != prev.kind
+            or d.kind not in ("function", "method")
+        ):
+            out.append(d)
+            continue
+        if lines is None:
+            lines = source.split(b"\n")
+        text, truncated = _cut_text(
+            b"\n".join(lines[prev.start_line : d.end_line + 1]).decode("utf-8", "replace") + "\n",
+            MAX_DEFINITION_TEXT,
+        )
+        out[-1] = msgspec.structs.replace(
+            prev, end_line=d.end_line, text=text, truncated=truncated, exported=prev.exported or d.exported
+        )
     return out
 
 
@@ -290,7 +345,10 @@ def extract_imports(tree: ts.Tree, source: bytes, language: str) -> list[Import]
         src = node_text(sources[0], source).strip().strip("\"'<>")
         name = node_text(caps["import.name"][0], source) if caps.get("import.name") else ""
         alias = node_text(caps["import.alias"][0], source) if caps.get("import.alias") else ""
-        out.append(Import(source=src, name=name, alias=alias))
+        reexport = "import.reexport" in caps
+        if reexport and not name and not alias:
+            name = "*"  # export * from "./x"
+        out.append(Import(source=src, name=name, alias=alias, reexport=reexport))
     return out
 
 

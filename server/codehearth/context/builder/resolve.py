@@ -10,8 +10,9 @@ from pathlib import Path
 
 import msgspec
 
+from codehearth.context import languages
 from codehearth.context.document import Document
-from codehearth.context.index import WorkspaceIndex
+from codehearth.context.index import WorkspaceIndex, go_dir_key
 from codehearth.context.symbols import Definition, Import
 
 from .budget import TokenBudget
@@ -22,7 +23,12 @@ MAX_CANDIDATES_PER_NAME = 2
 
 _PY_BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("_"))
 _IMPLICIT_THIS = frozenset({"java", "cpp"})
-_SOURCE_SUFFIX = re.compile(r"\.(py|pyi|js|jsx|mjs|cjs|ts|tsx|h|hpp|hh|go|rs|java)$")
+_SOURCE_SUFFIX = re.compile(r"\.(py|pyi|js|jsx|mjs|cjs|ts|tsx|mts|cts|h|hpp|hh|go|rs|java)$")
+_GO_MAJOR = re.compile(r"v[0-9]+")
+_GO_DOT_VERSION = re.compile(r"\.v[0-9]+$")
+_GO_MODULE_LINE = re.compile(r"^\s*module\s+(\S+)", re.MULTILINE)
+_MAX_REEXPORT_HOPS = 6
+_IDENT = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 
 
 def _join_module(source: str, name: str) -> str:
@@ -38,6 +44,7 @@ class Resolver:
         self.index = index
         self._lock = threading.Lock()
         self._own_defs: dict[str, tuple[object, list[Definition]]] = {}
+        self._go_modules: dict[str, tuple[str, str] | None] = {}  # folder -> (go.mod folder, module path)
 
     def forget(self, uri: str) -> None:
         with self._lock:
@@ -54,6 +61,8 @@ class Resolver:
         except Exception:
             return out
         for imp in imports:
+            if imp.reexport:
+                continue  # export … from "./x" binds no local name
             if imp.name:
                 name = imp.name.split(" as ")[0].strip()
                 local = imp.alias or name.split(".")[-1]
@@ -65,18 +74,31 @@ class Resolver:
                 if doc.language == "python":  # `import a.b` binds `a`
                     head = imp.source.split(".")[0]
                     out.setdefault(head, (head, ""))
+                elif doc.language == "go":  # binds the package clause's name (`…/chi/v5` binds `chi`)
+                    path = resolved_path(doc.path) if doc.path is not None else None
+                    out.setdefault(self.go_package_name(path, imp.source), (imp.source, ""))
                 else:
                     out.setdefault(imp.source.rstrip("/").split("/")[-1], (imp.source, ""))
         return out
 
     def module_files(self, doc: Document, source: str) -> set[str]:
         """Files an import source may refer to (through the index's module keys)."""
+        path = resolved_path(doc.path) if doc.path is not None else None
+        return self.module_files_at(path, doc.language, source)
+
+    def module_files_at(self, path: str | None, language: str | None, source: str) -> set[str]:
+        """Files an import ``source`` written in the file at ``path`` may refer to."""
         if self.index is None or not source:
             return set()
+        if language == "go":
+            files = self._go_package_files(path, source)
+            if files is not None:
+                return files
         key = source
-        if doc.path is not None and (source.startswith(".")):
-            base = Path(resolved_path(doc.path)).parent
-            if doc.language == "python":
+        exact = False  # a relative import inside the workspace names one path: no suffix guessing
+        if path is not None and (source.startswith(".")):
+            base = Path(path).parent
+            if language == "python":
                 dots = len(source) - len(source.lstrip("."))
                 rest = source[dots:]
                 for _ in range(dots - 1):
@@ -86,19 +108,146 @@ class Resolver:
                 target = Path(os.path.normpath(base / source))
             rel = self.index.relpath(target)
             key = rel
+            exact = language != "python" and not os.path.isabs(rel)
         key = _SOURCE_SUFFIX.sub("", key)
         key = key.replace("::", ".").replace("/", ".").replace("\\", ".")
         for prefix in ("crate.", "self.", "super.", "@/"):
             if key.startswith(prefix):
                 key = key[len(prefix) :]
         parts = [p for p in key.split(".") if p and p != "*"]
-        if doc.language == "python" and not source.startswith("."):
+        if language == "python" and not source.startswith("."):
             return self.index.files_for_module(".".join(parts))  # absolute: the whole dotted name
+        if exact:
+            # ./x is x.ts or x/index.ts (module keys drop `index`); ./x/index.js is x/index.ts
+            files = self.index.files_for_module(".".join(parts))
+            if not files and parts and parts[-1] == "index":
+                files = self.index.files_for_module(".".join(parts[:-1]))
+            return files
+        if language == "go" and len(parts) > 1 and _GO_MAJOR.fullmatch(parts[-1]):
+            parts = parts[:-1]  # .../chi/v5 is package chi
         for i in range(len(parts)):
             files = self.index.files_for_module(".".join(parts[i:]))
             if files:
                 return files
         return set()
+
+    # ------------------------------------------------------------------ Go
+    def _go_module(self, path: str | None) -> tuple[str, str] | None:
+        """(folder, module path) of the go.mod above ``path`` inside its workspace root."""
+        if self.index is None or path is None:
+            return None
+        folder = os.path.dirname(path)
+        root = self.index.root_of(Path(folder))
+        if root is None:
+            return None
+        with self._lock:
+            if folder in self._go_modules:
+                return self._go_modules[folder]
+        found: tuple[str, str] | None = None
+        here = Path(folder)
+        while True:
+            gomod = here / "go.mod"
+            try:
+                text = gomod.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                text = None
+            if text is not None:
+                m = _GO_MODULE_LINE.search(text)
+                if m:
+                    found = (str(here), m.group(1).strip('"'))
+                break
+            if here == root or here.parent == here:
+                break
+            here = here.parent
+        with self._lock:
+            if len(self._go_modules) > 1024:
+                self._go_modules.clear()
+            self._go_modules[folder] = found
+        return found
+
+    def _go_package_files(self, path: str | None, source: str) -> set[str] | None:
+        """The files of the package an import path names, when it is in this workspace's module (else None)."""
+        module = self._go_module(path)
+        if module is None or self.index is None:
+            return None
+        mod_dir, mod_path = module
+        if source != mod_path and not source.startswith(mod_path + "/"):
+            return None
+        rest = source[len(mod_path) :].strip("/")
+        rel = self.index.relpath(os.path.join(mod_dir, rest) if rest else mod_dir)
+        if os.path.isabs(rel):
+            return None
+        files = self.index.files_for_module(go_dir_key(rel))
+        return {f for f in files if not f.endswith("_test.go")}  # tests are not part of what an import sees
+
+    def go_package_name(self, path: str | None, source: str) -> str:
+        """The name an unaliased Go import binds: the imported package's ``package`` clause."""
+        if self.index is not None:
+            for f in sorted(self.module_files_at(path, "go", source)):
+                symbols = self.index.file_symbols(f)
+                if symbols is not None and symbols.package and not symbols.package.endswith("_test"):
+                    return symbols.package
+        parts = source.rstrip("/").split("/")
+        if len(parts) > 1 and _GO_MAJOR.fullmatch(parts[-1]):
+            parts = parts[:-1]  # github.com/go-chi/chi/v5
+        last = _GO_DOT_VERSION.sub("", parts[-1])  # gopkg.in/yaml.v3
+        return last.removeprefix("go-").replace("-", "_") or parts[-1]
+
+    def go_same_package(self, doc: Document) -> set[str]:
+        """The other files of the document's Go package (its folder, the same ``package`` clause)."""
+        if self.index is None or doc.path is None:
+            return set()
+        try:
+            package = doc.symbols(allow_stale=True).package
+        except Exception:
+            return set()
+        path = resolved_path(doc.path)
+        rel = self.index.relpath(os.path.dirname(path))
+        if os.path.isabs(rel):
+            return set()
+        out: set[str] = set()
+        for f in self.index.files_for_module(go_dir_key(rel)):
+            symbols = self.index.file_symbols(f)
+            if f != path and symbols is not None and symbols.package == package:
+                out.add(f)
+        return out
+
+    # ------------------------------------------------------------ re-exports
+    def exported_from(self, files: set[str], name: str) -> dict[str, str]:
+        """Of the files an import names, those that define ``name`` -> the name defined there, following
+        re-exports (``export * from``, ``export { a as name } from``; ``export * as name from`` gives that
+        module, with "" for its name)."""
+        found: dict[str, str] = {}
+        if self.index is None or not name:
+            return found
+        seen: set[tuple[str, str]] = set()
+        todo = [(f, name, 0) for f in sorted(files)]
+        while todo:
+            f, want, depth = todo.pop()
+            if (f, want) in seen or depth > _MAX_REEXPORT_HOPS:
+                continue
+            seen.add((f, want))
+            symbols = self.index.file_symbols(f)
+            if symbols is None:
+                continue
+            if any(d.name == want and not d.container for d in symbols.definitions):
+                found[f] = want
+                continue
+            language = languages.language_for_path(f)
+            for imp in symbols.imports:
+                if not imp.reexport:
+                    continue
+                if imp.name == "*" and not imp.alias:
+                    target = want  # export * from "./x"
+                elif (imp.alias or imp.name) == want:
+                    if not imp.name or imp.name == "*":  # export * as want from "./x": the module itself
+                        found.update((g, "") for g in self.module_files_at(f, language, imp.source))
+                        continue
+                    target = imp.name
+                else:
+                    continue
+                todo.extend((g, target, depth + 1) for g in self.module_files_at(f, language, imp.source))
+        return found
 
     def resolve(
         self,
@@ -114,11 +263,20 @@ class Resolver:
             return []
         doc_path = resolved_path(doc.path) if doc.path is not None else ""
         preferred: set[str] = set()
+        wanted = name  # the defined name: `import { a as b }` calls `b(` but defines `a`
+        also: set[str] = set()  # names it is defined as behind re-exports
         if name in imports:
             source, imported = imports[name]
-            preferred |= self.module_files(doc, source)
+            files = self.module_files(doc, source)
+            preferred |= files
             if imported and imported != name:
                 preferred |= self.module_files(doc, _join_module(source, imported))
+                if _IDENT.fullmatch(imported):
+                    wanted = imported
+            for file, defined in self.exported_from(files, wanted).items():
+                preferred.add(file)
+                if defined:
+                    also.add(defined)  # export { make as create }: `create(` is `make`
             preferred.discard(doc_path)
         name_receivers = receivers.get(name, set())
         own = [d for d in self.doc_definitions(doc) if d.name == name]
@@ -138,7 +296,11 @@ class Resolver:
             # other.name() where ours is a different thing: look elsewhere
         if doc.language == "python" and name in _PY_BUILTINS and not preferred and not name_receivers:
             return []  # len(), format(), open(): the builtins, not a same-named function elsewhere
-        candidates = [d for d in self.index.definitions(name) if d.path != doc_path]
+        if doc.language == "go" and not name_receivers and name not in imports:
+            preferred |= self.go_same_package(doc)  # a bare call in Go: the package's other files
+        candidates = [d for d in self.index.definitions(wanted) if d.path != doc_path]
+        for other in sorted(also - {wanted}):
+            candidates += [d for d in self.index.definitions(other) if d.path in preferred]
         if not candidates:
             return []
         module_receiver = False
@@ -151,9 +313,12 @@ class Resolver:
                 if receiver != head and receiver not in imports:
                     mod = mod + receiver[len(head) :]
                 files = self.module_files(doc, mod) or self.module_files(doc, source)
+                if imported and receiver == head and _IDENT.fullmatch(imported):
+                    # `import { util } from "./core"` where core does `export * as util from "./util"`
+                    files = set(self.exported_from(files, imported)) or files
                 if files:
                     module_receiver = True
-                    preferred |= files
+                    preferred |= files | set(self.exported_from(files, name))
                     module_dirs |= {
                         os.path.dirname(f) for f in files if os.path.basename(f).startswith("__init__")
                     }
@@ -166,6 +331,12 @@ class Resolver:
             ]
             if not candidates:
                 return []
+        if doc.language == "go" and name_receivers and not module_receiver:
+            # p.next() inside `func (p *parser) …`: a method of the package's own type parser
+            package_files = self.go_same_package(doc)
+            preferred |= {
+                d.path for d in candidates if d.container in name_receivers and d.path in package_files
+            }
         doc_dir = os.path.dirname(doc_path)
         is_test = "test" in os.path.basename(doc_path)
         has_receiver = bool(name_receivers) and not module_receiver
@@ -186,7 +357,8 @@ class Resolver:
                 if d.path not in preferred and doc.language not in _IMPLICIT_THIS:
                     continue  # a bare call never reaches another file's method
                 score -= 1
-            if not is_test and ("/test" in d.path or "tests/" in d.path):
+            rel = "/" + self.rel(d.path)  # the workspace's own folders, not those above its root
+            if not is_test and ("/test" in rel or "tests/" in rel):
                 score -= 1.5
             if d.kind in ("variable", "declaration", "constant"):
                 score -= 0.5
@@ -195,7 +367,7 @@ class Resolver:
             return []
         scored.sort(key=lambda t: (-t[0], t[1]))
         best = scored[0][0]
-        if best < 10:
+        if scored[0][2].path not in preferred:
             # no import evidence: only take unambiguous names that are called (or look like types)
             if not called and not (name[:1].isupper() and len(scored) == 1):
                 return []

@@ -7,10 +7,11 @@ import threading
 from collections import OrderedDict
 
 import msgspec
+import tree_sitter as ts
 
 from codehearth.context.document import Document, Point
 from codehearth.context.index import looks_secret
-from codehearth.context.symbols import identifiers_in
+from codehearth.context.symbols import go_receiver_type, identifiers_in, node_text
 
 from .budget import TokenBudget
 from .paths import resolved_path
@@ -118,6 +119,8 @@ class SnippetFinder:
             imports = resolver.import_map(doc)
             names, called = self.near_names(doc, point)
             found = receivers(near_text(doc, point))
+            if doc.language == "go":
+                _add_go_receiver_type(doc, point, found)
             own = self._own_names(doc, point)
             for order, name in enumerate(names[:80]):
                 if used >= limit or len(chosen) >= MAX_SNIPPETS - 3:
@@ -229,6 +232,31 @@ class SnippetFinder:
         return Snippet("scope", path, header, n)
 
 
+
+
+def _add_go_receiver_type(doc: Document, point: Point, found: dict[str, set[str]]) -> None:
+    """Inside ``func (p *parser) f()``, ``p.next(`` is a call on a ``parser``: add the type to ``p``'s calls."""
+    tree = doc.tree
+    if tree is None:
+        return
+    try:
+        node: ts.Node | None = tree.root_node.descendant_for_point_range(point, point)
+    except Exception:
+        return
+    while node is not None and node.type != "method_declaration":
+        node = node.parent
+    if node is None:
+        return
+    receiver = node.child_by_field_name("receiver")
+    param = next((c for c in receiver.named_children if c.type == "parameter_declaration"), None) if receiver else None
+    name = param.child_by_field_name("name") if param is not None else None
+    typ = go_receiver_type(node, doc.source)
+    if name is None or not typ:
+        return
+    var = node_text(name, doc.source)
+    for receivers_of_call in found.values():
+        if var in receivers_of_call:
+            receivers_of_call.add(typ)
 
 
 def _windows(doc: Document) -> tuple[list[tuple[int, int, int]], dict[str, list[int]]]:

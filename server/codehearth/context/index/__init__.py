@@ -22,6 +22,7 @@ from .records import (
     FileRecord,
     ScanStats,
     content_hash,
+    go_dir_key,
     module_keys,
     parse_source,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "ScanStats",
     "WorkspaceIndex",
     "content_hash",
+    "go_dir_key",
     "is_secret_path",
     "looks_secret",
     "module_keys",

@@ -17,7 +17,7 @@ from .filters import looks_secret
 
 log = logging.getLogger(__name__)
 
-EXTRACTOR_VERSION = 3  # bump when symbols.py changes what a record holds
+EXTRACTOR_VERSION = 4  # bump when symbols.py changes what a record holds
 
 
 def _schema() -> str:
@@ -110,7 +110,14 @@ def module_keys(rel: Path) -> list[str]:
     keys = [".".join(parts[i:]) for i in range(len(parts))]
     if len(parts) > 1:
         keys.append(parts[-2])  # Go: a package is its folder
+    if rel.suffix == ".go":
+        keys.append(go_dir_key(rel.parent.as_posix()))  # every file of the folder (a Go package)
     return keys
+
+
+def go_dir_key(rel_dir: str) -> str:
+    """The module key shared by every Go file of one workspace folder (``""`` or ``"."``: the root)."""
+    return "go:" + ("" if rel_dir in ("", ".") else rel_dir.strip("/"))
 
 
 def _is_regular(st: os.stat_result) -> bool:
