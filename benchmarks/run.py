@@ -59,6 +59,9 @@ FULL: dict[str, Any] = {
     "fuzz_messages": 20_000,  # the protocol fuzz (issue 14); writes results/reliability.json
     # explanation quality and speed of every present instruct model (issue 12); writes results/explain.json + .md
     "explain_functions": 30, "explain_box_s": 1800,
+    # what a person sees in a real Neovim, ours vs llama.vim (issue 21); writes results/editor.json + .md.
+    # The real llama.vim row needs $LLAMA_VIM_DIR (a snapshot of ggml-org/llama.vim); its Python replica runs always.
+    "editor": True,
 }
 
 
@@ -159,6 +162,13 @@ def run(mode: str, out_dir: Path, only: set[str] | None = None) -> dict[str, Any
                 results["explain"] = {model: {k: r[k] for k in ("load_s", "functions_asked", "stopped_by_box",
                                                                 "speed", "faithfulness")}
                                       for model, r in explained["models"].items()}
+        if cfg.get("editor") and (not only or "editor" in only):
+            from benchmarks.editor.__main__ import main as editor_main
+
+            llama_vim = os.environ.get("LLAMA_VIM_DIR")
+            code = phase(results, "editor", lambda: editor_main(
+                ["--out", str(out_dir), *(["--llama-vim", llama_vim] if llama_vim else [])]), out_dir)
+            results["editor"] = {"exit_code": code, "results": "editor.json"}
     finally:
         shutil.rmtree(work, ignore_errors=True)
     results["wall_s"] = round(time.monotonic() - started, 1)
@@ -207,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--smoke", action="store_true", help="a few requests and tasks, default model (CI)")
     group.add_argument("--full", action="store_true", help="both models, every benchmark (make bench)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
-    parser.add_argument("--only", action="append", choices=["latency", "context", "quality", "useful", "reliability", "explain"],
+    parser.add_argument("--only", action="append", choices=["latency", "context", "quality", "useful", "reliability", "explain",
+                                                   "editor"],
                         help="run only these parts (repeatable)")
     args = parser.parse_args(argv)
     mode = "full" if args.full else "smoke"

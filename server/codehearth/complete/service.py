@@ -20,6 +20,7 @@ from typing import Literal, TypeVar
 
 import msgspec
 
+from codehearth import threads
 from codehearth.complete.background import Background
 from codehearth.complete.generation import Anchor, Generation, offset_of
 from codehearth.complete.planner import MIN_USEFUL_TOKENS, Plan, affordable_tokens
@@ -48,6 +49,7 @@ Source = Literal[
 ]
 LRU_SIZE = 256
 PLANNER_EXIT_WAIT_S = 2.0
+MAX_ABANDONED_PLANNERS = 4
 DEBOUNCE_SHARE = 0.5  # a debounce never takes more than this share of the time left before the deadline
 GLANCE_HANDOVER_MS = 100.0  # a preempted background prefill ends its batch (~0.1 s of work) before a glance starts
 
@@ -84,7 +86,13 @@ class CompletionService:
         self._running: dict[str, Generation] = {}
         self._recent: dict[str, Generation] = {}  # last finished generation per document
         self._lru: collections.OrderedDict[str, str] = collections.OrderedDict()
-        self._seq: collections.Counter[str] = collections.Counter()  # requests per document, newest wins
+        # The newest request's ticket per document (newest wins); forget() drops it, so a request for a closed
+        # document loses too. Tickets come from one counter: a reopened document never reuses an old one.
+        self._seq: collections.Counter[str] = collections.Counter()
+        self._tickets = 0
+        self._abandoned: list[concurrent.futures.ThreadPoolExecutor] = []  # planners left to a stuck job
+        self.planners_replaced = 0
+        self._owner = threads.owner()  # the event loop's thread (see codehearth.threads)
         self.stats = Stats()
         self.chunk_sink: ChunkSink | None = None
         self._outage = ""  # the reason the engine was last unavailable, until it answers again
@@ -97,11 +105,19 @@ class CompletionService:
     ) -> Suggestion:
         arrived = arrived if arrived is not None else time.monotonic()
         deadline = arrived + self.settings.latency_budget_ms / 1000
+        threads.check_owner(self._owner, "completion service")
+        self._tickets += 1
+        mine = self._seq[doc.uri] = self._tickets
         try:
             suggestion = await self._complete(doc, point, arrived, deadline, stream_token)
         except asyncio.CancelledError:
             self.stats.record(Suggestion(text="", source="cancelled", latency_ms=_ms_since(arrived)))
             raise
+        if suggestion.text and self._seq.get(doc.uri) != mine:
+            # A newer request for this document, or its close, came while this one was answered: the newest wins
+            # and a closed document gets nothing (a suggestion for text the editor no longer shows).
+            reason = "document closed" if doc.uri not in self._seq else "a newer request"
+            suggestion = Suggestion(text="", source="superseded", latency_ms=suggestion.latency_ms, reason=reason)
         self.stats.record(suggestion)
         return suggestion
 
@@ -118,8 +134,7 @@ class CompletionService:
             return answer("", "skipped", skip)
         offset = offset_of(doc, point)
         anchor = Anchor.of(doc, offset)
-        self._seq[doc.uri] += 1
-        mine = self._seq[doc.uri]
+        mine = self._seq[doc.uri]  # the ticket complete() just gave this request
 
         # 1. Join the running, last or prefetched generation when the user is at its position or typed what it
         # suggested (a prefetch is the suggestion after the one shown, ready for Tab, Tab).
@@ -168,7 +183,10 @@ class CompletionService:
         # 3. Build and plan the prompt off the event loop; a request that cannot get its prompt by the deadline
         # is answered empty and its preparation abandoned.
         try:
-            prepared = await self._off_loop(self._prepare, engine, doc, point, deadline)
+            # The planning thread gets an immutable snapshot; the loop goes on editing the document.
+            snapshot = doc.snapshot()
+            prepared = await self._off_loop(self._prepare, engine, snapshot, point, deadline)
+            doc.adopt_symbols(snapshot)
         except TimeoutError:
             self.stats.abandoned += 1
             return answer("", "model", "deadline while building the prompt")
@@ -243,7 +261,9 @@ class CompletionService:
         """Wait (at most until ``wait_until``, by default the deadline) for a background prefill of the full
         prompt; then the plan for it, if a short suggestion still fits by the deadline."""
         until = deadline if wait_until is None else wait_until
-        with contextlib.suppress(TimeoutError):
+        # The prefill's own failure (the model unloaded by a reload: EngineUnavailable) is this request's "no
+        # plan", never its error: it is read from the future below.
+        with contextlib.suppress(TimeoutError, EngineError, RuntimeError, ValueError, OSError):
             await asyncio.wait_for(asyncio.shield(prefill), max(0.0, until - time.monotonic()))
         if not prefill.done() or prefill.cancelled() or prefill.exception() is not None:
             return None
@@ -254,7 +274,11 @@ class CompletionService:
         if speed is None or cost_of is None:
             return None
         pieces = prepared.full_pieces
-        cost = await self._off_loop(cost_of, pieces, deadline)
+        try:
+            cost = await self._off_loop(cost_of, pieces, deadline)
+        except (TimeoutError, EngineError, RuntimeError, ValueError, OSError) as exc:
+            log.debug("no plan after the prefill: %s", exc)
+            return None
         figures = speed.figures(self.settings.context.budget_tokens)
         left = (deadline - time.monotonic()) * 1000
         tokens = affordable_tokens(figures, cost.new_tokens, left)
@@ -268,8 +292,28 @@ class CompletionService:
         """Run ``fn`` on the planning thread; give up waiting at the deadline (the last argument)."""
         deadline = args[-1]
         assert isinstance(deadline, float)
-        future = asyncio.get_running_loop().run_in_executor(self._planner, fn, *args)
-        return await asyncio.wait_for(future, max(0.0, deadline - time.monotonic()))
+        planner = self._planner
+        job = planner.submit(fn, *args)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(job), max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            self._abandon_planner(planner)
+            raise
+
+    def _abandon_planner(self, planner: concurrent.futures.ThreadPoolExecutor) -> None:
+        """A job ran (or waited) past its deadline: the planning thread may be stuck on it (a pathological
+        buffer), so the next request gets a fresh planner instead of queueing behind it. The old thread ends
+        when its job does; at most ``MAX_ABANDONED_PLANNERS`` are left running at once."""
+        if planner is not self._planner:
+            return  # replaced already
+        self._abandoned = [p for p in self._abandoned if any(t.is_alive() for t in getattr(p, "_threads", ()))]
+        if len(self._abandoned) >= MAX_ABANDONED_PLANNERS:
+            log.warning("%d planning threads are stuck; the next request waits for them", len(self._abandoned))
+            return
+        planner.shutdown(wait=False, cancel_futures=True)
+        self._abandoned.append(planner)
+        self._planner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="complete-plan")
+        self.planners_replaced += 1
 
     def _prepare(self, engine: Engine, doc: Document, point: Point, deadline: float) -> Prepared:
         """In the planning thread (see ``preparing``)."""
@@ -327,6 +371,7 @@ class CompletionService:
         self._send_chunks(gen, done=False)
 
     def _finish(self, gen: Generation, future: asyncio.Future[GenerationResult]) -> None:
+        threads.check_owner(self._owner, "completion service")
         try:
             result = future.result()
             gen.result = result
@@ -390,6 +435,8 @@ class CompletionService:
         return ""
 
     def forget(self, uri: str) -> None:
+        threads.check_owner(self._owner, "completion service")
+        self._seq.pop(uri, None)  # a request still building its prompt for this document answers empty
         gen = self._running.pop(uri, None)
         if gen is not None:
             gen.cancel.cancel()
@@ -397,6 +444,7 @@ class CompletionService:
         self.background.forget(uri)
 
     def cancel_all(self) -> None:
+        threads.check_owner(self._owner, "completion service")
         for gen in list(self._running.values()):
             gen.cancel.cancel()
         self._running.clear()
@@ -408,9 +456,10 @@ class CompletionService:
         self.background.close()
         # A prompt still being built (a pathological buffer) must not hold up exit for long: wait a little for
         # it (it may be tokenizing with the model), then let it go.
-        self._planner.shutdown(wait=False, cancel_futures=True)
-        for thread in list(getattr(self._planner, "_threads", ())):
-            thread.join(PLANNER_EXIT_WAIT_S)
+        for planner in [self._planner, *self._abandoned]:
+            planner.shutdown(wait=False, cancel_futures=True)
+            for thread in list(getattr(planner, "_threads", ())):
+                thread.join(PLANNER_EXIT_WAIT_S)
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 

@@ -72,5 +72,11 @@ async def _suggest(
         return None
     point = convert.to_point(doc, position, ls.encoding)
     suggestion = await ls.assistant.completions.complete(doc, point, arrived=arrived, stream_token=stream)
-    log.debug("completion %s in %.0f ms: %r", suggestion.source, suggestion.latency_ms, suggestion.text[:80])
+    timings = suggestion.timings
+    # One line per answer, read by the editor benchmark (benchmarks/editor): source, plan, rung and token counts.
+    log.debug("completion %s in %.0f ms at %d:%d plan=%s rung=%s evaluated=%s generated=%s prompt=%s: %r",
+              suggestion.source, suggestion.latency_ms, position.line, position.character, suggestion.plan or "-",
+              getattr(suggestion, "rung", -1), timings.tokens_evaluated if timings else -1,
+              timings.tokens_generated if timings else -1, timings.prompt_tokens if timings else -1,
+              suggestion.text[:80])
     return suggestion

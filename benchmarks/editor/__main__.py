@@ -1,0 +1,63 @@
+"""Type passages into a real headless Neovim and score the ghost text a person sees (issue 21).
+
+    python -m benchmarks.editor --llama-vim /path/to/llama.vim            # the full run (make bench)
+    python -m benchmarks.editor --quick --rows defaults --no-bounds      # a short passage, for development
+
+Rows (``--rows``): ``defaults`` (codehearth's plugin, default settings), ``MODEL@MS`` / ``defaults@MS``
+(a model and ``latencyBudgetMs``), ``llama.vim`` (the real plugin from ``--llama-vim DIR``, a checkout or a bare
+git snapshot of ggml-org/llama.vim; never committed here) and ``replica`` (the committed Python replica of
+llama.vim). Heavy: run it under ``flock /tmp/codehearth-bench.lock``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from benchmarks.common import ROOT, git_commit
+from benchmarks.editor.bench import run
+from benchmarks.editor.report import markdown
+
+DEFAULT_ROWS = ["defaults", "qwen2.5-coder-0.5b-instruct@1000", "llama.vim", "replica"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=lambda s: s.split(","), default=None,
+                        help="comma-separated rows (default: " + ",".join(DEFAULT_ROWS) + "; without --llama-vim "
+                        "the llama.vim row is left out)")
+    parser.add_argument("--cadence", type=lambda s: [int(x) for x in s.split(",")], default=[150, 250],
+                        help="milliseconds between characters, comma-separated (default 150,250)")
+    parser.add_argument("--llama-vim", help="ggml-org/llama.vim: a checkout or a bare git snapshot")
+    parser.add_argument("--threads", type=int, default=2, help="threads of llama-server and llama-bench (ours: "
+                        "its own choice, recorded)")
+    parser.add_argument("--quick", action="store_true", help="one short passage (development)")
+    parser.add_argument("--no-bounds", action="store_true", help="skip the floor and the ceiling")
+    parser.add_argument("--ceiling-stride", type=int, default=4, help="the ceiling asks at every Nth keystroke")
+    parser.add_argument("--ceiling-box-s", type=float, default=900, help="time box of each ceiling replay")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--name", default="editor", help="results file name (editor → editor.json, editor.md)")
+    parser.add_argument("--allow-dirty", action="store_true",
+                        help="write results from a checkout with uncommitted changes (marked +dirty)")
+    args = parser.parse_args(argv)
+    if args.rows is None:
+        args.rows = [r for r in DEFAULT_ROWS if r != "llama.vim" or args.llama_vim]
+    if git_commit().endswith("+dirty") and not args.allow_dirty:
+        print("refusing to run from an uncommitted tree (commit first, or --allow-dirty)", file=sys.stderr)
+        return 2
+    results = run(args)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{args.name}.json").write_text(json.dumps(results, indent=1) + "\n")
+    (args.out / f"{args.name}.md").write_text(markdown(results))
+    print(markdown(results))
+    beaten = results.get("floor", {}).get("rows_beating_floor")
+    if beaten:
+        print(f"rows beat the floor (the measurement is wrong): {beaten}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
