@@ -10,6 +10,10 @@ for extra in (ROOT / "server", ROOT):
     if str(extra) not in sys.path:
         sys.path.insert(0, str(extra))
 
+# Loop-owned objects (documents, the services' dicts, background state) assert they are changed only on the event
+# loop's thread (codehearth.threads), in this process and in every server a test starts (they inherit it).
+os.environ["CODEHEARTH_DEBUG_THREADS"] = "1"
+
 import pytest  # noqa: E402
 
 # Records a test run makes (the remote audit log) never land in the user's own state folder; servers started by

@@ -2,12 +2,17 @@
 
 Everything an editor session needs, with no protocol in it: the LSP layer translates requests into calls
 here, and the CLI and benchmarks use the same object without an editor.
+
+The event loop owns all of it (:mod:`codehearth.threads`). Two threads call in: a model reload (the file watch,
+or the executor of ``load_engine_async``) hops onto the loop to stop running work before it frees the engines,
+and the index thread gets the open documents as a list made on the loop, which also attaches the index.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import threading
 import time
@@ -17,6 +22,7 @@ from typing import Any, Literal, cast
 
 import msgspec
 
+from codehearth import threads
 from codehearth.complete.service import CompletionService
 from codehearth.config import AUTO, Settings, SettingsProblem, cache_dir, merge_settings
 from codehearth.context.builder import ContextBuilder
@@ -30,6 +36,7 @@ from codehearth.models.registry import ModelError, Registry, models_dir
 from codehearth.models.selection import ROLES, Choice, FiguresLookup, Plan, measured_lookup, role_warnings
 from codehearth.models.selection import plan as plan_models
 from codehearth.models.watch import ModelFileWatch, signature
+from codehearth.settings_fit import fit_to_context
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +45,8 @@ Progress = Callable[[str, int | None], None]  # (message, percentage)
 # (settings, model file or None for a remote server, role) -> a loaded engine
 EngineFactory = Callable[[Settings, Path | None, str], Engine]
 IDLE_WAIT_S = 30.0  # an explanation waits this long for a load to start before it gives up
+RELOAD_REASON = "the model is being reloaded (settings or model file changed)"
+INDEX_ATTACH_WAIT_S = 60.0
 
 
 def make_engine(settings: Settings, path: Path | None, role: str) -> Engine:
@@ -107,6 +116,13 @@ class Assistant:
         self.feedback = Recorder(store_path(self.data_dir))  # acceptance statistics; no file until an event
         self.on_state_change: Callable[[EngineState, str], None] | None = None
         self._model_watches: dict[Path, ModelFileWatch] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None  # the event loop that owns all this, once one runs
+        self._owner = threads.owner()
+        self._warned_tokens = False
+
+    def bind_loop(self) -> None:
+        """Called on the event loop: threads that call in hop onto it (see :mod:`codehearth.threads`)."""
+        self.loop = asyncio.get_running_loop()
 
     # -- settings ---------------------------------------------------------------------------------
 
@@ -114,6 +130,8 @@ class Assistant:
         self, init_options: dict[str, Any] | None = None, client_settings: dict[str, Any] | None = None
     ) -> list[SettingsProblem]:
         settings, problems = merge_settings(self.roots, init_options, client_settings)
+        settings, unfit = fit_to_context(settings)  # the prompt always fits engine.nCtx
+        problems = problems + unfit
         self.apply_settings(settings)
         self.problems = problems
         return problems
@@ -195,13 +213,18 @@ class Assistant:
             return self.engine()
 
     def _unload(self) -> None:
-        self.completions.cancel_all()
-        self.explanations.cancel_all()
+        # Running work is the loop's: a reload from the watch thread or an executor asks the loop to stop it, and
+        # waits, before the engines are freed.
+        threads.on_loop(self.loop, self._stop_work)
         old = {id(slot.engine): slot.engine for slot in self.slots.values() if slot.engine is not None}
         for slot in self.slots.values():
             slot.engine = None
         for engine in old.values():
             engine.close()
+
+    def _stop_work(self) -> None:
+        self.completions.cancel_all()
+        self.explanations.cancel_all(RELOAD_REASON)
 
     def _load_remote(self) -> None:
         """A remote server serves both roles with the model it runs."""
@@ -303,6 +326,7 @@ class Assistant:
         self.load_engine()
 
     async def load_engine_async(self) -> Engine | None:
+        self.bind_loop()
         return await asyncio.get_running_loop().run_in_executor(None, self.load_engine)
 
     async def wait_for_explanation_engine(self, on_wait: Callable[[str], None] | None = None) -> Engine:
@@ -334,8 +358,11 @@ class Assistant:
         if engine is not None:
             try:
                 return engine.count_tokens(text)
-            except Exception:  # tokenizer trouble must not break context building
-                log.debug("count_tokens failed", exc_info=True)
+            except Exception:  # tokenizer trouble must not break context building: estimate, and say so once
+                if not self._warned_tokens:
+                    self._warned_tokens = True
+                    log.warning("counting tokens failed; estimating 3 characters a token from now on when it "
+                                "fails", exc_info=True)
         return len(text) // 3 + 1
 
     # -- workspace --------------------------------------------------------------------------------
@@ -343,16 +370,25 @@ class Assistant:
     def start_index(self, progress: Callable[[int, int], None] | None = None) -> concurrent.futures.Future[Any]:
         """Scan the workspace in the background and then watch it."""
         executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="index")
+        with contextlib.suppress(RuntimeError):
+            self.bind_loop()
+
+        def attach(index: WorkspaceIndex) -> list[tuple[Path, str]]:
+            """On the loop: the index serves from now on; the open documents' text as of now, for the thread."""
+            self.index = index
+            self.builder.index = index
+            return [(doc.path, doc.text) for doc in self.documents.values() if doc.path is not None]
 
         def run() -> Any:
             if not self.roots or not self.settings.context.index_workspace:
                 return None
             index = WorkspaceIndex(self.roots, self.data_dir / "index", self.settings.context)
-            self.index = index
-            self.builder.index = index
-            for doc in self.documents.values():
-                if doc.path is not None:
-                    index.update_text(doc.path, doc.text)
+            opened = threads.on_loop(self.loop, lambda: attach(index), INDEX_ATTACH_WAIT_S)
+            if opened is None:
+                log.warning("the workspace index was not attached: the event loop did not answer")
+                return None
+            for path, text in opened:
+                index.update_text(path, text)
             stats = index.scan(progress)
             index.start_watching()
             return stats
@@ -366,18 +402,20 @@ class Assistant:
         language = language_from_lsp_id(language_id) if language_id else None
         if language is None and path is not None:
             language = language_for_path(path)
+        threads.check_owner(self._owner, "open documents")
         doc = Document(uri, text, language=language, version=version, path=path)
         self.documents[uri] = doc
         self.note_edit(doc)
         return doc
 
     def note_edit(self, doc: Document) -> None:
-        self.builder.note_document(doc)
+        self.builder.note_document(doc.snapshot())  # read by the planning thread: never the live document
         self.completions.note_edit(doc, doc.last_edit)
         if self.index is not None and doc.path is not None and self.index.is_allowed(doc.path):
             self.index.update_text(doc.path, doc.text)
 
     def close_document(self, uri: str) -> None:
+        threads.check_owner(self._owner, "open documents")
         doc = self.documents.pop(uri, None)
         if doc is not None and doc.path is not None and self.index is not None:
             self.index.close_document(doc.path)  # back to the file on disk

@@ -385,7 +385,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format="%(name)s: %(message)s")
+    # The log gets its own duplicate of fd 2: llama-cpp-python points fd 2 at /dev/null while a model loads, and
+    # lines other threads log meanwhile would vanish (codehearth.stdio).
+    from codehearth.stdio import private_stderr
+
+    logging.basicConfig(level=args.log_level.upper(), stream=private_stderr(), format="%(name)s: %(message)s")
     if args.command == "serve":
         logging.getLogger("codehearth").setLevel(logging.INFO)
     return int(args.func(args) or 0)

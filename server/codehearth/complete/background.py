@@ -6,6 +6,9 @@
   next request continues from the KV state instead of starting over.
 - After a suggestion is shown, generate the one that follows it as if it were accepted, so Tab, Tab does not wait.
 
+Everything here runs on the event loop, which owns this state (see :mod:`codehearth.threads`); prompts are
+built on the planning thread from a document snapshot, and every task started here is kept until it is done.
+
 Only engines that show their KV cache (``prompt_cost``: the embedded one) get this: for a remote server the work
 would be spent on a cache we cannot see.
 """
@@ -15,8 +18,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
 
+from codehearth import threads
 from codehearth.complete.generation import Anchor, Generation, cursor_context, offset_of, opens_block
 from codehearth.complete.postprocess import CursorContext, Shape
 from codehearth.complete.preparing import prompt_key
@@ -62,6 +67,18 @@ class Background:
         self._prefetched: dict[str, Generation] = {}
         self._pause: asyncio.TimerHandle | None = None
         self._last_edit: tuple[str, int, int] | None = None  # uri, row, line count
+        self._tasks: set[asyncio.Task[None]] = set()  # kept until done (the loop holds only weak references)
+        self._owner = threads.owner()
+
+    def _spawn(self, loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, None]) -> None:
+        task = loop.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("background work failed: %s", exc, exc_info=exc)
 
     def _engine(self) -> Engine | None:
         engine = self.service._engine()
@@ -73,6 +90,7 @@ class Background:
         """Prefill ``pieces`` into the KV cache at idle priority (the decode gate lets any completion go first)."""
         if not hasattr(engine, "prompt_cost"):
             return None
+        threads.check_owner(self._owner, "background work")
         if self._prepare_cancel is not None:
             self._prepare_cancel.cancel()
         cancel = self._prepare_cancel = CancelToken()
@@ -126,21 +144,22 @@ class Background:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no event loop (command line use): nothing runs in the background
             return
+        threads.check_owner(self._owner, "background work")
         if self._pause is not None:
             self._pause.cancel()
-        self._pause = loop.call_later(settings.pause_ms / 1000, lambda: loop.create_task(self._paused(doc, cursor)))
+        self._pause = loop.call_later(settings.pause_ms / 1000, lambda: self._spawn(loop, self._paused(doc, cursor)))
 
     async def _paused(self, doc: Document, point: Point) -> None:
         self._pause = None
         engine = self._engine()
         if engine is None or self.service._running:
             return
-        version = doc.version
+        snap = doc.snapshot()  # the planning thread reads this revision; the loop goes on editing ``doc``
 
         def build() -> list[PromptPiece] | None:
-            at = doc.clamp(point)
-            refresh_snippets(self.service.builder, doc, at)
-            context = build_context(self.service.builder, doc, at, self.service.settings.context.budget_tokens, 0)
+            at = snap.clamp(point)
+            refresh_snippets(self.service.builder, snap, at)
+            context = build_context(self.service.builder, snap, at, self.service.settings.context.budget_tokens, 0)
             if context is None:
                 return None
             pieces = prompt_pieces(engine, context)
@@ -153,7 +172,7 @@ class Background:
             log.debug("background prompt failed: %s", exc)
             return
         # A request or another edit came meanwhile: the request warms the cache itself, the edit starts over.
-        if pieces is None or self.service._running or doc.version != version:
+        if pieces is None or self.service._running or doc.revision != snap.revision:
             return
         self.prepare(engine, pieces)
 
@@ -181,17 +200,16 @@ class Background:
         engine = self._engine()
         if engine is None or not shown or not self.service.settings.prefetch_next:
             return
-        asyncio.get_running_loop().create_task(self._prefetch(engine, doc, point, shown, rung))
+        threads.check_owner(self._owner, "background work")
+        self._spawn(asyncio.get_running_loop(), self._prefetch(engine, doc.snapshot(), point, shown, rung))
 
     async def _prefetch(self, engine: Engine, doc: Document, point: Point, shown: str, rung: int) -> None:
+        """``doc``: a snapshot of the document at the shown suggestion's request."""
         service = self.service
-        version = doc.version
         seq = service._seq[doc.uri]
 
         def build() -> tuple[Anchor, CursorContext, Shape, list[PromptPiece], str] | None:
             text = doc.text
-            if doc.version != version:
-                return None
             offset = offset_of(doc, point)
             accepted = text[:offset] + shown + text[offset:]
             end = offset + len(shown)
@@ -225,6 +243,7 @@ class Background:
 
     def stop(self) -> None:
         """A real request: background prefill and unfinished prefetches give way (between batches)."""
+        threads.check_owner(self._owner, "background work")
         if self._prepare_cancel is not None:
             self._prepare_cancel.cancel()
             self._prepare_cancel = None
@@ -237,6 +256,7 @@ class Background:
                 del self._prefetched[uri]
 
     def forget(self, uri: str) -> None:
+        threads.check_owner(self._owner, "background work")
         gen = self._prefetched.pop(uri, None)
         if gen is not None:
             gen.cancel.cancel()
@@ -248,3 +268,5 @@ class Background:
         for gen in self._prefetched.values():
             gen.cancel.cancel()
         self._prefetched.clear()
+        for task in list(self._tasks):
+            task.cancel()

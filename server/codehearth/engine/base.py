@@ -76,8 +76,11 @@ class CancelToken:
 
     def __init__(self) -> None:
         self._event = threading.Event()
+        self.reason = ""  # why the server cancelled it ("" when the client did)
 
-    def cancel(self) -> None:
+    def cancel(self, reason: str = "") -> None:
+        if reason and not self._event.is_set():
+            self.reason = reason
         self._event.set()
 
     @property

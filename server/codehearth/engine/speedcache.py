@@ -9,15 +9,22 @@ exact key back, so a restart does not measure again; model selection (``models/s
 entry for a model file on this machine through :meth:`SpeedCache.figures_for`. So a load feeds `auto` and a
 ``--measure`` seeds the next load.
 
+Writers in several processes (every benchmark row spawns a server that calibrates) take an exclusive ``fcntl`` lock
+on ``speed.json.lock`` around the read-modify-write, and the new file replaces the old atomically (a temp file
+and ``os.replace``), so no entry is lost and no reader sees half a file.
+
 A file in any other shape (an older format, a truncated write, not JSON) reads as empty and is replaced on the
 next write: it is a cache, a lost entry costs one calibration of well under a second.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
@@ -116,19 +123,38 @@ class SpeedCache:
     def get(self, key: SpeedKey) -> SpeedEntry | None:
         return next((e for e in self.entries() if e.key == key), None)
 
-    def put(self, entry: SpeedEntry) -> None:
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """This process's threads (a lock) and other processes (``flock`` on a side file) one at a time."""
         with _write_lock:
-            entries = [e for e in self.entries() if e.key != entry.key]
-            entries.append(entry)
-            entries.sort(key=lambda e: e.measured_at)
-            data = _SpeedFile(version=FORMAT_VERSION, entries=entries[-MAX_ENTRIES:])
-            tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path.with_name(self.path.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                tmp.write_bytes(msgspec.json.format(msgspec.json.encode(data), indent=1))
-                tmp.replace(self.path)
-            except OSError:  # a read-only cache folder costs a calibration next time, nothing more
-                log.warning("cannot write speed figures to %s", self.path, exc_info=True)
+                fcntl.flock(fd, fcntl.LOCK_EX)
+                yield
+            finally:
+                os.close(fd)  # closing releases the lock
+
+    def put(self, entry: SpeedEntry) -> None:
+        try:
+            with self._locked():
+                self._put(entry)
+        except OSError:  # a read-only cache folder costs a calibration next time, nothing more
+            log.warning("cannot write speed figures to %s", self.path, exc_info=True)
+
+    def _put(self, entry: SpeedEntry) -> None:
+        """Under the lock: read, add, write a temp file, replace (readers see the old file or the new one)."""
+        entries = [e for e in self.entries() if e.key != entry.key]
+        entries.append(entry)
+        entries.sort(key=lambda e: e.measured_at)
+        data = _SpeedFile(version=FORMAT_VERSION, entries=entries[-MAX_ENTRIES:])
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        try:
+            tmp.write_bytes(msgspec.json.format(msgspec.json.encode(data), indent=1))
+            os.replace(tmp, self.path)
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
 
     def figures_for(self, path: Path | str, settings: EngineSettings) -> SpeedFigures | None:
         """This machine's measured rates for a model file, as model selection wants them.

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import msgspec
 
+from codehearth import threads
 from codehearth.config import Settings
 from codehearth.context.builder import ContextBuilder, ExplainContext
 from codehearth.context.document import Document, Point
@@ -73,7 +74,8 @@ class ExplainService:
         self._wait_engine = wait_engine  # waits while the model loads (with progress); raises if loading failed
         self._executor = executor or concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="explain")
         self._cache = _open_cache(cache_dir)
-        self._active: set[CancelToken] = set()
+        self._active: set[CancelToken] = set()  # the loop's (see codehearth.threads)
+        self._owner = threads.owner()
 
     def find_function(self, doc: Document, point: Point) -> ExplainContext | None:
         return self.builder.explain_context(doc, point, self.settings.explain.budget_tokens)
@@ -190,9 +192,11 @@ class ExplainService:
         except Exception:
             log.warning("explanation cache not writable", exc_info=True)
 
-    def cancel_all(self) -> None:
+    def cancel_all(self, reason: str = "") -> None:
+        """Stop every running explanation; ``reason``: the server's own (a reload), told to the client."""
+        threads.check_owner(self._owner, "explanation service")
         for token in list(self._active):
-            token.cancel()
+            token.cancel(reason)
 
     def close(self) -> None:
         self.cancel_all()

@@ -76,6 +76,9 @@ def register(server: CodehearthServer) -> None:
             running.pop(stream_id, None)
             ls.progress_end(token)
         if cancel.cancelled:
+            if cancel.reason:  # the server's reason (a model reload), not the client's cancel: -32000, said
+                send("", True, cancel.reason)
+                raise JsonRpcServerError(f"explanation stopped: {cancel.reason}", code=-32000)
             send("", True, "cancelled")
             raise JsonRpcRequestCancelled("explanation cancelled")
         send("", True)

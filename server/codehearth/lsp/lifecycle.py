@@ -21,6 +21,7 @@ def register(server: CodehearthServer) -> None:
     @server.feature(types.INITIALIZE)
     def initialize(ls: CodehearthServer, params: types.InitializeParams) -> None:
         ls._loop = asyncio.get_running_loop()
+        ls.assistant.bind_loop()
         options = params.initialization_options
         ls.init_options = options if isinstance(options, dict) else {}
         roots = [uri_to_path(f.uri) for f in params.workspace_folders or []]
@@ -33,7 +34,7 @@ def register(server: CodehearthServer) -> None:
     async def initialized(ls: CodehearthServer, params: types.InitializedParams) -> None:
         ls.assistant.on_state_change = ls.on_engine_state
         ls.schedule_model_load()
-        asyncio.get_running_loop().create_task(ls.index_workspace())
+        ls.keep(asyncio.get_running_loop().create_task(ls.index_workspace()))
 
     @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
     async def did_change_configuration(ls: CodehearthServer, params: types.DidChangeConfigurationParams) -> None:

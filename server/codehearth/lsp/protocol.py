@@ -289,6 +289,14 @@ class CodehearthProtocol(LanguageServerProtocol):
         # A message that quotes the client's input may carry its lone surrogates (a URI "file:///\udc80.py"),
         # which no UTF-8 body can: they are written as escapes instead of failing the answer (-32603).
         response.message = response.message.encode("utf-8", "backslashreplace").decode("utf-8")
+        if msg_id is None:
+            # JSON-RPC 2.0: the answer to a message whose id could not be read carries "id": null, never no id
+            # (lsprotocol's converter drops a None id, and a client that routes by id cannot place the answer).
+            body: dict[str, Any] = {"code": response.code, "message": response.message}
+            if response.data is not None:
+                body["data"] = response.data
+            self._send_data({"jsonrpc": self.VERSION, "id": None, "error": body})
+            return
         self._send_data(types.ResponseErrorMessage(id=msg_id, error=response))
 
     def _send_handler_result(self, future: Future[Any], *, msg_id: MsgId) -> None:

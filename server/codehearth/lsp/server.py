@@ -6,6 +6,7 @@ Handlers stay thin: unpack params, call the :class:`~codehearth.app.Assistant`, 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import uuid
@@ -42,6 +43,18 @@ class CodehearthServer(LanguageServer):
         self._loop: asyncio.AbstractEventLoop | None = None
         self.closing = False  # after shutdown/exit nothing more is sent to the client
         self._load_task: asyncio.Task[Any] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()  # kept until done: the loop holds tasks only weakly
+
+    def keep(self, task: asyncio.Task[Any]) -> asyncio.Task[Any]:
+        """Hold ``task`` until it is done; its failure is logged with the traceback."""
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("%s failed: %s", task.get_name(), exc, exc_info=exc)
 
     protocol: CodehearthProtocol
 
@@ -191,7 +204,7 @@ class CodehearthServer(LanguageServer):
         self.schedule_model_load()
 
     def schedule_model_load(self) -> None:
-        self._load_task = asyncio.get_running_loop().create_task(self.load_model())
+        self._load_task = self.keep(asyncio.get_running_loop().create_task(self.load_model()))
 
     async def index_workspace(self) -> None:
         if not self.assistant.roots or not self.assistant.settings.context.index_workspace:
@@ -235,10 +248,29 @@ class ClientLogHandler(logging.Handler):
         def send() -> None:
             try:
                 self.server.window_log_message(types.LogMessageParams(type=kind, message=message))
-            except Exception:  # the client may be gone
-                pass
+            except Exception as exc:  # the client may be gone: said once on stderr (never through this handler)
+                _say_once_on_stderr(f"could not send a log message to the client: {exc!r}", exc)
 
         self.server.from_any_thread(send)
+
+
+_said_on_stderr: set[str] = set()
+
+
+def _say_once_on_stderr(message: str, exc: BaseException) -> None:
+    """A failure of the client log handler itself: logging it through the logger would come back here."""
+    import traceback
+
+    from codehearth.stdio import private_stderr
+
+    key = type(exc).__name__
+    if key in _said_on_stderr:
+        return
+    _said_on_stderr.add(key)
+    err = private_stderr()
+    with contextlib.suppress(OSError, ValueError):
+        err.write(f"codehearth: {message}\n" + "".join(traceback.format_exception(exc)))
+        err.flush()
 
 
 def create_server() -> CodehearthServer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import logging
 import os
 import re
 import threading
@@ -14,10 +15,13 @@ from codehearth.context import languages
 from codehearth.context.document import Document
 from codehearth.context.index import WorkspaceIndex, go_dir_key
 from codehearth.context.symbols import Definition, Import
+from codehearth.logonce import log_once
 
 from .budget import TokenBudget
 from .paths import resolved_path
 from .receivers import SELF_NAMES, receiver_fits
+
+log = logging.getLogger(__name__)
 
 MAX_CANDIDATES_PER_NAME = 2
 
@@ -58,7 +62,8 @@ class Resolver:
         out: dict[str, tuple[str, str]] = {}
         try:
             imports: list[Import] = doc.symbols(allow_stale=True).imports
-        except Exception:
+        except Exception as exc:  # a symbol table we cannot read costs the import map, not the prompt
+            log_once(log, f"reading the imports of {doc.uri}", exc)
             return out
         for imp in imports:
             if imp.reexport:
@@ -379,7 +384,8 @@ class Resolver:
         """The document's own definitions, with resolved paths (memoised per symbols snapshot)."""
         try:
             symbols = doc.symbols(allow_stale=True)
-        except Exception:
+        except Exception as exc:  # as above: no own definitions, still a prompt
+            log_once(log, f"reading the definitions of {doc.uri}", exc)
             return []
         with self._lock:
             cached = self._own_defs.get(doc.uri)

@@ -3,6 +3,7 @@ recently opened or edited files, and the enclosing scope's header when it is abo
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 
@@ -12,6 +13,7 @@ import tree_sitter as ts
 from codehearth.context.document import Document, Point
 from codehearth.context.index import looks_secret
 from codehearth.context.symbols import go_receiver_type, identifiers_in, node_text
+from codehearth.logonce import log_once
 
 from .budget import TokenBudget
 from .paths import resolved_path
@@ -19,6 +21,8 @@ from .receivers import SELF_NAMES, receivers
 from .render import snippet_header
 from .resolve import Resolver
 from .sections import Snippet
+
+log = logging.getLogger(__name__)
 
 NEAR_LINES_ABOVE = 40  # "near the cursor": this many lines above…
 NEAR_LINES_BELOW = 8  # …and below, or the enclosing function when it is larger
@@ -102,7 +106,8 @@ class SnippetFinder:
         """Names that are the cursor's own scopes (no point defining f inside f)."""
         try:
             return set(doc.container_names(point))
-        except Exception:
+        except Exception as exc:  # no scope names: a definition of the cursor's own function may be quoted
+            log_once(log, f"finding the scopes at the cursor in {doc.uri}", exc)
             return set()
 
     # ------------------------------------------------------------- snippets

@@ -3,6 +3,9 @@
 The parts live in their own modules: :mod:`.text` (bytes, line table, positions), :mod:`.syntax` (the tree),
 :mod:`.scopes` (functions and containers), :mod:`.gates` (empty block, inside a string) and :mod:`.names`
 (identifiers and calls in a range). :class:`Document` ties them together and caches the symbols.
+
+A document is owned by the event loop (see :mod:`codehearth.threads`): only the loop edits it or writes its symbol
+cache. Another thread works on :meth:`Document.snapshot`, an immutable copy of one revision.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from pathlib import Path
 
 import tree_sitter as ts
 
+from ... import threads
 from .. import languages
 from ..symbols import FileSymbols, called_names_in, called_names_in_text, extract_symbols
 from . import gates, names, scopes
@@ -47,6 +51,9 @@ class Document:
         self._stale_at = 0.0
         self._edits_since_symbols = 0
         self.last_edit: Point | None = None  # where the last incremental edit ended (the cursor, most likely)
+        self.revision = 0  # counts every change of the text (the client's ``version`` may repeat or be absent)
+        self.frozen = False  # a snapshot: no edits; its symbol cache belongs to the thread using it
+        self._owner = threads.owner()
         self.set_text(text)
 
     # ----------------------------------------------------------------- text
@@ -85,9 +92,41 @@ class Document:
         """The nearest valid point (inside the buffer, on a character boundary)."""
         return self._buf.clamp(point)
 
+    # ------------------------------------------------------------ snapshots
+    def snapshot(self) -> Document:
+        """An immutable copy of this revision for another thread: the text (shared: the buffer never changes its
+        bytes in place), a copy of the tree (tree-sitter's documented way to use a tree on another thread) and the
+        symbols cached so far. Cheap: no copy of the text, no parse."""
+        snap = Document.__new__(Document)
+        snap.uri, snap.path, snap.language, snap.version = self.uri, self.path, self.language, self.version
+        snap._buf = self._buf.copy()
+        snap._syntax = self._syntax.frozen_copy()
+        snap._symbols, snap._stale_symbols = self._symbols, self._stale_symbols
+        snap._stale_at, snap._edits_since_symbols = self._stale_at, self._edits_since_symbols
+        snap.last_edit, snap.revision, snap.frozen = self.last_edit, self.revision, True
+        snap._owner = self._owner
+        return snap
+
+    def adopt_symbols(self, snap: Document) -> None:
+        """On the loop: keep the symbols a thread computed into ``snap`` when this document is still at its
+        revision (the next request then need not compute them again)."""
+        self._check_owner("symbol cache")
+        if snap.revision == self.revision and self._symbols is None and snap._symbols is not None:
+            self._symbols = self._stale_symbols = snap._symbols
+            self._stale_at, self._edits_since_symbols = snap._stale_at, 0
+
+    def _check_owner(self, what: str) -> None:
+        if self.frozen:
+            if what != "symbol cache":
+                raise ValueError(f"a snapshot of {self.uri} cannot be edited")
+            return  # a snapshot's own cache: written by the one thread that holds it
+        threads.check_owner(self._owner, f"document {self.uri}: {what}")
+
     # ---------------------------------------------------------------- edits
     def set_text(self, text: str) -> None:
         """Replace the whole buffer (full parse)."""
+        self._check_owner("text")
+        self.revision += 1
         self._buf.replace(text)
         self._symbols = None
         self._stale_symbols = None
@@ -96,7 +135,9 @@ class Document:
 
     def apply_edit(self, start: Point, end: Point, new_text: str) -> None:
         """Replace ``[start, end)`` with ``new_text``; the tree is edited and re-parsed incrementally."""
+        self._check_owner("text")
         edit = self._buf.splice(start, end, new_text)
+        self.revision += 1
         self._symbols = None
         self._edits_since_symbols += 1
         self.last_edit = edit.new_end_point
@@ -115,6 +156,7 @@ class Document:
             if self._edits_since_symbols < SYMBOLS_MAX_STALE_EDITS and age < SYMBOLS_MAX_STALE_S:
                 return self._stale_symbols
         if self._symbols is None:
+            self._check_owner("symbol cache")
             self._symbols = extract_symbols(
                 self._syntax.tree, self._buf.data, self.language, str(self.path or self.uri)
             )

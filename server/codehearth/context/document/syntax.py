@@ -29,6 +29,13 @@ class SyntaxTree:
         self._parser: ts.Parser | None = None
         self._skip_parses = 0
 
+    def frozen_copy(self) -> SyntaxTree:
+        """A copy for another thread: ``tree.copy()`` (the loop goes on editing its own tree), no parser."""
+        other = SyntaxTree(self.language, self.label)
+        other.tree = self.tree.copy() if self.tree is not None else None
+        other._skip_parses = 1 << 30  # a snapshot never parses
+        return other
+
     def reset(self, source: bytes) -> None:
         """A full parse of ``source``."""
         self.tree = None

@@ -97,6 +97,12 @@ class TextBuffer:
             col -= 1
         return Point(row, col)
 
+    def copy(self) -> TextBuffer:
+        """A copy that shares the bytes and the line table: both are replaced, never changed in place."""
+        other = TextBuffer.__new__(TextBuffer)
+        other._bytes, other._line_starts, other._text = self._bytes, self._line_starts, self._text
+        return other
+
     def replace(self, text: str) -> None:
         """Replace the whole text."""
         try:
