@@ -37,6 +37,9 @@ class FakeEngine:
         self.chars_per_token = chars_per_token
         self.prompts: list[str] = []
         self.calls = 0
+        # The log-probability the fake reports for every token of an output (by output text), default -0.1
+        self.logprobs: dict[str, float] = {}
+        self.default_logprob = -0.1
 
     def tokenize(self, text: str) -> list[int]:
         return [ord(c) for c in text]
@@ -67,6 +70,7 @@ class FakeEngine:
                 time.sleep(self.token_seconds)
             text += output[i : i + self.chars_per_token]
             n += 1
+            request.token_logprobs.append((len(text), self.logprobs.get(output, self.default_logprob)))
             if request.on_text:
                 request.on_text(text)
             if request.should_stop and request.should_stop(text):
@@ -74,7 +78,8 @@ class FakeEngine:
                 break
         timings = Timings(prompt_tokens=len(prompt), tokens_evaluated=len(prompt), tokens_generated=n)
         self.counters.add(timings)
-        return GenerationResult(text=text, stop_reason=reason, timings=timings)
+        return GenerationResult(text=text, stop_reason=reason, timings=timings,
+                                token_logprobs=list(request.token_logprobs))
 
     def close(self) -> None:
         pass

@@ -27,6 +27,7 @@ WORKSPACE_CONFIG_NAME = ".codehearth.toml"
 # would make one request run for minutes; it is reported once and its default used (found by the fuzz, issue 14).
 Ms = Annotated[int, msgspec.Meta(ge=0, le=60_000)]
 Tokens = Annotated[int, msgspec.Meta(ge=1, le=8192)]
+LogProb = Annotated[float, msgspec.Meta(ge=-50.0, le=0.0)]
 
 
 class _Base(msgspec.Struct, rename="camel", kw_only=True, forbid_unknown_fields=False):
@@ -109,6 +110,11 @@ class Settings(_Base):
     # short suggestion from the lines right above the cursor, in a small context of its own (embedded engine)
     glance_when_behind: bool = True
     pause_ms: Ms = 150  # quiet time after an edit before background work starts
+    # Show only what is likely right: a suggestion whose first line the model itself found less likely than this
+    # (a log-probability per token, the lowest or the mean over the first line's tokens, ``confidenceMeasure``) is
+    # hidden; 0 shows everything. Glances pass the same gate.
+    min_confidence: LogProb = 0.0
+    confidence_measure: Literal["min", "mean"] = "mean"
     engine: EngineSettings = msgspec.field(default_factory=EngineSettings)
     context: ContextSettings = msgspec.field(default_factory=ContextSettings)
     explain: ExplainSettings = msgspec.field(default_factory=ExplainSettings)

@@ -114,3 +114,21 @@ def test_tokenizing_after_the_model_is_unloaded_is_an_error_not_a_crash(default_
         engine.count_tokens("def f(x):")
     with pytest.raises(EngineUnavailable, match="the model was unloaded"):
         engine.prompt_tokens(["def f(x):"])
+
+
+def test_every_generated_token_comes_with_its_log_probability(engine: LlamaEngine) -> None:
+    """The confidence of a suggestion is made of these (complete/confidence.py): one per token, where its text ends
+    and log softmax of the logits at it; a greedy pick is the likeliest token, so each is at least log(1/vocab)."""
+    import math
+
+    result = engine.generate(GenerationRequest(prompt=[PREFIX], max_tokens=8))
+    logprobs = result.token_logprobs
+    assert len(logprobs) == result.timings.tokens_generated == 8
+    ends = [end for end, _ in logprobs]
+    assert ends == sorted(ends) and ends[-1] == len(result.text)
+    floor = -math.log(engine._model.n_vocab)
+    assert all(floor <= lp <= 0.0 for _, lp in logprobs)
+    # The model is surer of " dog" after the pangram than of anything after gibberish.
+    sure = engine.generate(GenerationRequest(prompt=["The quick brown fox jumps over the lazy"], max_tokens=1))
+    unsure = engine.generate(GenerationRequest(prompt=["zxq vlorp 77 --"], max_tokens=1))
+    assert sure.text == " dog" and sure.token_logprobs[0][1] > unsure.token_logprobs[0][1] + 1.0

@@ -13,7 +13,7 @@ CURSOR = "█"
 CASES = tomllib.loads((Path(__file__).parents[1] / "fixtures" / "postprocess.toml").read_text())["case"]
 
 
-def cursor_context(source: str) -> CursorContext:
+def cursor_context(source: str, prose: bool = False, closer: str = "") -> CursorContext:
     before, after = source.split(CURSOR)
     line_prefix = before.rsplit("\n", 1)[-1]
     line_suffix, _, below = after.partition("\n")
@@ -23,12 +23,15 @@ def cursor_context(source: str) -> CursorContext:
         line_suffix=line_suffix,
         next_lines=tuple(below.split("\n")[:5]),
         previous_line=above[-1] if above else "",
+        prose=prose,
+        closer=closer,
     )
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
 def test_golden(case: dict[str, str]) -> None:
-    got = postprocess(case["raw"], case["shape"], cursor_context(case["source"]))  # type: ignore[arg-type]
+    ctx = cursor_context(case["source"], bool(case.get("prose", False)), str(case.get("closer", "")))
+    got = postprocess(case["raw"], case["shape"], ctx)  # type: ignore[arg-type]
     assert got == case["expected"]
 
 

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal
 
+from codehearth.complete.confidence import Confidence, first_line_span, span_confidence
 from codehearth.complete.planner import Plan
 from codehearth.complete.postprocess import (
     CursorContext,
@@ -18,6 +19,7 @@ from codehearth.complete.postprocess import (
     postprocess,
 )
 from codehearth.context.document import Document, Point
+from codehearth.context.document.gates import CODE, TextKind, text_kind
 from codehearth.engine.base import CancelToken, GenerationResult
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,18 @@ class Generation:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     stream_tokens: set[str] = field(default_factory=set)
     started: float = field(default_factory=time.monotonic)
+    # The engine's per-token log-probabilities (its request's list, filled as it generates), and how many
+    # characters at the start of the engine's text ``text`` leaves out (the indentation the user typed).
+    logprobs: list[tuple[int, float]] = field(default_factory=list)
+    raw_shift: int = 0
+
+    def confidence_after(self, typed: str, shown: str) -> Confidence | None:
+        """The model's confidence in the first line of ``shown``, the suggestion after ``typed``."""
+        if not shown or not self.text.startswith(typed):
+            return None
+        start, end = first_line_span(self.text[len(typed) :], shown)
+        offset = self.raw_shift + len(typed)
+        return span_confidence(list(self.logprobs), offset + start, offset + end)
 
     def suggestion_after(self, typed: str) -> str | None:
         """The processed suggestion for a user who typed ``typed`` past the anchor, if it still fits."""
@@ -102,8 +116,9 @@ class Generation:
 
 
 def opens_block(doc: Document, point: Point) -> bool:
+    """A new block to write (the block shape), never inside prose (a docstring line ending in ":")."""
     try:
-        return doc.opens_empty_block(point)
+        return doc.opens_empty_block(point) and not text_kind_at(doc, point).prose
     except Exception:  # a grammar quirk must never break completion
         log.debug("opens_empty_block failed", exc_info=True)
         return False
@@ -135,4 +150,15 @@ def cursor_context(doc: Document, point: Point) -> CursorContext:
             previous = doc.line(r)
             break
     unit = "\t" if previous.startswith("\t") else "    "
-    return CursorContext(prefix, suffix, next_lines, previous, unit)
+    kind = text_kind_at(doc, point)
+    return CursorContext(prefix, suffix, next_lines, previous, unit, prose=kind.prose, closer=kind.closer,
+                         language=doc.language or "")
+
+
+def text_kind_at(doc: Document, point: Point) -> TextKind:
+    """Code, prose (comment, docstring, multi-line string) or a one-line string at ``point``."""
+    try:
+        return text_kind(doc.tree, doc, doc.language, point)
+    except Exception:  # a grammar quirk must never break completion
+        log.debug("text_kind failed", exc_info=True)
+        return CODE

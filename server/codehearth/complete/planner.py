@@ -43,6 +43,9 @@ class Plan(msgspec.Struct, kw_only=True):
     expected_tokens: int = 0  # tokens the deadline leaves time to generate
     estimate_ms: float = 0.0  # prefill of the new tokens + generation of the expected ones
     remaining_ms: float = 0.0
+    # What its prompt held (set by the caller that built it): lines below the cursor's line, repository snippets
+    held_suffix: bool = False
+    held_definitions: bool = False
 
     def describe(self) -> str:
         return (f"{self.kind} rung {self.rung}: {self.new_tokens}/{self.prompt_tokens} tokens to evaluate, "

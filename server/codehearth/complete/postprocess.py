@@ -25,6 +25,11 @@ class CursorContext:
     next_lines: tuple[str, ...] = ()  # the lines below the cursor's line (a few)
     previous_line: str = ""  # the nearest non-blank line above
     indent_unit: str = "    "
+    # In a comment, docstring or multi-line string: the suggestion is prose (the rest of the line, no code rules),
+    # and ``closer`` (the closing quotes, ``*/``) ends it, the text after it being code.
+    prose: bool = False
+    closer: str = ""
+    language: str = ""  # the document's language id ("" unknown)
 
 
 def indentation(line: str) -> str:
@@ -200,14 +205,59 @@ def is_repetitive(text: str) -> bool:
     return False
 
 
+# Fast junk: what small models write where they have nothing better, found in the editor and HumanEval runs (issue
+# 22): a Markdown code fence in a code file, an "Example usage" comment on a blank line, an import in a function body.
+_FENCE = re.compile(r"^\s*```")
+_EXAMPLE_COMMENT = re.compile(r"^\s*(#|//|--|/\*)\s*(example|usage|test(ing)?( the)?( function| code)?\b|demo)",
+                              re.IGNORECASE)
+_IMPORT = re.compile(r"^\s*(import\s+[\w.{*]|from\s+[\w.]+\s+import\b|#include\b|using\s+namespace\b)")
+MARKUP_LANGUAGES = frozenset({"markdown", "plaintext", "restructuredtext", "text", "mdx", "html"})
+
+
+def junk_line(line: str, indent: str, ctx: CursorContext) -> bool:
+    """A line of a code suggestion that is junk by rule; ``indent``: the indentation it will have in the file."""
+    if ctx.language in MARKUP_LANGUAGES:
+        return False
+    if _FENCE.match(line) or _EXAMPLE_COMMENT.match(line):
+        return True
+    return bool(indent) and bool(_IMPORT.match(line))  # an import inside an indented block
+
+
+def drop_junk(text: str, ctx: CursorContext) -> str:
+    """Cut a code suggestion at its first junk line (all of it when the first line is junk)."""
+    lines = text.split("\n")
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        full = ctx.line_prefix + line if i == 0 else line
+        if junk_line(full, indentation(full), ctx):
+            return "\n".join(lines[:i]).rstrip()
+    return text
+
+
+def postprocess_prose(text: str, ctx: CursorContext) -> str:
+    """Prose (a comment, a docstring): the rest of the line, up to the closing quotes; brackets and quotes in prose
+    need not balance, so none of the code rules apply."""
+    text = cut_to_shape(text, "line", "", ctx.line_prefix).rstrip()
+    if ctx.closer and ctx.closer in text:
+        text = text[: text.index(ctx.closer)].rstrip()
+    text = trim_suffix_overlap(text, ctx.line_suffix)
+    if not text.strip() or is_repetitive(text) or repeats_existing_code(text, ctx):
+        return ""
+    return text
+
+
 def postprocess(text: str, shape: Shape, ctx: CursorContext) -> str:
     """All rules in order; returns "" when nothing is worth showing."""
+    if ctx.prose:
+        return postprocess_prose(text, ctx)
     base_indent = indentation(ctx.line_prefix) if not ctx.line_prefix.strip() else indentation(ctx.previous_line)
     text = cut_to_shape(text, shape, base_indent, ctx.line_prefix)
     text = "\n".join(line.rstrip() for line in text.split("\n")).rstrip()
     if shape == "block":
         text = trim_repeated_tail(text, ctx)
     text = fix_indentation(text, ctx)
+    text = drop_junk(text, ctx)
     if "\n" not in text:
         text = trim_suffix_overlap(text, ctx.line_suffix)
         text = balance_quotes(text, ctx.line_suffix)

@@ -11,7 +11,7 @@ from codehearth.complete.planner import WANT_TOKENS, Candidate, Plan, plan_glanc
 from codehearth.complete.postprocess import CursorContext, Shape
 from codehearth.complete.prompting import build_context, glance_size, ladder_size, prompt_pieces
 from codehearth.config import Settings
-from codehearth.context.builder import GLANCE_LADDER, ContextBuilder
+from codehearth.context.builder import GLANCE_LADDER, ContextBuilder, PromptContext
 from codehearth.context.document import Document, Point
 from codehearth.engine.base import Engine, PromptPiece
 from codehearth.engine.speed import SpeedFigures
@@ -28,6 +28,7 @@ class Prepared:
     key: str
     plan: Plan
     full_pieces: list[PromptPiece]  # the full prompt (rung 0): what to prefill in the background
+    full_holds: tuple[bool, bool] = (False, False)  # the full prompt's suffix lines and definitions
 
 
 def prompt_key(pieces: list[PromptPiece], shape: Shape) -> str:
@@ -48,6 +49,7 @@ def prepare_request(settings: Settings, builder: ContextBuilder, engine: Engine,
     shape: Shape = "block" if opens_block(doc, point) else "line"
     budget = settings.context.budget_tokens
     built: dict[int, list[PromptPiece]] = {}
+    holds: dict[int, tuple[bool, bool]] = {}
 
     def pieces_at(rung: int) -> list[PromptPiece] | None:
         if rung not in built:
@@ -55,6 +57,7 @@ def prepare_request(settings: Settings, builder: ContextBuilder, engine: Engine,
             if context is None:
                 return None
             built[rung] = prompt_pieces(engine, context)
+            holds[rung] = prompt_holds(context)
         return built[rung]
 
     speed = getattr(engine, "speed", None)
@@ -74,11 +77,21 @@ def prepare_request(settings: Settings, builder: ContextBuilder, engine: Engine,
         figures = speed.figures(budget)
         plan, _ = plan_request(candidate, ladder_size(), figures, remaining_ms, want)
         pieces = built[plan.rung]
+        plan.held_suffix, plan.held_definitions = holds.get(plan.rung, (False, False))
         if plan.kind == "none" and settings.glance_when_behind:
             glance = _glance(builder, engine, doc, point, budget, figures, remaining_ms, want)
             if glance is not None:
                 plan, pieces = glance
-    return Prepared(cursor, shape, pieces, prompt_key(pieces, shape), plan, full_pieces=built.get(0, pieces))
+    if plan.kind == "unplanned":
+        plan.held_suffix, plan.held_definitions = holds.get(0, (False, False))
+    return Prepared(cursor, shape, pieces, prompt_key(pieces, shape), plan, full_pieces=built.get(0, pieces),
+                    full_holds=holds.get(0, (False, False)))
+
+
+def prompt_holds(context: PromptContext) -> tuple[bool, bool]:
+    """Whether a prompt holds lines below the cursor's line, and repository snippets (definitions)."""
+    below = context.suffix.partition("\n")[2]
+    return bool(below.strip()), bool(context.snippets)
 
 
 def _glance(builder: ContextBuilder, engine: Engine, doc: Document, point: Point, budget: int,

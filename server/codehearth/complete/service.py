@@ -22,7 +22,8 @@ import msgspec
 
 from codehearth import threads
 from codehearth.complete.background import Background
-from codehearth.complete.generation import Anchor, Generation, offset_of
+from codehearth.complete.confidence import Confidence, below
+from codehearth.complete.generation import Anchor, Generation, offset_of, text_kind_at
 from codehearth.complete.planner import MIN_USEFUL_TOKENS, Plan, affordable_tokens
 from codehearth.complete.postprocess import block_shape_stop, indentation, line_shape_stop, postprocess
 from codehearth.complete.preparing import Prepared, max_tokens, prepare_request, prompt_key
@@ -61,6 +62,13 @@ class Suggestion(msgspec.Struct, kw_only=True):
     timings: Timings | None = None
     reason: str = ""
     plan: str = ""  # the kind of plan the request was answered with (model answers only)
+    # The model's confidence in the first line of the text (or of the hidden text when ``hidden``); None when
+    # the engine reports no log-probabilities
+    confidence: Confidence | None = None
+    hidden: bool = False  # the confidence gate (``minConfidence``) hid the text
+    rung: int = -1  # the shrink-ladder rung of the prompt that produced it (-1: not known)
+    held_suffix: bool = False  # its prompt held lines below the cursor's line
+    held_definitions: bool = False  # its prompt held repository snippets (definitions of the names used)
 
 
 ChunkSink = Callable[[str, str, bool], None]  # (stream token, text so far, done)
@@ -85,7 +93,8 @@ class CompletionService:
         self._planner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="complete-plan")
         self._running: dict[str, Generation] = {}
         self._recent: dict[str, Generation] = {}  # last finished generation per document
-        self._lru: collections.OrderedDict[str, str] = collections.OrderedDict()
+        # prompt key -> (the model's text, its confidence)
+        self._lru: collections.OrderedDict[str, tuple[str, Confidence | None]] = collections.OrderedDict()
         # The newest request's ticket per document (newest wins); forget() drops it, so a request for a closed
         # document loses too. Tickets come from one counter: a reopened document never reuses an old one.
         self._seq: collections.Counter[str] = collections.Counter()
@@ -125,9 +134,21 @@ class CompletionService:
         self, doc: Document, point: Point, arrived: float, deadline: float, stream_token: str | None
     ) -> Suggestion:
         def answer(text: str, source: Source, reason: str = "", timings: Timings | None = None,
-                   plan: Plan | None = None) -> Suggestion:
-            return Suggestion(text=text, source=source, latency_ms=_ms_since(arrived), reason=reason,
-                              timings=timings, plan=plan.kind if plan is not None else "")
+                   plan: Plan | None = None, gen: Generation | None = None, typed: str = "",
+                   confidence: Confidence | None = None) -> Suggestion:
+            if gen is not None and text:
+                confidence = gen.confidence_after(typed, text)
+            hidden = bool(text) and below(confidence, self.settings.min_confidence,
+                                          self.settings.confidence_measure)
+            if hidden:
+                reason = "low confidence"
+                log.debug("hidden (confidence %s): %r", confidence, text)
+            made = plan if plan is not None else (gen.plan if gen is not None else None)
+            return Suggestion(text="" if hidden else text, source=source, latency_ms=_ms_since(arrived),
+                              reason=reason, timings=timings, plan=plan.kind if plan is not None else "",
+                              confidence=confidence, hidden=hidden, rung=made.rung if made is not None else -1,
+                              held_suffix=made.held_suffix if made is not None else False,
+                              held_definitions=made.held_definitions if made is not None else False)
 
         skip = self._skip_reason(doc, point)
         if skip:
@@ -150,10 +171,11 @@ class CompletionService:
             if gen.done:
                 text = gen.suggestion_after(typed)
                 if text:
-                    if prefetched:  # Tab, Tab: this one was ready; get the one after it ready too
+                    shown = answer(text, source, gen=gen, typed=typed)
+                    if prefetched and shown.text:  # Tab, Tab: this one was ready; get the one after it ready too
                         self.background.adopt(gen)
                         self.background.prefetch(doc, point, text, gen.rung)
-                    return answer(text, source)
+                    return shown
                 continue
             if prefetched:
                 self.background.adopt(gen)
@@ -161,7 +183,7 @@ class CompletionService:
                 gen.stream_tokens.add(stream_token)
             text = await self._wait(gen, typed, deadline)
             if text is not None:
-                return answer(text, source)
+                return answer(text, source, gen=gen, typed=typed)
 
         engine = self._engine()
         if engine is None:
@@ -201,7 +223,9 @@ class CompletionService:
         cached = self._lru.get(prepared.key)
         if cached is not None:
             self._lru.move_to_end(prepared.key)
-            return answer(postprocess(cached, prepared.shape, prepared.cursor), "lru")
+            cached_text, cached_confidence = cached
+            return answer(postprocess(cached_text, prepared.shape, prepared.cursor), "lru",
+                          confidence=cached_confidence)
         if plan.kind == "glance":
             # Measured on the 169-keystroke replay: a glance at once, then the full prompt's prefill only in the
             # gap before the next keystroke, starved the prefill (Qwen2.5-Coder-0.5B at 1000 ms: 4.41 useful
@@ -252,9 +276,10 @@ class CompletionService:
         timings = gen.result.timings if gen.result is not None else None
         if gen.error:
             return answer("", "model", gen.error, timings, plan)
-        if text and gen.done:
-            self.background.prefetch(doc, point, text, gen.rung)
-        return answer(text or "", "model", timings=timings, plan=plan)
+        shown = answer(text or "", "model", timings=timings, plan=plan, gen=gen)
+        if shown.text and gen.done:
+            self.background.prefetch(doc, point, shown.text, gen.rung)
+        return shown
 
     async def _after_prefill(self, prefill: asyncio.Future[GenerationResult], engine: Engine, prepared: Prepared,
                              deadline: float, wait_until: float | None = None) -> tuple[Prepared, Plan] | None:
@@ -285,8 +310,10 @@ class CompletionService:
         if tokens < MIN_USEFUL_TOKENS:
             return None
         plan = Plan(kind="prepared", rung=0, prompt_tokens=cost.prompt_tokens, new_tokens=cost.new_tokens,
-                    expected_tokens=tokens, remaining_ms=round(left, 1))
-        return Prepared(prepared.cursor, prepared.shape, pieces, prompt_key(pieces, prepared.shape), plan, pieces), plan
+                    expected_tokens=tokens, remaining_ms=round(left, 1), held_suffix=prepared.full_holds[0],
+                    held_definitions=prepared.full_holds[1])
+        return Prepared(prepared.cursor, prepared.shape, pieces, prompt_key(pieces, prepared.shape), plan, pieces,
+                        prepared.full_holds), plan
 
     async def _off_loop(self, fn: Callable[..., _T], *args: object) -> _T:
         """Run ``fn`` on the planning thread; give up waiting at the deadline (the last argument)."""
@@ -352,6 +379,7 @@ class CompletionService:
             loop.call_soon_threadsafe(self._grow, gen, text)
 
         request = GenerationRequest(
+            token_logprobs=gen.logprobs,
             prompt=pieces,
             max_tokens=max_tokens(self.settings, gen.shape),
             deadline=keep_going,
@@ -367,6 +395,7 @@ class CompletionService:
 
     def _grow(self, gen: Generation, text: str) -> None:
         gen.text = without_typed_indent(text, gen.cursor.line_prefix)
+        gen.raw_shift = len(text) - len(gen.text)
         gen.changed.set()
         self._send_chunks(gen, done=False)
 
@@ -376,8 +405,10 @@ class CompletionService:
             result = future.result()
             gen.result = result
             gen.text = without_typed_indent(result.text, gen.cursor.line_prefix)
+            gen.raw_shift = len(result.text) - len(gen.text)
             if result.stop_reason in ("eos", "stop", "length"):
-                self._remember(gen.prompt_key, gen.text)
+                first = postprocess(gen.text, gen.shape, gen.cursor)
+                self._remember(gen.prompt_key, gen.text, gen.confidence_after("", first))
             if self._outage:
                 log.warning("completions available again")
                 self._outage = ""
@@ -411,8 +442,8 @@ class CompletionService:
         for token in list(gen.stream_tokens):
             self.chunk_sink(token, text, done)
 
-    def _remember(self, key: str, text: str) -> None:
-        self._lru[key] = text
+    def _remember(self, key: str, text: str, confidence: Confidence | None) -> None:
+        self._lru[key] = (text, confidence)
         self._lru.move_to_end(key)
         while len(self._lru) > LRU_SIZE:
             self._lru.popitem(last=False)
@@ -430,8 +461,8 @@ class CompletionService:
         right = line.encode("utf-8")[point.column :].decode("utf-8", errors="ignore")
         if len(right.strip()) > 40 and not _only_closers(right):
             return "long text right of the cursor"
-        if doc.in_string_literal(point):
-            return "inside a string literal"
+        if text_kind_at(doc, point).kind == "string":  # one-line strings: not measured yet (docstrings, comments
+            return "inside a string literal"          # and multi-line strings are completed as prose)
         return ""
 
     def forget(self, uri: str) -> None:

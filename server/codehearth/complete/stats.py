@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     from codehearth.complete.service import Suggestion
 
 CACHE_SOURCES = ("typed-through", "in-flight", "lru", "prefetched")
+ANSWER_RECORDS = 5000  # per-answer records kept for codehearth/stats (a benchmark reads them after its run)
 
 
 class Stats:
@@ -31,6 +32,12 @@ class Stats:
         self.prepared_tokens = 0
         self.prefetches = 0
         self.prefetch_hits = 0
+        # what the model answered, and with what: answers by prompt rung, hidden by the confidence gate, and one
+        # record per answer (source, plan, rung, what the prompt held, confidence, text) for the benchmarks
+        self.hidden_by_confidence = 0
+        self.rungs: collections.Counter[str] = collections.Counter()
+        self.answers: collections.deque[dict[str, Any]] = collections.deque(maxlen=ANSWER_RECORDS)
+        self.answer_seq = 0
 
     def record(self, suggestion: Suggestion) -> None:
         self.requests += 1
@@ -47,6 +54,10 @@ class Stats:
             self.prefetch_hits += 1
         if suggestion.plan:
             self.plans[suggestion.plan] += 1
+        if suggestion.hidden:
+            self.hidden_by_confidence += 1
+        if suggestion.source not in ("skipped", "unavailable", "superseded", "cancelled"):
+            self._record_answer(suggestion)
         if not suggestion.text:
             self.empty += 1
         self.latencies.append(suggestion.latency_ms)
@@ -73,4 +84,36 @@ class Stats:
                 "prefetches": self.prefetches,
                 "prefetchHits": self.prefetch_hits,
             },
+            "rungs": dict(self.rungs),  # model answers by prompt rung ("0": the full prompt, "glance")
+            "hiddenByConfidence": self.hidden_by_confidence,
+            "answerSeq": self.answer_seq,
         }
+
+    def _record_answer(self, suggestion: Suggestion) -> None:
+        if suggestion.plan == "glance":
+            rung = "glance"
+        elif suggestion.rung >= 0:
+            rung = str(suggestion.rung)
+        else:
+            rung = "unknown"
+        if suggestion.source == "model" and (suggestion.text or suggestion.hidden):
+            self.rungs[rung] += 1
+        self.answer_seq += 1
+        confidence = suggestion.confidence
+        self.answers.append({
+            "seq": self.answer_seq,
+            "source": suggestion.source,
+            "plan": suggestion.plan,
+            "rung": rung,
+            "heldSuffix": suggestion.held_suffix,
+            "heldDefinitions": suggestion.held_definitions,
+            "latencyMs": suggestion.latency_ms,
+            "text": suggestion.text,
+            "hidden": suggestion.hidden,
+            "reason": suggestion.reason,
+            **(confidence.as_wire() if confidence is not None else {}),
+        })
+
+    def answers_since(self, since: int) -> list[dict[str, Any]]:
+        """The per-answer records after sequence number ``since`` (``codehearth/stats`` with ``answersSince``)."""
+        return [a for a in self.answers if a["seq"] > since]

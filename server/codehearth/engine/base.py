@@ -69,6 +69,9 @@ class GenerationResult(msgspec.Struct, kw_only=True):
     text: str
     stop_reason: StopReason
     timings: Timings
+    # Per generated token: (where its text ends in ``text``, its log-probability under the model), for engines
+    # that see the logits (the embedded one); empty otherwise. The completion's confidence comes from these.
+    token_logprobs: list[tuple[int, float]] = msgspec.field(default_factory=list)
 
 
 class CancelToken:
@@ -109,6 +112,9 @@ class GenerationRequest:
     purpose: Literal["complete", "chat", "prepare", "glance"] = "complete"
     label: str = field(default="")
     document: str = ""  # the file the prompt is about (the remote audit log records it)
+    # Filled while generating by engines that see the logits: (end of the token's text in the text so far, the
+    # token's log-probability), so a caller can judge a partial answer at its deadline too.
+    token_logprobs: list[tuple[int, float]] = field(default_factory=list)
 
     def expired(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline

@@ -382,7 +382,7 @@ class LlamaEngine:
                 reason = interrupted
                 break
             with gated():
-                token = self._pick(ctx, generated, req)
+                token, logprob = self._pick(ctx, generated, req)
                 if self._is_eog(token):
                     reason = "eos"
                     break
@@ -392,6 +392,7 @@ class LlamaEngine:
                 ctx.eval([token])
             generated.append(token)
             text += decoder.decode(self._model.detokenize([token], special=False))
+            req.token_logprobs.append((len(text), logprob))
             stop_at = _find_stop(text, req.stop)
             if stop_at is not None:
                 text = text[:stop_at]
@@ -405,16 +406,20 @@ class LlamaEngine:
         timings.tokens_generated = len(generated)
         timings.decode_ms = (time.monotonic() - decode_start) * 1000
         timings.total_ms = (time.monotonic() - start) * 1000
-        return GenerationResult(text=text, stop_reason=reason, timings=timings)
+        return GenerationResult(text=text, stop_reason=reason, timings=timings,
+                                token_logprobs=list(req.token_logprobs))
 
-    def _pick(self, ctx: NativeContext, generated: list[int], req: GenerationRequest) -> int:
+    def _pick(self, ctx: NativeContext, generated: list[int], req: GenerationRequest) -> tuple[int, float]:
+        """The greedy token and its log-probability under the model (the completion's confidence is made of
+        these: one log-sum-exp over the vocabulary per token, well under a millisecond)."""
         logits = ctx.logits()
         if req.repeat_penalty != 1.0 and generated:
             logits = logits.copy()
             recent = np.unique(np.array(generated[-64:], dtype=np.intc))
             values = logits[recent]
             logits[recent] = np.where(values > 0, values / req.repeat_penalty, values * req.repeat_penalty)
-        return int(np.argmax(logits))
+        token = int(np.argmax(logits))
+        return token, token_logprob(logits, token)
 
     def forget_cache(self) -> None:
         """Drop the completion context's KV cache (the no-reuse baseline of the benchmarks)."""
@@ -430,6 +435,12 @@ class LlamaEngine:
             self._model.close()  # its contexts first, then the weights
 
 
+
+
+def token_logprob(logits: np.ndarray[Any, np.dtype[np.float32]], token: int) -> float:
+    """log softmax(logits)[token], computed stably."""
+    top = float(np.max(logits))
+    return float(logits[token]) - top - float(np.log(np.sum(np.exp(logits - top, dtype=np.float64))))
 
 
 def _find_stop(text: str, stops: Sequence[str]) -> int | None:

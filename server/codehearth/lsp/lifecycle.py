@@ -70,7 +70,11 @@ def register(server: CodehearthServer) -> None:
 
     @server.feature("codehearth/stats")
     def stats(ls: CodehearthServer, params: Any = None) -> dict[str, Any]:
-        return collect_stats(ls)
+        result = collect_stats(ls)
+        since = _answers_since(params)
+        if since is not None:  # per-answer records (confidence, rung, prompt contents) for the benchmarks
+            result["answers"] = ls.assistant.completions.stats.answers_since(since)
+        return result
 
     @server.feature("codehearth/memory")
     def memory(ls: CodehearthServer, params: Any = None) -> dict[str, Any]:
@@ -87,6 +91,11 @@ def register(server: CodehearthServer) -> None:
     @server.feature(types.EXIT)
     def exit_(ls: CodehearthServer, params: Any = None) -> None:
         ls.closing = True
+
+
+def _answers_since(params: Any) -> int | None:
+    since = params.get("answersSince") if isinstance(params, dict) else getattr(params, "answersSince", None)
+    return since if isinstance(since, int) and not isinstance(since, bool) else None
 
 
 def collect_stats(ls: CodehearthServer) -> dict[str, Any]:

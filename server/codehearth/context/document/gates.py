@@ -7,6 +7,8 @@ or a tree in error around the position).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Literal, Protocol
 
 import tree_sitter as ts
 
@@ -46,6 +48,74 @@ def opens_empty_block(buf: TextBuffer, language: str | None, point: Point) -> bo
     if brace:
         return following.strip()[:1] in ("}", ")", "]") and _indent(following) <= indent
     return _indent(following) <= indent
+
+
+class Lines(Protocol):
+    def line_bytes(self, row: int) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class TextKind:
+    """What kind of text the cursor is in: ``code``; prose (``comment``, ``docstring``, ``multiline-string``),
+    where a completion is written as prose; or a one-line ``string`` literal. ``closer``: what ends the prose
+    (the docstring's closing quotes, ``*/``), where a suggestion must stop."""
+
+    kind: Literal["code", "comment", "docstring", "multiline-string", "string"]
+    closer: str = ""
+
+    @property
+    def prose(self) -> bool:
+        return self.kind in ("comment", "docstring", "multiline-string")
+
+
+CODE = TextKind("code")
+_QUOTE = re.compile(r"""^[A-Za-z]*("{3}|'{3}|"|'|`|\[=*\[)""")
+
+
+def text_kind(tree: ts.Tree | None, lines: Lines, language: str | None, point: Point) -> TextKind:
+    """The kind of text at ``point`` (the questions behind ``in_string_literal``, answered once)."""
+    point = Point(*point)
+    if tree is not None:
+        p = (point.row, point.column)
+        node: ts.Node | None = tree.root_node.descendant_for_point_range(p, p)
+        saw_error = False
+        while node is not None:
+            if node.type in languages.COMMENT_NODE_TYPES:
+                text = node.text.decode("utf-8", "replace") if node.text is not None else ""
+                return TextKind("comment", "*/" if text.startswith("/*") else "")
+            if node.type in ("interpolation", "template_substitution", "format_expression"):
+                return CODE
+            if node.type in languages.STRING_NODE_TYPES and node.start_point < p < node.end_point:
+                if node.type in ("string_content", "string_fragment", "escape_sequence"):
+                    node = node.parent
+                    continue
+                return _string_kind(node, language)
+            if node.is_error or node.has_error:
+                saw_error = True
+            node = node.parent
+        if not saw_error:
+            return CODE
+    before = lines.line_bytes(point.row)[: point.column].decode("utf-8", "replace")
+    quote = _open_quote(before, language)
+    if quote in ('"""', "'''"):
+        return TextKind("docstring", quote)  # an unterminated triple quote is most likely a docstring being written
+    if quote:
+        return TextKind("string", quote)
+    if _comment_start(before, language) >= 0:
+        return TextKind("comment")
+    return CODE
+
+
+def _string_kind(node: ts.Node, language: str | None) -> TextKind:
+    text = node.text.decode("utf-8", "replace") if node.text is not None else ""
+    match = _QUOTE.match(text)
+    opener = match.group(1) if match else ""
+    closer = {"[[": "]]", "[=[": "]=]"}.get(opener, opener)
+    if _is_docstring(node, language):
+        return TextKind("docstring", closer)
+    if node.start_point[0] != node.end_point[0] or opener in ('"""', "'''", "`"):
+        return TextKind("multiline-string", closer)
+    return TextKind("string", closer)
 
 
 def in_string_literal(tree: ts.Tree | None, buf: TextBuffer, language: str | None, point: Point) -> bool:
@@ -107,6 +177,24 @@ def _strip_trailing_comment(line: str, language: str | None) -> str:
 
 def _line_in_string(before: str, language: str | None) -> bool:
     """Line-based guess: is the end of ``before`` inside a quote opened on this line?"""
+    quote = _open_quote(before, language)
+    # an unterminated triple quote is most likely a docstring being written: not a "string" for gating
+    return bool(quote) and quote not in ('"""', "'''")
+
+
+def _comment_start(before: str, language: str | None) -> int:
+    """Where a line comment starts in ``before`` (outside quotes), or -1."""
+    marker = "#" if language in ("python", None) else "//"
+    start = 0
+    while True:
+        at = before.find(marker, start)
+        if at < 0 or not _open_quote(before[:at], language):
+            return at
+        start = at + 1
+
+
+def _open_quote(before: str, language: str | None) -> str:
+    """The quote still open at the end of ``before`` (a line), or ""."""
     quote = ""
     i = 0
     n = len(before)
@@ -123,7 +211,7 @@ def _line_in_string(before: str, language: str | None) -> bool:
                 continue
         else:
             if before.startswith(comment, i):
-                return False
+                return ""
             if ch in "\"'`":
                 triple = before[i : i + 3]
                 if triple in ('"""', "'''"):
@@ -135,5 +223,4 @@ def _line_in_string(before: str, language: str | None) -> bool:
                     continue
                 quote = ch
         i += 1
-    # an unterminated triple quote is most likely a docstring being written: not a "string" for gating
-    return bool(quote) and quote not in ('"""', "'''")
+    return quote
