@@ -16,17 +16,17 @@ MAX_SPACE_CHARS = 64  # blanks read backwards between a name and its dot or `=`
 SELF_NAMES = frozenset({"self", "cls", "this", "super()", "Self"})
 
 # `.name(` — the regex starts at a literal dot, and each dot's attempt ends within the word that follows it
-_CALL_TAIL = re.compile(r"\.\s*([A-Za-z_]\w*)\s*\(")
+_CALL_TAIL = re.compile(r"\.\s*([A-Za-z_$][\w$]*)\s*\(")  # `$` starts and continues JS names
 # `= Class(`, `:= Class(`, `= new Class(`, `= &Class{`, `= Class::new(`
 _ASSIGN_TAIL = re.compile(r"(:?)=\s*(?:new\s+|&)?([A-Z]\w*)\s*(?:::new\s*)?[({]")
 
 
 def _is_word(ch: str) -> bool:
-    return ch == "_" or ch.isalnum()
+    return ch in "_$" or ch.isalnum()
 
 
 def _is_ascii_start(ch: str) -> bool:
-    return ch == "_" or ("a" <= ch <= "z") or ("A" <= ch <= "Z")
+    return ch in "_$" or ("a" <= ch <= "z") or ("A" <= ch <= "Z")
 
 
 def _skip_space_back(text: str, end: int, floor: int) -> int:

@@ -285,6 +285,9 @@ class Resolver:
             preferred.discard(doc_path)
         name_receivers = receivers.get(name, set())
         own = [d for d in self.doc_definitions(doc) if d.name == name]
+        if not name_receivers and doc.language not in _IMPLICIT_THIS:
+            # a bare call never reaches a method: when this file has only methods of that name, look elsewhere
+            own = [d for d in own if not d.container]
         if own and not preferred:
             # defined in this very file: that is the one (unless it is already in the window)
             own = [d for d in own if visible is None or d.start_line > visible[1] or d.end_line < visible[0]]
@@ -294,20 +297,18 @@ class Resolver:
                     for d in own
                     if d.container and (name_receivers & SELF_NAMES or d.container in name_receivers)
                 ]
-            elif doc.language not in _IMPLICIT_THIS:
-                own = [d for d in own if not d.container]
-            if own or not name_receivers:
+            via_module = {r for r in name_receivers if r.split(".")[0] in imports}
+            if (own or not name_receivers) and not (own and via_module):
                 return own[:MAX_CANDIDATES_PER_NAME]
+            if own:  # this.clone() and core.clone() near the cursor: ours and the module's
+                elsewhere = self.resolve(name, doc, imports, {**receivers, name: via_module}, visible, called)
+                return [*own, *(d for d in elsewhere if d not in own)][:MAX_CANDIDATES_PER_NAME]
             # other.name() where ours is a different thing: look elsewhere
         if doc.language == "python" and name in _PY_BUILTINS and not preferred and not name_receivers:
             return []  # len(), format(), open(): the builtins, not a same-named function elsewhere
         if doc.language == "go" and not name_receivers and name not in imports:
             preferred |= self.go_same_package(doc)  # a bare call in Go: the package's other files
         candidates = [d for d in self.index.definitions(wanted) if d.path != doc_path]
-        for other in sorted(also - {wanted}):
-            candidates += [d for d in self.index.definitions(other) if d.path in preferred]
-        if not candidates:
-            return []
         module_receiver = False
         module_dirs: set[str] = set()
         for receiver in name_receivers:
@@ -323,10 +324,18 @@ class Resolver:
                     files = set(self.exported_from(files, imported)) or files
                 if files:
                     module_receiver = True
-                    preferred |= files | set(self.exported_from(files, name))
+                    preferred |= files
+                    for file, defined in self.exported_from(files, name).items():
+                        preferred.add(file)
+                        if defined:
+                            also.add(defined)  # checks.lowercase() where checks does `export { _lowercase as lowercase }`
                     module_dirs |= {
                         os.path.dirname(f) for f in files if os.path.basename(f).startswith("__init__")
                     }
+        for other in sorted(also - {wanted}):
+            candidates += [d for d in self.index.definitions(other) if d.path in preferred and d.path != doc_path]
+        if not candidates:
+            return []
         if module_receiver and not any(d.path in preferred for d in candidates):
             # module.name() where the module does not define it: a re-export from its package, or nothing
             candidates = [

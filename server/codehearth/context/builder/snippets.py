@@ -110,6 +110,16 @@ class SnippetFinder:
             log_once(log, f"finding the scopes at the cursor in {doc.uri}", exc)
             return set()
 
+    def _enclosing_method(self, doc: Document, point: Point) -> str | None:
+        """The name of the method the cursor is in, where a bare call cannot reach it (not Java, not C++)."""
+        if doc.tree is None or doc.language in ("java", "cpp"):
+            return None
+        try:
+            fn = doc.enclosing_function(point)
+        except Exception:
+            return None
+        return fn.name if fn is not None and fn.kind == "method" else None
+
     # ------------------------------------------------------------- snippets
     def find(self, doc: Document, point: Point, limit: int, visible: tuple[int, int]) -> list[Snippet]:
         """Definitions (in a stable order: by place) then similar chunks, within ``limit`` tokens."""
@@ -127,10 +137,16 @@ class SnippetFinder:
             if doc.language == "go":
                 _add_go_receiver_type(doc, point, found)
             own = self._own_names(doc, point)
+            method = self._enclosing_method(doc, point)
             for order, name in enumerate(names[:80]):
                 if used >= limit or len(chosen) >= MAX_SNIPPETS - 3:
                     break
-                if name in own and name not in imports and not (found.get(name, set()) - SELF_NAMES):
+                if (
+                    name in own
+                    and name not in imports
+                    and not (found.get(name, set()) - SELF_NAMES)
+                    and not (name == method and not found.get(name))  # decode() in method decode: another one
+                ):
                     continue  # the function we are in: no point defining f inside f
                 is_called = name in called or name in found
                 for d in resolver.resolve(name, doc, imports, found, visible, called=is_called):

@@ -31,8 +31,8 @@ def identifiers_between(
         if node.end_byte < lo_b or node.start_byte > hi_b:
             continue
         kind = node.type
-        if kind in languages.COMMENT_NODE_TYPES or kind in languages.STRING_NODE_TYPES:
-            continue
+        if kind in languages.COMMENT_NODE_TYPES or (kind in languages.STRING_NODE_TYPES and kind != "template_string"):
+            continue  # a template string's text is skipped, not its `${substitutions}` (code)
         if node.child_count == 0:
             if kind.endswith("identifier") or kind == "constant":
                 found.append((node_text(node, source), node.start_point.row))

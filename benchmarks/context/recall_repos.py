@@ -1,0 +1,333 @@
+"""Cross-file definition recall on real repositories nobody here wrote, one per language.
+
+Each repository comes from a registry this machine reaches, so anyone can rerun it: TypeScript from npm (a package
+that ships its ``src/**/*.ts``), Go, Rust, Java, C and C++ from Debian packages that ship sources (``apt-get
+download`` + ``dpkg-deb -x``, no root needed). They are fetched into a cache folder outside the repository (never
+committed); a language whose source cannot be fetched is skipped with a message.
+
+Sites and their ground truth come from :mod:`benchmarks.context.recall_sites` (tree-sitter, the language's own
+rules). For each site the cursor goes right after the call's ``(`` and ``ContextBuilder.build`` (what ``codehearth
+context`` prints) assembles the prompt at the budget; the site is recalled when a snippet from the defining file is
+the definition of the called name (for C/C++, also its declaration in a header the calling file includes).
+
+    python -m benchmarks.context.recall_repos [--languages typescript,go] [--budget 1024] [--cache DIR]
+
+writes ``benchmarks/results/recall.json`` and ``recall.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import zipfile
+from collections import Counter
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from benchmarks.common import ROOT, git_commit, machine_info
+from benchmarks.context.recall_sites import MINERS, Site, Workspace
+from codehearth.config import ContextSettings
+from codehearth.context import languages
+from codehearth.context.builder import ContextBuilder
+from codehearth.context.builder.resolve import Resolver
+from codehearth.context.document import Document, Point
+from codehearth.context.index import WorkspaceIndex
+
+BUDGET = 1024
+MAX_SITES = 400  # per language, spread evenly over the mined sites (deterministic)
+DEFAULT_CACHE = Path(os.environ.get("CODEHEARTH_RECALL_CACHE", Path(tempfile.gettempdir()) / "codehearth-recall-repos"))
+
+
+class Repo(NamedTuple):
+    language: str
+    registry: str  # "npm" or "deb"
+    package: str
+    version: str  # the version asked for; the one fetched is recorded
+    subdir: str  # the workspace root inside the unpacked package
+    exclude: tuple[str, ...] = ()  # gitignore-style, as the index's `exclude` setting
+    zip_member: str = ""  # the sources sit in a zip inside the package: this member prefix is extracted
+
+
+REPOS = [
+    Repo("typescript", "npm", "zod", "4.6.7", "package/src", ("tests/", "*.test.ts", "benchmarks/")),
+    Repo("go", "deb", "golang-github-hashicorp-hcl-v2-dev", "2.14.1-2",
+         "usr/share/gocode/src/github.com/hashicorp/hcl/v2", ("testdata/", "specsuite/")),
+    Repo("rust", "deb", "librust-toml-edit-dev", "0.14.4-2", "usr/share/cargo/registry/toml_edit-0.14.4",
+         ("tests/", "benches/", "examples/")),
+    Repo("java", "deb", "openjfx-source", "11.0.11+1-3", "javafx.base", (), zip_member="javafx.base/"),
+    Repo("c", "deb", "libxcrypt-source", "1:4.4.33-2", "usr/src/libxcrypt/lib"),
+    Repo("cpp", "deb", "dpf-source", "1.6+ds-2", "usr/share/dpf", ("utils/", "examples/", "tests/")),
+]
+
+
+def count_tokens(text: str) -> int:
+    """The approximation the context tests use (≈3 characters per token for code)."""
+    return len(text) // 3 + 1
+
+
+# ------------------------------------------------------------------------------ fetching
+def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600)
+
+
+def fetch(repo: Repo, cache: Path) -> tuple[Path, str]:
+    """(workspace root, "name version") of the unpacked sources; raises RuntimeError with the reason."""
+    folder = cache / f"{repo.package}-{repo.version}".replace(":", "_").replace("/", "_")
+    stamp = folder / ".fetched"
+    if stamp.is_file():
+        return folder / "root" / repo.subdir, stamp.read_text().strip()
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "dl").mkdir(parents=True)
+    unpacked = folder / "root"
+    if repo.registry == "npm":
+        got = _run(["npm", "pack", f"{repo.package}@{repo.version}", "--silent"], folder / "dl")
+        tarballs = list((folder / "dl").glob("*.tgz"))
+        if got.returncode != 0 or not tarballs:
+            raise RuntimeError(f"npm pack {repo.package}@{repo.version} failed: {got.stderr.strip()[-300:]}")
+        unpacked.mkdir()
+        with tarfile.open(tarballs[0]) as tar:
+            tar.extractall(unpacked, filter="data")
+        meta = json.loads((unpacked / "package" / "package.json").read_text())
+        fetched = f"{meta['name']} {meta['version']} (npm)"
+    else:
+        got = _run(["apt-get", "download", f"{repo.package}={repo.version}"], folder / "dl")
+        if got.returncode != 0:  # that exact version is gone from the mirror: take the current one
+            got = _run(["apt-get", "download", repo.package], folder / "dl")
+        debs = list((folder / "dl").glob("*.deb"))
+        if got.returncode != 0 or not debs:
+            raise RuntimeError(f"apt-get download {repo.package} failed: {got.stderr.strip()[-300:]}")
+        extracted = folder / "deb"
+        got = _run(["dpkg-deb", "-x", str(debs[0]), str(extracted)], folder)
+        if got.returncode != 0:
+            raise RuntimeError(f"dpkg-deb -x {debs[0].name} failed: {got.stderr.strip()[-300:]}")
+        version = _run(["dpkg-deb", "-f", str(debs[0]), "Version"], folder).stdout.strip()
+        fetched = f"{repo.package} {version} (Debian)"
+        if repo.zip_member:
+            zips = list(extracted.rglob("src.zip"))
+            if not zips:
+                raise RuntimeError(f"{repo.package}: no src.zip inside")
+            with zipfile.ZipFile(zips[0]) as z:
+                for name in z.namelist():
+                    if name.startswith(repo.zip_member) and not name.endswith("/"):
+                        z.extract(name, unpacked)
+        else:
+            extracted.rename(unpacked)
+    stamp.write_text(fetched + "\n")
+    return unpacked / repo.subdir, fetched
+
+
+# ----------------------------------------------------------------------------- measuring
+def _spread(sites: list[Site], limit: int) -> list[Site]:
+    if len(sites) <= limit:
+        return sites
+    step = len(sites) / limit
+    return [sites[int(i * step)] for i in range(limit)]
+
+
+def _found(site: Site, snippets: list[Any]) -> bool:
+    wanted = set(site.targets) | set(site.declarations)
+    for s in snippets:
+        label = s.label.removeprefix("definition ")
+        if s.path in wanted and s.label.startswith("definition ") and label.rsplit(".", 1)[-1] == site.defined:
+            return True
+    return False
+
+
+def unresolved_relative_imports(index: WorkspaceIndex, language: str) -> list[str]:
+    """Relative imports (and re-exports) the resolver maps to no file."""
+    resolver = Resolver(index)
+    out: list[str] = []
+    for path in sorted(index.paths()):
+        symbols = index.file_symbols(path)
+        if symbols is None or languages.language_for_path(path) not in _SAME_FAMILY[language]:
+            continue
+        for imp in symbols.imports:
+            if imp.source.startswith(".") and not resolver.module_files_at(path, languages.language_for_path(path), imp.source):
+                out.append(f"{index.relpath(path)}: {imp.source}")
+    return out
+
+
+_SAME_FAMILY = {
+    "typescript": {"typescript", "tsx", "javascript"},
+    "go": {"go"},
+    "rust": {"rust"},
+    "java": {"java"},
+    "c": {"c"},
+    "cpp": {"cpp", "c"},
+}
+
+
+def measure(repo: Repo, root: Path, fetched: str, work: Path, budget: int, max_sites: int) -> dict[str, Any]:
+    settings = ContextSettings(exclude=list(repo.exclude), index_workers=1)
+    cache = work / f"index-{repo.language}"
+    shutil.rmtree(cache, ignore_errors=True)
+    index = WorkspaceIndex([root], cache, settings)
+    t0 = time.perf_counter()
+    stats = index.scan()
+    index_s = time.perf_counter() - t0
+    family = _SAME_FAMILY[repo.language]
+    files = [index.relpath(p) for p in index.paths() if languages.language_for_path(p) in family]
+    ws = Workspace(root, files)
+    miner = MINERS[repo.language](ws)
+    mined = miner.sites()
+    sites = _spread(mined, max_sites)
+    builder = ContextBuilder(index, settings, count_tokens)
+    docs: dict[str, Document] = {}
+    hits = ambiguous_hits = ambiguous = 0
+    misses: list[dict[str, Any]] = []
+    by_rule: Counter[str] = Counter()
+    by_rule_hits: Counter[str] = Counter()
+    build_ms: list[float] = []
+    for site in sites:
+        doc = docs.get(site.file)
+        if doc is None:
+            path = root / site.file
+            doc = docs[site.file] = Document(path.as_uri(), path.read_bytes().decode("utf-8", "replace"), path=path)
+        builder.forget_document(doc.uri)  # every site finds its own snippets
+        t = time.perf_counter()
+        ctx = builder.build(doc, Point(site.row, site.col), budget)
+        build_ms.append((time.perf_counter() - t) * 1000)
+        ok = _found(site, ctx.snippets)
+        hits += ok
+        ambiguous += site.ambiguous
+        ambiguous_hits += ok and site.ambiguous
+        by_rule[site.how] += 1
+        by_rule_hits[site.how] += ok
+        if not ok:
+            misses.append({
+                "site": f"{site.file}:{site.row + 1}",
+                "call": site.called,
+                "defined": site.defined,
+                "want": list(site.targets) + list(site.declarations),
+                "ambiguous": site.ambiguous,
+                "rule": site.how,
+                "context_held": [f"{s.label} ({s.path})" for s in ctx.snippets],
+            })
+    unresolved = unresolved_relative_imports(index, repo.language)
+    index.close()
+    shutil.rmtree(cache, ignore_errors=True)
+    n = len(sites)
+    build_ms.sort()
+    return {
+        "language": repo.language,
+        "repository": fetched,
+        "files": len(files),
+        "indexed_files": stats.files,
+        "definitions": stats.symbols,
+        "index_s": round(index_s, 2),
+        "sites_mined": len(mined),
+        "sites": n,
+        "recall": round(hits / n, 4) if n else None,
+        "hits": hits,
+        "ambiguous_sites": ambiguous,
+        "ambiguous_recall": round(ambiguous_hits / ambiguous, 4) if ambiguous else None,
+        "ambiguous_hits": ambiguous_hits,
+        "by_rule": {rule: {"sites": by_rule[rule], "hits": by_rule_hits[rule]} for rule in sorted(by_rule)},
+        "unresolved_relative_imports": len(unresolved),
+        "unresolved_examples": unresolved[:10],
+        "ground_truth_unplaced_imports": len(getattr(miner, "unresolved", [])),
+        "build_ms_p50": round(build_ms[n // 2], 2) if n else None,
+        "build_ms_max": round(build_ms[-1], 2) if n else None,
+        "misses": misses,
+    }
+
+
+# ------------------------------------------------------------------------------- report
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{x:.1%}"
+
+
+def write_markdown(result: dict[str, Any], path: Path) -> None:
+    lines = [
+        "# Cross-file definition recall on real repositories",
+        "",
+        f"Budget {result['budget']} tokens (len/3 + 1 per text, as the context tests), cursor right after the call's `(`,"
+        " `ContextBuilder.build` as `codehearth context` runs it; commit `" + result["commit"] + "`, "
+        + result["machine"].get("cpu", "") + ".",
+        "",
+        "| language | repository | files | sites | recall | ambiguous sites | recall (ambiguous) "
+        "| unresolved relative imports |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in result["languages"]:
+        lines.append(
+            f"| {r['language']} | {r['repository']} | {r['files']} | {r['sites']} | {_pct(r['recall'])} "
+            f"({r['hits']}/{r['sites']}) | {r['ambiguous_sites']} | {_pct(r['ambiguous_recall'])} "
+            f"({r['ambiguous_hits']}/{r['ambiguous_sites']}) | {r['unresolved_relative_imports']} |"
+        )
+    for name, why in result.get("skipped", {}).items():
+        lines.append(f"| {name} | skipped: {why} | | | | | | |")
+    lines += ["", "Sites by the rule that found them (hits/sites):", ""]
+    for r in result["languages"]:
+        rules = ", ".join(f"{k} {v['hits']}/{v['sites']}" for k, v in r["by_rule"].items())
+        lines.append(f"- {r['language']}: {rules}")
+    lines += ["", "## Misses (what the context held instead)", ""]
+    for r in result["languages"]:
+        if not r["misses"]:
+            continue
+        lines.append(f"### {r['language']}")
+        lines.append("")
+        for m in r["misses"]:
+            held = "; ".join(m["context_held"]) or "no snippets"
+            lines.append(
+                f"- `{m['site']}` `{m['call']}(` → `{m['defined']}` in {', '.join(m['want'])}"
+                f"{' (ambiguous)' if m['ambiguous'] else ''}: held {held}"
+            )
+        lines.append("")
+    lines += ["Rerun: `python -m benchmarks.context.recall_repos` (fetches the packages into "
+              f"`{Path(tempfile.gettempdir()) / 'codehearth-recall-repos'}` or `$CODEHEARTH_RECALL_CACHE`).", ""]
+    path.write_text("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--languages", default=",".join(r.language for r in REPOS))
+    parser.add_argument("--budget", type=int, default=BUDGET)
+    parser.add_argument("--max-sites", type=int, default=MAX_SITES)
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    args = parser.parse_args(argv)
+    wanted = args.languages.split(",")
+    work = Path(tempfile.mkdtemp(prefix="codehearth-recall-"))
+    result: dict[str, Any] = {
+        "budget": args.budget,
+        "commit": git_commit(),
+        "machine": machine_info(),
+        "token_count": "len(text) // 3 + 1",
+        "languages": [],
+        "skipped": {},
+    }
+    try:
+        for repo in REPOS:
+            if repo.language not in wanted:
+                continue
+            try:
+                root, fetched = fetch(repo, args.cache)
+            except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+                print(f"[recall] {repo.language}: skipped, {exc}", flush=True)
+                result["skipped"][repo.language] = str(exc)
+                continue
+            print(f"[recall] {repo.language}: {fetched}", flush=True)
+            r = measure(repo, root, fetched, work, args.budget, args.max_sites)
+            print(f"[recall] {repo.language}: {r['sites']} sites, recall {_pct(r['recall'])}, ambiguous "
+                  f"{_pct(r['ambiguous_recall'])} of {r['ambiguous_sites']}, unresolved relative imports "
+                  f"{r['unresolved_relative_imports']}", flush=True)
+            result["languages"].append(r)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "recall.json").write_text(json.dumps(result, indent=1) + "\n")
+    write_markdown(result, args.out / "recall.md")
+    print(f"[recall] wrote {args.out / 'recall.json'} and recall.md", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
