@@ -10,7 +10,6 @@ says how many it did), so a loaded machine gives fewer samples, not a run that n
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -21,7 +20,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import ROOT, STDLIB, machine_info
+from benchmarks.common import (
+    ROOT,
+    STDLIB,
+    add_allow_dirty,
+    begin_results,
+    machine_info,
+    provenance,
+    write_results_file,
+)
 
 DEFAULT_MODEL = "smollm2-135m-instruct"
 FIM_MODEL = "qwen2.5-coder-0.5b-instruct"
@@ -80,8 +87,7 @@ def phase(results: dict[str, Any], name: str, fn: Callable[[], Any], out_dir: Pa
     if out_dir is not None:  # partial results survive a later phase's crash or an interrupted run
         partial = out_dir / f"{results['name']}.partial.json"
         out_dir.mkdir(parents=True, exist_ok=True)
-        partial.write_text(json.dumps({**results, "partial_last_phase": name,
-                                       "partial_value": value}, default=str) + "\n")
+        write_results_file(partial, {**results, "partial_last_phase": name, "partial_value": value})
     return value
 
 
@@ -137,8 +143,8 @@ def run(mode: str, out_dir: Path, only: set[str] | None = None) -> dict[str, Any
                 cfg["useful_models"], cfg["useful_budgets"], work / "useful", files), out_dir)
             if useful is not None:
                 out_dir.mkdir(parents=True, exist_ok=True)
-                (out_dir / "useful.json").write_text(json.dumps(useful, indent=1) + "\n")
-                (out_dir / "useful.md").write_text(useful_markdown(useful))
+                write_results_file(out_dir / "useful.json", useful)
+                write_results_file(out_dir / "useful.md", useful_markdown(useful))
         if cfg.get("fuzz_messages") and (not only or "reliability" in only):
             from benchmarks.reliability.fuzz import run_benchmark as run_fuzz_benchmark
 
@@ -157,8 +163,8 @@ def run(mode: str, out_dir: Path, only: set[str] | None = None) -> dict[str, Any
                 full = {"name": "explain", "command": f"python -m benchmarks.run --{mode} --only explain",
                         "machine": results["machine"], **explained}
                 out_dir.mkdir(parents=True, exist_ok=True)
-                (out_dir / "explain.json").write_text(json.dumps(full, indent=1, default=str) + "\n")
-                (out_dir / "explain.md").write_text(explain_markdown(full))
+                write_results_file(out_dir / "explain.json", full)
+                write_results_file(out_dir / "explain.md", explain_markdown(full))
                 results["explain"] = {model: {k: r[k] for k in ("load_s", "functions_asked", "stopped_by_box",
                                                                 "speed", "faithfulness")}
                                       for model, r in explained["models"].items()}
@@ -167,7 +173,8 @@ def run(mode: str, out_dir: Path, only: set[str] | None = None) -> dict[str, Any
 
             llama_vim = os.environ.get("LLAMA_VIM_DIR")
             code = phase(results, "editor", lambda: editor_main(
-                ["--out", str(out_dir), *(["--llama-vim", llama_vim] if llama_vim else [])]), out_dir)
+                ["--out", str(out_dir), *(["--llama-vim", llama_vim] if llama_vim else []),
+                 *(["--allow-dirty"] if provenance()["dirty"] else [])]), out_dir)
             results["editor"] = {"exit_code": code, "results": "editor.json"}
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -183,11 +190,11 @@ def write(results: dict[str, Any], out_dir: Path) -> None:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     name = results["name"]
-    (out_dir / f"{name}.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    write_results_file(out_dir / f"{name}.json", results)
     images = plots(results, out_dir)
     text = markdown(results, images)
-    (out_dir / f"{name}.md").write_text(text)
-    (out_dir / "latest.md").write_text(text)
+    write_results_file(out_dir / f"{name}.md", text)
+    write_results_file(out_dir / "latest.md", text)
     print(f"wrote {out_dir / (name + '.json')}, {out_dir / 'latest.md'} and {len(images)} plots", flush=True)
     readme = ROOT / "benchmarks" / "README.md"
     default_out = (ROOT / "benchmarks" / "results").resolve()
@@ -220,7 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", choices=["latency", "context", "quality", "useful", "reliability", "explain",
                                                    "editor"],
                         help="run only these parts (repeatable)")
+    add_allow_dirty(parser)
     args = parser.parse_args(argv)
+    begin_results(args.allow_dirty)
     mode = "full" if args.full else "smoke"
     results = run(mode, args.out, set(args.only) if args.only else None)
     failed = [name for name, p in results["phases"].items() if p["error"]]

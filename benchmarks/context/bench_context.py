@@ -14,7 +14,6 @@ leaves out test/, idlelib/ and lib2to3/ like the recall test.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import shutil
 import statistics
@@ -23,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.common import add_allow_dirty, begin_results, write_results_file
 from codehearth.config import ContextSettings
 from codehearth.context.builder import ContextBuilder
 from codehearth.context.document import Document, Point
@@ -108,7 +108,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=0, help="index processes (0: one per core)")
     parser.add_argument("--full", action="store_true", help="index test/, idlelib/, lib2to3/ too")
+    add_allow_dirty(parser)
     args = parser.parse_args()
+    begin_results(args.allow_dirty)
     import sysconfig
 
     stdlib = Path(sysconfig.get_paths()["stdlib"])
@@ -133,7 +135,7 @@ def main() -> int:
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
     name = "context-full" if args.full else "context"
-    (out_dir / f"{name}.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_results_file(out_dir / f"{name}.json", results)
     idx = results["index"]
     lines = [
         f"# Context engine on the CPython {platform.python_version()} standard library",
@@ -161,7 +163,7 @@ def main() -> int:
             f"Cross-file definition recall over {r['sites']} call sites: {r['call']:.1%} with the cursor "
             f"in the call, {r['next line']:.1%} on the line after it.",
         ]
-    (out_dir / f"{name}.md").write_text("\n".join(lines) + "\n")
+    write_results_file(out_dir / f"{name}.md", "\n".join(lines) + "\n")
     print(f"wrote {out_dir / name}.json and .md")
     return 0
 

@@ -27,7 +27,7 @@ from typing import Any
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient
 
-from benchmarks.common import STDLIB, machine_info
+from benchmarks.common import STDLIB, add_allow_dirty, begin_results, machine_info, write_results_file
 from benchmarks.latency.lsp_driver import editor_initialize_params, inline_text, to_dict
 from benchmarks.reliability.client import server_env
 
@@ -147,11 +147,13 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=5)
     parser.add_argument("--retry-ms", type=int, default=250, help="an empty answer is asked again after this")
     parser.add_argument("--out", default="benchmarks/results")
+    add_allow_dirty(parser)
     args = parser.parse_args()
+    begin_results(args.allow_dirty)
     result = run(args.trials, args.retry_ms)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "first-suggestion.json").write_text(json.dumps(result, indent=1) + "\n")
+    write_results_file(out / "first-suggestion.json", result)
     print(json.dumps({k: result[k] for k in ("warm_first_suggestion_ms", "warm_ready_ms_median")}, indent=1))
 
 

@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import machine_info
+from benchmarks.common import add_allow_dirty, begin_results, machine_info, write_results_file
 from benchmarks.latency.useful import FILES, MODELS, keystrokes, latency_summary, replay_ours, score
 
 
@@ -38,7 +38,7 @@ def run(models: list[str], budgets: list[int], out: Path, box_s: float) -> dict[
             if on_row is not None:
                 rows[f"on@{budget}"] = on_row
         result["models"][model] = rows
-    (out / "useful-glance-ab.json").write_text(json.dumps(result, indent=1) + "\n")
+    write_results_file(out / "useful-glance-ab.json", result)
     return result
 
 
@@ -58,10 +58,12 @@ def main() -> None:
     parser.add_argument("--budgets", default="400,1000")
     parser.add_argument("--box-s", type=float, default=900.0)
     parser.add_argument("--out", default="benchmarks/results")
+    add_allow_dirty(parser)
     args = parser.parse_args()
+    begin_results(args.allow_dirty)
     out = Path(args.out)
     result = run(args.models.split(","), [int(b) for b in args.budgets.split(",")], out, args.box_s)
-    (out / "useful-glance-ab.md").write_text(markdown(result))
+    write_results_file(out / "useful-glance-ab.md", markdown(result))
     print(markdown(result))
 
 

@@ -20,7 +20,35 @@ from benchmarks.common import ROOT
 TRACED_SERVER = [sys.executable, "-m", "benchmarks.latency.traced_server"]
 
 
+RAW_RESULT_METHODS = frozenset({"codehearth/stats", "codehearth/memory"})
+
+
+class RawResponse:
+    """A response whose result stays the JSON the server sent. pygls turns results of methods it has no type for
+    into namedtuples made with ``rename=True``: keys that are not identifiers (``typed-through``, ``512``) become
+    ``_1``, ``_0``, and the results lose them."""
+
+    def __init__(self, id: Any, jsonrpc: str, result: Any = None) -> None:
+        self.id = id
+        self.jsonrpc = jsonrpc
+        self.result = result
+
+
+def keep_raw_results(client: LanguageClient, methods: frozenset[str] = RAW_RESULT_METHODS) -> None:
+    """Results of ``methods`` arrive as the plain JSON objects the server sent."""
+    protocol = client.protocol
+    typed = protocol.get_result_type
+
+    def result_type(method: str) -> Any:
+        return RawResponse if method in methods else typed(method)
+
+    protocol.get_result_type = result_type  # type: ignore[method-assign]
+    protocol._converter.register_structure_hook(RawResponse, lambda obj, cls: cls(**obj))
+
+
 def to_dict(obj: Any) -> Any:
+    """A result pygls made into namedtuples, back to dicts (their renamed keys cannot come back: see
+    ``RawResponse``, which the driver uses for codehearth's own methods)."""
     if isinstance(obj, dict):
         return {k: to_dict(v) for k, v in obj.items()}
     if hasattr(obj, "_asdict"):
@@ -32,8 +60,15 @@ def to_dict(obj: Any) -> Any:
 
 def server_env(cache: Path, trace: Path) -> dict[str, str]:
     env = dict(os.environ)
+    if "CODEHEARTH_MODELS_DIR" not in env:  # the weights stay where they are, whatever XDG_CACHE_HOME says
+        from codehearth.models.registry import models_dir
+
+        env["CODEHEARTH_MODELS_DIR"] = str(models_dir())
     env["CODEHEARTH_CACHE_DIR"] = str(cache)
+    env["CODEHEARTH_STATE_DIR"] = str(cache / "state")
     env["CODEHEARTH_CONFIG"] = str(cache / "no-user-config.toml")
+    for name in ("XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME"):
+        env[name] = str(cache / "xdg" / name.lower())
     env["CODEHEARTH_BENCH_TRACE"] = str(trace)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "server"), env.get("PYTHONPATH", "")])
     return env
@@ -108,6 +143,7 @@ async def lsp_session(workspace: Path, cache: Path, trace: Path, init_options: d
                       ) -> AsyncIterator[Editor]:
     config = ClientServerConfig(server_command=TRACED_SERVER, server_env=server_env(cache, trace))
     client: LanguageClient = await config.start()
+    keep_raw_results(client)
 
     @client.feature("codehearth/status")
     def _on_status(params: Any) -> None:  # model state changes; the benchmark polls codehearth/stats instead

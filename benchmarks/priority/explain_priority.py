@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.common import add_allow_dirty, begin_results, write_results_file
 from codehearth.app import Assistant
 from codehearth.config import Settings
 from codehearth.context.document import Point
@@ -117,11 +118,15 @@ async def main() -> None:
     text = json.dumps(report, indent=2)
     print(text)
     out = Path(__file__).resolve().parents[1] / "results" / "explain_priority.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text + "\n")
+    write_results_file(out, text + "\n")
 
 
 if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_allow_dirty(parser)
+    begin_results(parser.parse_args().allow_dirty)  # before the model loads: its calibration goes to a temp folder
     t0 = time.monotonic()
     asyncio.run(main())
     print(f"took {time.monotonic() - t0:.0f} s")

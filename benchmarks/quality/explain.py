@@ -27,7 +27,15 @@ import time
 from pathlib import Path
 from typing import Any, cast
 
-from benchmarks.common import ROOT, STDLIB, machine_info, pct
+from benchmarks.common import (
+    ROOT,
+    STDLIB,
+    add_allow_dirty,
+    begin_results,
+    machine_info,
+    pct,
+    write_results_file,
+)
 from benchmarks.quality.explain_tasks import MIN_CODE_LINES, Task, build_tasks
 from benchmarks.quality.faithfulness import Check, check, known_words, summarize
 
@@ -94,7 +102,7 @@ async def explain_model(model: str, stripped: str, tasks: list[Task], known: set
     from lsprotocol import types
     from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-    from benchmarks.latency.lsp_driver import to_dict
+    from benchmarks.latency.lsp_driver import keep_raw_results, to_dict
     from benchmarks.reliability.client import server_env
 
     workspace = work / "ws"
@@ -106,6 +114,7 @@ async def explain_model(model: str, stripped: str, tasks: list[Task], known: set
     cache.mkdir(parents=True, exist_ok=True)
     config = ClientServerConfig(server_command=SERVER, server_env=server_env(cache))
     client = cast(LanguageClient, await config.start())  # its default client factory
+    keep_raw_results(client)  # codehearth/stats with its keys as the server wrote them
     chunks: dict[str, list[tuple[float, str]]] = {}
 
     @client.feature("codehearth/explainChunk")
@@ -305,8 +314,8 @@ def rescore(results: dict[str, Any]) -> dict[str, Any]:
 
 def write(results: dict[str, Any], out_dir: Path, name: str) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / f"{name}.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
-    (out_dir / f"{name}.md").write_text(markdown(results))
+    write_results_file(out_dir / f"{name}.json", results)
+    write_results_file(out_dir / f"{name}.md", markdown(results))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -316,7 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--box-s", type=float, default=BOX_S, help="time box per model, seconds")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--rescore", type=Path, help="score a results file's saved explanations again and rewrite it")
+    add_allow_dirty(parser)
     args = parser.parse_args(argv)
+    begin_results(args.allow_dirty)
     if args.rescore is not None:
         results = rescore(json.loads(args.rescore.read_text()))
         write(results, args.rescore.parent, args.rescore.stem)

@@ -185,7 +185,7 @@ def verdict(result: dict[str, Any]) -> list[str]:
 def run_benchmark(messages: int = 20_000, seed: int = 14, out_dir: Path | None = None,
                   box_s: float | None = None) -> dict[str, Any]:
     """The large run of ``make bench``: writes reliability.json (kept beside the other results)."""
-    from benchmarks.common import machine_info
+    from benchmarks.common import machine_info, write_results_file
 
     with tempfile.TemporaryDirectory(prefix="codehearth-fuzz-") as tmp:
         result = run_fuzz(messages, seed, Path(tmp), answer_timeout_s=300, box_s=box_s)
@@ -198,7 +198,7 @@ def run_benchmark(messages: int = 20_000, seed: int = 14, out_dir: Path | None =
     path = out / "reliability.json"
     existing = json.loads(path.read_text()) if path.is_file() else {}
     existing["fuzz"] = result  # other sections (the soak) stay as they are
-    path.write_text(json.dumps(existing, indent=1, default=str) + "\n")
+    write_results_file(path, existing)
     print(f"wrote {path}: {result['messages']} messages in {result['duration_s']} s, "
           f"problems: {result['problems'] or 'none'}", flush=True)
     return result
@@ -210,7 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--box-s", type=float, default=None, help="stop sending after this many seconds")
+    from benchmarks.common import add_allow_dirty, begin_results
+
+    add_allow_dirty(parser)
     args = parser.parse_args(argv)
+    begin_results(args.allow_dirty)
     result = run_benchmark(args.messages, args.seed, args.out, args.box_s)
     return 1 if result["problems"] else 0
 

@@ -34,8 +34,16 @@ from typing import Any
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
-from benchmarks.common import ROOT, STDLIB, machine_info, pct
-from benchmarks.latency.lsp_driver import to_dict
+from benchmarks.common import (
+    ROOT,
+    STDLIB,
+    add_allow_dirty,
+    begin_results,
+    machine_info,
+    pct,
+    write_results_file,
+)
+from benchmarks.latency.lsp_driver import keep_raw_results, to_dict
 from benchmarks.latency.replay import plan
 from benchmarks.reliability.client import server_env
 from codehearth.memory import TRACE_ENV
@@ -203,6 +211,7 @@ async def soak(minutes: float, sample_s: float, work: Path, budget_ms: int, seed
         env[TRACE_ENV] = "1"
     config = ClientServerConfig(server_command=SERVER, server_env=env)
     client: LanguageClient = await config.start()
+    keep_raw_results(client)  # codehearth/stats and /memory with their keys as the server wrote them
 
     @client.feature("codehearth/status")
     def _status(params: Any) -> None:
@@ -357,8 +366,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--no-trace", action="store_true", help="do not trace Python's allocations in the server")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    add_allow_dirty(parser)
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="codehearth-soak-"))
+    begin_results(args.allow_dirty, work / "home")
     try:
         results = asyncio.run(soak(args.minutes, args.sample_s, work, args.budget_ms, args.seed,
                                        trace_python=not args.no_trace))
@@ -367,14 +378,14 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     plot(results, args.out / "soak.png")
     results["plot"] = "soak.png"
-    (args.out / "soak.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+    write_results_file(args.out / "soak.json", results)
     reliability = args.out / "reliability.json"
     if reliability.is_file():  # the fuzz run's results file: the issue wants the soak figures there too
         data = json.loads(reliability.read_text())
         data["soak"] = {k: results[k] for k in ("minutes_requested", "minutes_run", "shorter_than_an_hour", "note",
                                                 "requests", "answered", "explanations", "latency_ms", "drift",
                                                 "within_limit", "memory_drift")}
-        reliability.write_text(json.dumps(data, indent=1, default=str) + "\n")
+        write_results_file(reliability, data)
     print(json.dumps({k: results[k] for k in ("minutes_run", "requests", "answered", "explanations", "drift",
                                               "within_limit", "memory_drift")}, indent=1))
     return 0

@@ -24,7 +24,7 @@ def smoke(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("bench")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "server"), env.get("PYTHONPATH", "")])
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--smoke", "--out", str(out)], cwd=ROOT, env=env,
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--smoke", "--out", str(out), "--allow-dirty"], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return out, json.loads((out / "smoke.json").read_text())
@@ -58,7 +58,7 @@ def test_latency_fields(smoke: tuple[Path, dict]) -> None:
     assert lat["settings"]["engine"]["nCtx"] > 0 and lat["settings"]["threads"] >= 1
     for row in lat["requests"]:
         assert row["source"] in ("model", "typed-through", "in-flight", "lru", "prefetched", "skipped", "unavailable",
-                                 "superseded", "cancelled", "unknown"), row
+                                 "superseded", "cancelled", "deadline", "error", "no-plan", "unknown"), row
         if row["source"] == "model" and row["tokens_evaluated"] is not None:
             assert row["tokens_evaluated"] + row["tokens_reused"] <= row["prompt_tokens"]
 
