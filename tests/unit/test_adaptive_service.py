@@ -50,6 +50,7 @@ async def test_no_prefill_is_started_that_cannot_finish_and_the_prompt_is_prepar
     engine.before_chunk = lambda request, index: release.wait(10)  # the prefill outlasts this request
     first = await svc.complete(doc, END)
     assert (first.text, first.plan, first.reason) == ("", "none", "no plan fits the time left")
+    assert first.source == "no-plan" and svc.stats.sources["model"] == 0  # not counted as the model's answer
     release.set()
     await settle(svc, engine, 1)
     purpose, timings, reason = engine.log[0]
@@ -323,7 +324,8 @@ async def test_a_prompt_that_cannot_be_built_by_the_deadline_is_abandoned_and_th
     answer = await asyncio.wait_for(svc.complete(doc_with(), END), 30)
     release.set()
     await tick
-    assert (answer.text, answer.reason) == ("", "deadline while building the prompt")
+    assert (answer.text, answer.reason, answer.source) == ("", "deadline while building the prompt", "deadline")
+    assert dict(svc.stats.sources) == {"deadline": 1}
     assert svc.stats.abandoned == 1 and ticks > 1  # the event loop kept running while the prompt was built
 
 

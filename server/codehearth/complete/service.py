@@ -46,7 +46,10 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 Source = Literal[
-    "model", "typed-through", "in-flight", "lru", "prefetched", "skipped", "unavailable", "superseded", "cancelled"
+    "model", "typed-through", "in-flight", "lru", "prefetched", "skipped", "unavailable", "superseded", "cancelled",
+    # empty answers the model never made: the deadline came while the prompt was built, the prompt or the generation
+    # failed, or no plan fitted the time left
+    "deadline", "error", "no-plan",
 ]
 LRU_SIZE = 256
 PLANNER_EXIT_WAIT_S = 2.0
@@ -211,11 +214,11 @@ class CompletionService:
             doc.adopt_symbols(snapshot)
         except TimeoutError:
             self.stats.abandoned += 1
-            return answer("", "model", "deadline while building the prompt")
+            return answer("", "deadline", "deadline while building the prompt")
         except (EngineError, RuntimeError, ValueError, OSError) as exc:
             log.error("building the prompt failed: %s", exc)
             self.stats.errors += 1
-            return answer("", "model", f"prompt: {exc}")
+            return answer("", "error", f"prompt: {exc}")
         if self._seq[doc.uri] != mine:
             return answer("", "superseded")
         plan = prepared.plan
@@ -252,7 +255,7 @@ class CompletionService:
             if self._seq[doc.uri] != mine:
                 return answer("", "superseded", plan=plan)
             if replanned is None:
-                return answer("", "model", "no plan fits the time left", plan=plan)
+                return answer("", "no-plan", "no plan fits the time left", plan=plan)
             prepared, plan = replanned
 
         # A glance leaves the main context to the full prompt's prefill: what follows it is built on that.
@@ -275,7 +278,7 @@ class CompletionService:
             return answer("", "superseded", plan=plan)
         timings = gen.result.timings if gen.result is not None else None
         if gen.error:
-            return answer("", "model", gen.error, timings, plan)
+            return answer("", "error", gen.error, timings, plan)
         shown = answer(text or "", "model", timings=timings, plan=plan, gen=gen)
         if shown.text and gen.done:
             self.background.prefetch(doc, point, shown.text, gen.rung)

@@ -41,7 +41,8 @@ class Stats:
 
     def record(self, suggestion: Suggestion) -> None:
         self.requests += 1
-        self.sources[suggestion.source] += 1
+        # an empty answer is not counted as the model's (issue 21): it gets a name of its own
+        self.sources["empty" if suggestion.source == "model" and not suggestion.text else suggestion.source] += 1
         if suggestion.source in CACHE_SOURCES:
             self.answered_from_cache += 1
         elif suggestion.source == "superseded":
