@@ -73,10 +73,17 @@ async def _suggest(
     point = convert.to_point(doc, position, ls.encoding)
     suggestion = await ls.assistant.completions.complete(doc, point, arrived=arrived, stream_token=stream)
     timings = suggestion.timings
-    # One line per answer, read by the editor benchmark (benchmarks/editor): source, plan, rung and token counts.
-    log.debug("completion %s in %.0f ms at %d:%d plan=%s rung=%s evaluated=%s generated=%s prompt=%s: %r",
+    # One line per answer, read by the editor benchmark (benchmarks/editor): source, plan, rung and token counts;
+    # the model's confidence (lowest/mean log-probability of the first line), what the prompt held (s: lines below
+    # the cursor's, d: definitions) and whether minConfidence hid the text.
+    confidence = suggestion.confidence
+    log.debug("completion %s in %.0f ms at %d:%d plan=%s rung=%s evaluated=%s generated=%s prompt=%s: %r "
+              "conf=%s held=%s hidden=%d",
               suggestion.source, suggestion.latency_ms, position.line, position.character, suggestion.plan or "-",
-              getattr(suggestion, "rung", -1), timings.tokens_evaluated if timings else -1,
+              suggestion.rung, timings.tokens_evaluated if timings else -1,
               timings.tokens_generated if timings else -1, timings.prompt_tokens if timings else -1,
-              suggestion.text[:80])
+              suggestion.text[:80],
+              f"{confidence.min_logprob:.3f}/{confidence.mean_logprob:.3f}" if confidence is not None else "-",
+              ("s" if suggestion.held_suffix else "") + ("d" if suggestion.held_definitions else "") or "-",
+              suggestion.hidden)
     return suggestion
