@@ -43,6 +43,8 @@ class RawServer:
         self.null_id_errors: list[dict[str, Any]] = []
         self.notifications: list[dict[str, Any]] = []
         self.server_requests: list[dict[str, Any]] = []
+        self.received = 0  # messages read so far
+        self.arrival: dict[Any, int] = {}  # response id -> ``received`` when its (first) answer came
         self._cond = threading.Condition()
         self._write_lock = threading.Lock()  # the reader thread answers the server's requests too
         self._stderr: list[bytes] = []
@@ -153,6 +155,7 @@ class RawServer:
             assert length is not None
             message = json.loads(out.read(length))
             with self._cond:
+                self.received += 1
                 if "method" in message and "id" in message:
                     self.server_requests.append(message)
                     self._answer(message)
@@ -161,6 +164,7 @@ class RawServer:
                 elif message.get("id") is None:
                     self.null_id_errors.append(message)
                 else:
+                    self.arrival.setdefault(message["id"], self.received)
                     self.responses.setdefault(message["id"], []).append(message)
                 self._cond.notify_all()
 

@@ -7,8 +7,10 @@ import asyncio
 import threading
 from typing import Any
 
+import pytest
 from tests.fakes import CachingFakeEngine, FakeEngine
 
+from codehearth.complete import background
 from codehearth.complete.service import CompletionService
 from codehearth.config import ContextSettings, Settings
 from codehearth.context.builder import ContextBuilder
@@ -115,3 +117,23 @@ async def test_a_failing_background_task_is_logged_with_its_traceback(caplog: An
     records = [r for r in caplog.records if r.getMessage() == "background work failed: boom"]
     assert len(records) == 1 and records[0].exc_info is not None
     assert svc.background._tasks == set()
+
+
+async def test_background_prompts_failing_on_an_unloaded_model_end_quietly(caplog: Any) -> None:
+    # Found by the stress: a reload unloads the model while the planning thread builds a background prompt.
+    engine = CachingFakeEngine(["x * 2\n"])
+
+    def unloaded(*args: Any, **kwargs: Any) -> Any:
+        raise EngineUnavailable("the model was unloaded")
+
+    engine.prompt_cost = unloaded  # type: ignore[method-assign]
+    engine.tokenize = unloaded  # type: ignore[method-assign]
+    svc = service(engine)
+    doc = Document(URI, SOURCE, "python")
+    await svc.background._paused(doc, END)
+    svc._seq[URI] = 1  # the prefetch's request is the newest for its document
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(background, "prompt_pieces", unloaded)  # tokenizing the prompt with the unloaded model
+        await svc.background._prefetch(engine, doc.snapshot(), END, "x * 2", 0)
+    assert svc.stats.prepares == 0 and svc.stats.prefetches == 0
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []

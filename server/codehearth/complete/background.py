@@ -27,7 +27,14 @@ from codehearth.complete.postprocess import CursorContext, Shape
 from codehearth.complete.preparing import prompt_key
 from codehearth.complete.prompting import build_context, prompt_pieces, refresh_snippets
 from codehearth.context.document import Document, Point
-from codehearth.engine.base import CancelToken, Engine, GenerationRequest, GenerationResult, PromptPiece
+from codehearth.engine.base import (
+    CancelToken,
+    Engine,
+    EngineError,
+    GenerationRequest,
+    GenerationResult,
+    PromptPiece,
+)
 from codehearth.engine.templates import prompt_text
 
 if TYPE_CHECKING:
@@ -168,7 +175,7 @@ class Background:
 
         try:
             pieces = await asyncio.get_running_loop().run_in_executor(self.service._planner, build)
-        except (RuntimeError, ValueError, OSError) as exc:
+        except (EngineError, RuntimeError, ValueError, OSError) as exc:  # EngineUnavailable: a reload
             log.debug("background prompt failed: %s", exc)
             return
         # A request or another edit came meanwhile: the request warms the cache itself, the edit starts over.
@@ -224,7 +231,7 @@ class Background:
 
         try:
             built = await asyncio.get_running_loop().run_in_executor(service._planner, build)
-        except (RuntimeError, ValueError, OSError) as exc:
+        except (EngineError, RuntimeError, ValueError, OSError) as exc:  # EngineUnavailable: a reload
             log.debug("prefetch prompt failed: %s", exc)
             return
         if built is None or service._seq[doc.uri] != seq or service._running:
