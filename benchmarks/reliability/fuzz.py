@@ -7,7 +7,7 @@ valid or corrupted: wrong types, missing fields, huge and negative numbers, unkn
 lone surrogates, deep nesting, bad envelopes and bodies that are not JSON, out-of-order versions, ranges past the
 end, didOpen twice, didClose of documents never opened. The verdict: every request id answered exactly once, the
 id-less errors exactly as many as the unreadable messages, no -32603, no error pop-up, the process alive, and a
-normal completion still answered at the end. ``tests/lsp/test_fuzz.py`` runs a small seeded run in CI; ``make
+normal completion at the end (good settings again, the model ready) answered with text, by the model. ``tests/lsp/test_fuzz.py`` runs a small seeded run in CI; ``make
 bench`` (``benchmarks.run --full``) runs a large one and writes ``benchmarks/results/reliability.json``.
 """
 
@@ -26,6 +26,9 @@ from benchmarks.reliability.client import ROOT, RawServer
 from benchmarks.reliability.generator import FIRST_ID, OPTIONS, SOURCE, UNREGISTERED, Expect, Generator
 
 NOT_RANDOM = {types.SHUTDOWN, types.EXIT}  # they end the session: sent once, at the end
+# The final completion: settings a cold prompt fits in, at the end of SOURCE's last line (``result += shape.``)
+FINAL_OPTIONS: dict[str, Any] = {**OPTIONS, "latencyBudgetMs": 8000, "maxTokensSingleLine": 16}
+FINAL_POSITION = {"line": SOURCE.count("\n"), "character": len(SOURCE.rsplit("\n", 1)[-1])}
 WINDOW = 48  # requests in flight at once
 
 
@@ -94,27 +97,32 @@ def run_fuzz(messages: int, seed: int, work: Path, answer_timeout_s: float = 120
                 break
             sent += 1
         sent_s = time.monotonic() - fuzz_started
-        # A normal completion, after everything else: the server still does its job.
-        good = (workspace / "final.py").as_uri()
-        final_id: Any = None
-        try:
-            server.open(good, SOURCE)
-            final_id = server.request(types.TEXT_DOCUMENT_INLINE_COMPLETION, {
-                "textDocument": {"uri": good}, "position": {"line": 17, "character": 19},
-                "context": {"triggerKind": 1}})
-        except OSError:
-            pass
         end = time.monotonic() + answer_timeout_s
         while time.monotonic() < end and server.proc.poll() is None:
             missing = [i for i in expect.ids if i not in server.responses]
-            if not missing and final_id in server.responses and len(server.null_id_errors) >= expect.null_errors:
+            if not missing and len(server.null_id_errors) >= expect.null_errors:
                 break
             with server._cond:
                 server._cond.wait(0.5)
+        # A normal completion, after everything else: the server still does its job, with the model. The fuzz sent
+        # random settings, so good ones go first (a budget a cold prompt fits in), and the model must be ready.
+        final_id: Any = None
+        model_answers_before: int | None = None
+        try:
+            server.notify(types.WORKSPACE_DID_CHANGE_CONFIGURATION, {"settings": {"codehearth": FINAL_OPTIONS}})
+            model_answers_before = _wait_ready(server, answer_timeout_s)
+            good = (workspace / "final.py").as_uri()
+            server.open(good, SOURCE)
+            final_id = server.request(types.TEXT_DOCUMENT_INLINE_COMPLETION, {
+                "textDocument": {"uri": good}, "position": FINAL_POSITION, "context": {"triggerKind": 1}})
+            server.wait(final_id, answer_timeout_s)
+        except (OSError, TimeoutError):
+            pass
         final = server.responses.get(final_id, [{}])[0]
         alive = server.proc.poll() is None
         duration_s = time.monotonic() - fuzz_started
         stats = server.call("codehearth/stats", timeout=30)["result"] if alive else {}
+        model_answers_after = (stats.get("sources") or {}).get("model", 0)
         exit_code = server.close() if alive else server.proc.returncode
     finally:
         server.kill()
@@ -145,6 +153,10 @@ def run_fuzz(messages: int, seed: int, work: Path, answer_timeout_s: float = 120
         "pop_ups": [p["params"]["message"][:200] for p in pop_ups],
         "final_completion_answered": "result" in final,
         "final_completion_text": _first_text(final.get("result")),
+        # the model's own answers counted by the server before and after the final request: one more, or it was not
+        # the model that answered
+        "final_completion_from_model": model_answers_before is not None
+        and model_answers_after == model_answers_before + 1,
         "response_codes": dict(sorted(codes.items())),
         "mix": dict(sorted(expect.counts.items())),
         "methods": {"requests": requests, "notifications": notifications, "unregistered": UNREGISTERED},
@@ -156,6 +168,20 @@ def run_fuzz(messages: int, seed: int, work: Path, answer_timeout_s: float = 120
                                                     "modelCalls", "latencyMs", "model", "state")},
         "stderr_tail": server.stderr_tail(30) if not alive else "",
     }
+
+
+def _wait_ready(server: RawServer, timeout_s: float) -> int:
+    """Wait until the model is loaded again (the fuzz's settings may have reloaded it); the model answers so far."""
+    end = time.monotonic() + timeout_s
+    ready_reads = 0
+    while True:
+        stats = server.call("codehearth/stats", timeout=30)["result"]
+        ready_reads = ready_reads + 1 if stats["state"] == "ready" else 0
+        if ready_reads == 2:  # twice in a row, a reload begun by the new settings cannot slip in between
+            return int((stats.get("sources") or {}).get("model", 0))
+        if time.monotonic() > end:
+            raise TimeoutError(f"the model is not ready after the fuzz: {stats['state']}")
+        time.sleep(0.5)
 
 
 def _first_text(result: Any) -> str | None:
@@ -177,6 +203,10 @@ def verdict(result: dict[str, Any]) -> list[str]:
         problems.append(f"id-less errors: {result['idless_errors']}, expected {result['expected_idless_errors']}")
     if not result["final_completion_answered"]:
         problems.append("the final normal completion was not answered")
+    elif not (result["final_completion_text"] or "").strip():
+        problems.append("the final normal completion was answered empty")
+    elif not result["final_completion_from_model"]:
+        problems.append("the final normal completion did not come from the model")
     if result["exit_code"] != 0:
         problems.append(f"exit code {result['exit_code']} after shutdown + exit")
     return problems

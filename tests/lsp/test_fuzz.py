@@ -3,7 +3,8 @@
 2,000 messages over the lsprotocol types of every registered method, valid and corrupted (the generator and
 its verdict live in benchmarks/reliability/fuzz.py; ``make bench`` runs 20,000). Exact outcomes: every request
 id answered exactly once, as many id-less errors as unreadable messages were sent, no -32603, no error pop-up,
-the process alive and exiting 0 after shutdown + exit, and a normal completion answered at the end.
+the process alive and exiting 0 after shutdown + exit, and a normal completion at the end answered with text
+by the model (the server's count of model answers one higher).
 """
 
 from __future__ import annotations
