@@ -94,8 +94,13 @@ class CachingFakeEngine(FakeEngine):
     """
 
     def __init__(self, outputs: Sequence[str] = (), figures: SpeedFigures | None = None, chunk: int = 8,
-                 glance_tokens: int = 0, **kwargs: Any) -> None:
+                 glance_tokens: int = 0, second_context: bool = False, **kwargs: Any) -> None:
         super().__init__(outputs, **kwargs)
+        # A second completion context (kv2), chosen per call as the embedded engine chooses (choose_context)
+        self.second_context = second_context
+        self.kv2: list[int] = []
+        self.last_request = 0
+        self.contexts_used: list[int] = []  # which main context each non-glance call used (0: kv, 1: kv2)
         # A glance context of this many tokens (0: none), with its own cache, like the embedded engine's.
         self.glance_tokens = glance_tokens
         self.glance_kv: list[int] = []
@@ -111,7 +116,11 @@ class CachingFakeEngine(FakeEngine):
 
     def prompt_cost(self, pieces: Sequence[PromptPiece], add_bos: bool = True) -> PromptCost:
         tokens = self._tokens(pieces)
-        return PromptCost(prompt_tokens=len(tokens), cached_tokens=common_prefix_length(self.kv, tokens))
+        held = max(common_prefix_length(kv, tokens) for kv in self._mains())
+        return PromptCost(prompt_tokens=len(tokens), cached_tokens=held)
+
+    def _mains(self) -> list[list[int]]:
+        return [self.kv, self.kv2] if self.second_context else [self.kv]
 
     def glance_cost(self, pieces: Sequence[PromptPiece]) -> PromptCost | None:
         tokens = self._tokens(pieces)
@@ -122,13 +131,23 @@ class CachingFakeEngine(FakeEngine):
     def generate(self, request: GenerationRequest) -> GenerationResult:
         glance = request.purpose == "glance"  # the glance's own cache; the main one stays as it is
         tokens = self._tokens(request.prompt)
-        cache = self.glance_kv if glance else self.kv
+        main = 0
+        if not glance:
+            from codehearth.engine.llama import choose_context
+
+            main = choose_context(self._mains(), tokens, self.last_request, request.purpose)
+            self.contexts_used.append(main)
+            if request.purpose == "complete":
+                self.last_request = main
+        cache = self.glance_kv if glance else self._mains()[main]
         keep = min(common_prefix_length(cache, tokens), max(0, len(tokens) - 1))
         cache = cache[:keep]
         if glance:
             self.glance_kv = cache
-        else:
+        elif main == 0:
             self.kv = cache
+        else:
+            self.kv2 = cache
         evaluated = 0
         reason: StopReason | None = None
         pending = tokens[keep:]

@@ -43,6 +43,9 @@ class EngineSettings(_Base):
     n_batch: int = 256
     n_gpu_layers: int = 0  # -1: offload every layer
     separate_explain_context: bool = True  # explanations get their own llama context
+    # A second completion context where the full prompt is prefilled while requests answer from a smaller one (so
+    # they climb back to the full prompt instead of settling on the smallest rung)
+    second_context: bool = True
     calibrate: bool = True  # measure this machine's speed at load (cached per machine and model file)
     url: str = ""
     model: str = ""  # the model name the remote server expects

@@ -132,3 +132,18 @@ def test_every_generated_token_comes_with_its_log_probability(engine: LlamaEngin
     sure = engine.generate(GenerationRequest(prompt=["The quick brown fox jumps over the lazy"], max_tokens=1))
     unsure = engine.generate(GenerationRequest(prompt=["zxq vlorp 77 --"], max_tokens=1))
     assert sure.text == " dog" and sure.token_logprobs[0][1] > unsure.token_logprobs[0][1] + 1.0
+
+
+def test_a_background_prefill_goes_to_the_second_context_and_spares_the_requests_kv_state(
+        engine: LlamaEngine) -> None:
+    small = "def area(r):\n    return 3.14 * r * r\n\n\ndef volume(r):\n    return "
+    full = "# shapes.py: areas and volumes of round things\nimport math\n\n\n" + small
+    engine.forget_cache()
+    engine.generate(GenerationRequest(prompt=[small], max_tokens=2))  # a request from a smaller prompt
+    prepared = engine.generate(GenerationRequest(prompt=[full], max_tokens=0, purpose="prepare"))
+    assert prepared.stop_reason == "length" and prepared.timings.tokens_evaluated == prepared.timings.prompt_tokens
+    # Both are held now: the request's prompt in one context, the full prompt in the other.
+    small_cost, full_cost = engine.prompt_cost([small]), engine.prompt_cost([full])
+    assert small_cost.new_tokens == 0 and full_cost.new_tokens == 0
+    climbed = engine.generate(GenerationRequest(prompt=[full + "4"], max_tokens=2))
+    assert climbed.timings.tokens_evaluated == 1  # the typed character only: the full prompt was read behind

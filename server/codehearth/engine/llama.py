@@ -121,6 +121,11 @@ class LlamaEngine:
         self.thread_trials: dict[str, float] = {}
         self._chat: NativeContext | None = None
         self._chat_lock = threading.Lock()
+        # A second completion context (made on first use, settings.secondContext): a background prefill of the full
+        # prompt goes where it destroys least, so requests answered from a smaller prompt keep their KV state
+        # while the full one is read behind them, and later requests climb back to it.
+        self._spare: NativeContext | None = None
+        self._last_request: NativeContext | None = None
         self.counters = EngineCounters()
         self.info = self._read_model_info()
         self._eog_cache: dict[int, bool] = {}
@@ -146,6 +151,8 @@ class LlamaEngine:
             self.threads, self.thread_trials = choose_threads(probe, cache, key, fresh=fresh)
         probe.set_threads(self.threads)
         self._glance.set_threads(self.threads)
+        if self._spare is not None:
+            self._spare.set_threads(self.threads)
         key = speed_key(self.path, s, n_ctx, self.threads)
         self.speed = SpeedModel(calibrate(probe, self.threads, n_ctx, cache, key, fresh=fresh))
 
@@ -230,11 +237,36 @@ class LlamaEngine:
         return tokens
 
     def prompt_cost(self, pieces: Sequence[PromptPiece], add_bos: bool = True) -> PromptCost:
-        """How many of this prompt's tokens the completion context's KV cache already holds (cheap: a
+        """How many of this prompt's tokens a completion context's KV cache already holds (cheap: a
         tokenization and a comparison; no decode, no lock: an estimate for planning)."""
         tokens = self.prompt_tokens(pieces, add_bos=add_bos)
-        cached = self._complete.cached_tokens()
-        return PromptCost(prompt_tokens=len(tokens), cached_tokens=common_prefix_length(cached, tokens))
+        held = max(common_prefix_length(ctx.cached_tokens(), tokens) for ctx in self._mains())
+        return PromptCost(prompt_tokens=len(tokens), cached_tokens=held)
+
+    @property
+    def second_context(self) -> bool:
+        """Whether a background prefill may go to a second completion context (see ``choose_context``)."""
+        return self.settings.second_context
+
+    def _mains(self) -> list[NativeContext]:
+        return [self._complete] if self._spare is None else [self._complete, self._spare]
+
+    def _main_for(self, tokens: list[int], purpose: str) -> NativeContext:
+        """The completion context for this prompt (see ``choose_context``); the second one is made on the first
+        background prefill that would otherwise overwrite the last request's KV state."""
+        mains = self._mains()
+        if (purpose == "prepare" and self._spare is None and self.settings.second_context
+                and self._last_request is self._complete):
+            held = common_prefix_length(self._complete.cached_tokens(), tokens)
+            if self._complete.n_tokens - held > 0:  # it would destroy some of the request's state
+                with self._gate.hold(urgent=False):  # made while no decode runs
+                    if self._closed:
+                        raise EngineUnavailable("the model was unloaded")
+                    self._spare = self._new_context("complete-2")
+                mains = self._mains()
+        last = mains.index(self._last_request) if self._last_request in mains else 0
+        index = choose_context([ctx.cached_tokens() for ctx in mains], tokens, last, purpose)
+        return mains[index]
 
     def glance_cost(self, pieces: Sequence[PromptPiece]) -> PromptCost | None:
         """``prompt_cost`` in the glance context (see GenerationRequest.purpose); None when the prompt does not fit
@@ -292,17 +324,19 @@ class LlamaEngine:
                     self._chat = self._new_context("chat")
             return self._chat
 
-    def _context_for(self, purpose: str) -> NativeContext:
+    def _context_for(self, purpose: str, tokens: list[int]) -> NativeContext:
         if purpose == "chat":
             return self._chat_context()
-        return self._glance if purpose == "glance" else self._complete
+        return self._glance if purpose == "glance" else self._main_for(tokens, purpose)
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
         if self._closed:
             raise EngineUnavailable("the model was unloaded")
         urgent = request.purpose in ("complete", "glance")
-        ctx = self._context_for(request.purpose)
         tokens = self.prompt_tokens(request.prompt, add_bos=request.add_bos)
+        ctx = self._context_for(request.purpose, tokens)
+        if request.purpose == "complete":
+            self._last_request = ctx
         if len(tokens) >= ctx.n_ctx:
             raise EngineError(f"prompt of {len(tokens)} tokens does not fit the context of {ctx.n_ctx}")
         if urgent:
@@ -314,7 +348,7 @@ class LlamaEngine:
         # A cancelled request may have waited for the gate; a background prefill never waits (it stops instead),
         # so its batches measure the prompt rate even when a request preempted it.
         measured = result.stop_reason != "cancelled" or request.purpose == "prepare"
-        if ctx is self._complete and self.speed is not None and measured:
+        if ctx in self._mains() and self.speed is not None and measured:
             t = result.timings
             self.speed.update(len(tokens), Sample(evaluated=t.tokens_evaluated, prefill_ms=t.prefill_ms,
                                                   generated=t.tokens_generated, decode_ms=t.decode_ms))
@@ -424,7 +458,8 @@ class LlamaEngine:
     def forget_cache(self) -> None:
         """Drop the completion context's KV cache (the no-reuse baseline of the benchmarks)."""
         with self._gate.hold(urgent=True):
-            self._complete.forget()
+            for ctx in self._mains():
+                ctx.forget()
 
     def close(self) -> None:
         """Free the contexts once no decode is running; later calls raise EngineUnavailable."""
@@ -435,6 +470,26 @@ class LlamaEngine:
             self._model.close()  # its contexts first, then the weights
 
 
+
+
+def choose_context(cached: Sequence[Sequence[int]], tokens: Sequence[int], last_request: int, purpose: str) -> int:
+    """Which of the completion contexts (their cached tokens) takes this prompt.
+
+    A request takes the one that holds most of its prompt (the least to evaluate); on a tie the last request's.
+    A background prefill counts, besides the tokens it must evaluate, the tokens of the last request's KV state it
+    would destroy (the next keystroke needs them): so the full prompt is read in the other context while requests go
+    on from a smaller one, and continues there across keystrokes; on a tie it takes the other one.
+    """
+    def cost(i: int) -> int:
+        held = common_prefix_length(cached[i], tokens)
+        destroyed = len(cached[i]) - held if purpose == "prepare" and i == last_request else 0
+        return len(tokens) - held + destroyed
+
+    def preference(i: int) -> tuple[int, bool]:
+        on_last = i == last_request
+        return cost(i), (on_last if purpose == "prepare" else not on_last)
+
+    return min(range(len(cached)), key=preference)
 
 
 def token_logprob(logits: np.ndarray[Any, np.dtype[np.float32]], token: int) -> float:
