@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from benchmarks.reliability.stress import run_stress
 
 pytestmark = pytest.mark.model

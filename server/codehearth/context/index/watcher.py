@@ -28,6 +28,7 @@ WATCH_DEBOUNCE_S = 0.05  # quiet time that ends a batch
 WATCH_MAX_BATCH_S = 1.0  # a batch is applied after this long even while events keep coming
 RESCAN_PATHS = 256  # a batch touching more paths than this is applied as one rescan
 OVERFLOW = "overflow"  # the kernel dropped events: only a rescan can tell what changed
+WATCH_QUEUE_MAX = 50_000  # events waiting to be applied; past this they are dropped and the next batch rescans
 
 
 class _OverflowHook(logging.Handler):
@@ -56,7 +57,8 @@ class IndexWatcher:
     def __init__(self, index: WorkspaceIndex) -> None:
         self.index = index
         self._observer: Any = None
-        self._events: queue.Queue[tuple[str, str, str | None]] = queue.Queue()
+        self._events: queue.Queue[tuple[str, str, str | None]] = queue.Queue(WATCH_QUEUE_MAX)
+        self._dropped = False  # events were dropped (a full queue): the next batch is a rescan
         self._worker: threading.Thread | None = None
         self.busy = False  # applying a batch now
         self.rescans = 0
@@ -75,7 +77,7 @@ class IndexWatcher:
         except ImportError:  # pragma: no cover - watchdog is a dependency
             log.warning("watchdog unavailable; the index will not follow file changes")
             return
-        events = self._events
+        enqueue = self._enqueue
 
         class _Handler(FileSystemEventHandler):
             def on_any_event(self, event: FileSystemEvent) -> None:
@@ -85,7 +87,7 @@ class IndexWatcher:
                     return  # a file inside changed: that file has its own event
                 src = os.fsdecode(event.src_path)
                 dest = os.fsdecode(event.dest_path) if getattr(event, "dest_path", "") else None
-                events.put((event.event_type, src, dest))
+                enqueue((event.event_type, src, dest))
 
         observer = Observer()
         handler = _Handler()
@@ -102,9 +104,16 @@ class IndexWatcher:
         self._worker = threading.Thread(target=self._drain, name="codehearth-index-watch", daemon=True)
         self._worker.start()
 
+    def _enqueue(self, event: tuple[str, str, str | None]) -> None:
+        """From watchdog's thread: a full queue drops the event and asks for a rescan instead of growing."""
+        try:
+            self._events.put_nowait(event)
+        except queue.Full:
+            self._dropped = True
+
     def overflowed(self) -> None:
         """The kernel's queue overflowed: the next batch is a rescan."""
-        self._events.put((OVERFLOW, "", None))
+        self._enqueue((OVERFLOW, "", None))
 
     def stop(self) -> None:
         observer, self._observer = self._observer, None
@@ -116,7 +125,10 @@ class IndexWatcher:
                 log.debug("watch observer stop failed", exc_info=True)
         worker, self._worker = self._worker, None
         if worker is not None:
-            self._events.put(("stop", "", None))
+            try:
+                self._events.put(("stop", "", None), timeout=2)  # a full queue: the worker sees _stopping
+            except queue.Full:
+                pass
             worker.join(timeout=2)
 
     def _gather(self, first: tuple[str, str, str | None]) -> list[tuple[str, str, str | None]]:
@@ -131,6 +143,9 @@ class IndexWatcher:
             try:
                 batch.append(self._events.get_nowait())
             except queue.Empty:
+                if self._dropped:  # what was dropped is only known to the disk: rescan
+                    self._dropped = False
+                    batch.append((OVERFLOW, "", None))
                 return batch
 
     def _drain(self) -> None:
