@@ -101,6 +101,7 @@ class CachingFakeEngine(FakeEngine):
         self.kv2: list[int] = []
         self.last_request = 0
         self.contexts_used: list[int] = []  # which main context each non-glance call used (0: kv, 1: kv2)
+        self.chat_kv: list[int] = []  # the explanations' own context (chat and read-ahead)
         # A glance context of this many tokens (0: none), with its own cache, like the embedded engine's.
         self.glance_tokens = glance_tokens
         self.glance_kv: list[int] = []
@@ -130,8 +131,13 @@ class CachingFakeEngine(FakeEngine):
 
     def generate(self, request: GenerationRequest) -> GenerationResult:
         glance = request.purpose == "glance"  # the glance's own cache; the main one stays as it is
+        chat = request.purpose in ("chat", "read-ahead")
         tokens = self._tokens(request.prompt)
         main = 0
+        if chat:
+            keep = min(common_prefix_length(self.chat_kv, tokens), max(0, len(tokens) - 1))
+            del self.chat_kv[keep:]
+            return self._evaluate(request, tokens, self.chat_kv, keep)
         if not glance:
             from codehearth.engine.llama import choose_context
 
@@ -148,6 +154,11 @@ class CachingFakeEngine(FakeEngine):
             self.kv = cache
         else:
             self.kv2 = cache
+        return self._evaluate(request, tokens, cache, keep)
+
+    def _evaluate(self, request: GenerationRequest, tokens: list[int], cache: list[int],
+                  keep: int) -> GenerationResult:
+        """Prefill ``tokens[keep:]`` into ``cache`` (in place), then generate unless the request only prefills."""
         evaluated = 0
         reason: StopReason | None = None
         pending = tokens[keep:]
@@ -166,7 +177,7 @@ class CachingFakeEngine(FakeEngine):
             evaluated += len(chunk)
             index += 1
         timings = Timings(prompt_tokens=len(tokens), tokens_evaluated=evaluated, tokens_reused=keep)
-        if reason is not None or request.purpose == "prepare":
+        if reason is not None or request.purpose in ("prepare", "read-ahead"):
             stop: StopReason = reason or "length"
             self.log.append((request.purpose, timings, stop))
             self.counters.add(timings)

@@ -82,6 +82,9 @@ class ContextSettings(_Base):
 class ExplainSettings(_Base):
     max_tokens: Tokens = 384
     budget_tokens: int = 1536
+    # Read the explanation prompt of the function the cursor rests in after this long (a code action asked there),
+    # at idle priority, so "Explain this function" starts at once; 0: never
+    read_ahead_ms: Ms = 1000
 
 
 class Settings(_Base):

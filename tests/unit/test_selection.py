@@ -158,3 +158,18 @@ def test_measured_figures_are_kept_per_model_file_and_thread_count(tmp_path: Pat
     assert cache.figures_for(model, EngineSettings(n_threads=1)) is None  # another thread count is another figure
     model.write_bytes(b"GGUF" + bytes(80))  # a different file under the same name
     assert cache.figures_for(model, two) is None
+
+
+def test_a_model_twice_as_faithful_that_starts_within_seconds_wins_the_explanations(registry: Registry) -> None:
+    # Qwen: 400 prompt tokens at 120/s + one at 9/s = 3.4 s, over explainFirstChunkMs (2500); SmolLM2 0.5 s. Qwen is
+    # 47% faithful on the explanation benchmark, SmolLM2 23%: twice as faithful, and it starts within 6 s.
+    slower = fixed({SMOL: (800.0, 90.0), QWEN: (120.0, 9.0)})
+    chosen = plan(Settings(), registry, slower, ram_mb=24000)
+    assert chosen.explanation is not None and chosen.explanation.model == QWEN
+    assert chosen.explanation.reason.startswith(f"2x as faithful as {SMOL} (47% vs 23% on the explanation benchmark)")
+    # Completions are not judged by faithfulness: SmolLM2's keystroke fits the budget, Qwen's does not.
+    assert chosen.completion is not None and chosen.completion.model == SMOL
+    # Ten seconds to the first chunk is past "a few seconds": the fast one stays.
+    crawling = fixed({SMOL: (800.0, 90.0), QWEN: (40.0, 3.0)})
+    chosen = plan(Settings(), registry, crawling, ram_mb=24000)
+    assert chosen.explanation is not None and chosen.explanation.model == SMOL

@@ -109,7 +109,9 @@ class GenerationRequest:
     # "prepare": prefill only, at idle priority (a waiting completion preempts it between batches); "glance": a
     # completion from a small prompt in the engine's small context of its own, so that the full prompt's KV state
     # (being prefilled in the background) survives it
-    purpose: Literal["complete", "chat", "prepare", "glance"] = "complete"
+    # "read-ahead": an explanation's prompt prefilled into the explanation context while the cursor rests in a
+    # function, at idle priority like "prepare" (stopped by any completion), so the explanation starts at once
+    purpose: Literal["complete", "chat", "prepare", "glance", "read-ahead"] = "complete"
     label: str = field(default="")
     document: str = ""  # the file the prompt is about (the remote audit log records it)
     # Filled while generating by engines that see the logits: (end of the token's text in the text so far, the

@@ -54,7 +54,7 @@ PREFILL_CHUNK = 64  # prompt tokens decoded between deadline checks, until the s
 # first, between batches, so a batch must be short on a slow machine and may be large on a fast one.
 # Small batches cost throughput on a CPU, so a request (whose prefill the plan made fit) takes larger ones than a
 # background prefill (which must let a request go first quickly).
-CHUNK_S = {"complete": 0.25, "prepare": 0.1, "chat": 0.25, "glance": 0.25}
+CHUNK_S = {"complete": 0.25, "prepare": 0.1, "chat": 0.25, "glance": 0.25, "read-ahead": 0.1}
 # The glance context: a few lines above the cursor and a short suggestion, never the full prompt. Small, so its
 # KV cache and buffers cost little (17 ms to make for SmolLM2-135M, 5 ms for Qwen2.5-Coder-0.5B, measured here).
 GLANCE_N_CTX = 256
@@ -325,7 +325,7 @@ class LlamaEngine:
             return self._chat
 
     def _context_for(self, purpose: str, tokens: list[int]) -> NativeContext:
-        if purpose == "chat":
+        if purpose in ("chat", "read-ahead"):
             return self._chat_context()
         return self._glance if purpose == "glance" else self._main_for(tokens, purpose)
 
@@ -371,7 +371,7 @@ class LlamaEngine:
         # 1. Prefill: keep the longest common prefix, evaluate the rest in chunks (deadline between chunks).
         # What a chunk evaluated stays in the KV cache when the deadline cuts the prefill: the next request
         # continues from there.
-        preparing = req.purpose == "prepare"
+        preparing = req.purpose in ("prepare", "read-ahead")
         chunk_size = self._chunk(req.purpose)
         if preparing and self._gate.urgent_waiting:
             return GenerationResult(text="", stop_reason="cancelled", timings=timings)

@@ -76,6 +76,65 @@ class ExplainService:
         self._cache = _open_cache(cache_dir)
         self._active: set[CancelToken] = set()  # the loop's (see codehearth.threads)
         self._owner = threads.owner()
+        # Reading ahead (the loop's): the explanation prompt of the function the cursor rests in, prefilled
+        self._rest: asyncio.TimerHandle | None = None
+        self._ahead: tuple[str, CancelToken] | None = None  # (cache key, its cancel token) of the read-ahead
+        self.read_aheads = 0  # started
+        self.read_ahead_hits = 0  # explanations whose prompt a read-ahead had (begun to) read
+
+    def rest_at(self, doc: Document, point: Point) -> None:
+        """The cursor is at ``point`` (a code action asked there): once it has rested ``explain.readAheadMs`` in a
+        function, read that function's explanation prompt into the explanation context at idle priority (any
+        completion stops it), so the code action's first chunk comes at once. The same place again only re-arms."""
+        delay = self.settings.explain.read_ahead_ms
+        if delay <= 0:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop (command line use)
+            return
+        threads.check_owner(self._owner, "explanation service")
+        if self._rest is not None:
+            self._rest.cancel()
+        self._rest = loop.call_later(delay / 1000, lambda: loop.create_task(self._read_ahead(doc, point)))
+
+    async def _read_ahead(self, doc: Document, point: Point) -> None:
+        self._rest = None
+        engine = self._engine()
+        # Only where it pays and harms nothing: an embedded engine (it shows its KV cache) with the explanations'
+        # own context; never while an explanation runs (it has the context).
+        if (engine is None or not hasattr(engine, "prompt_cost") or self._active
+                or not self.settings.engine.separate_explain_context):
+            return
+        try:
+            ctx = self.find_function(doc, point)
+        except (ValueError, RuntimeError) as exc:
+            log.debug("read-ahead: no function: %s", exc)
+            return
+        if ctx is None:
+            return
+        key = self._cache_key(ctx, engine)
+        if (self._ahead is not None and self._ahead[0] == key) or self._cache_get(key) is not None:
+            return  # read already (or being read), or answered from the disk cache at once anyway
+        if self._ahead is not None:
+            self._ahead[1].cancel()
+        cancel = CancelToken()
+        self._ahead = (key, cancel)
+        request = GenerationRequest(
+            prompt=engine.chat_prompt(explain_messages(ctx, self._display_path(doc), doc.language)),
+            max_tokens=0, cancel=cancel, purpose="read-ahead", document=doc.uri, add_bos=False)
+        self.read_aheads += 1
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(self._executor, engine.generate, request)
+        except EngineError as exc:
+            log.debug("read-ahead failed: %s", exc)
+            result = None
+        if result is None or result.stop_reason != "length":
+            if self._ahead is not None and self._ahead[1] is cancel:
+                self._ahead = None  # stopped by a completion: the next rest reads it again
+        else:
+            log.debug("read ahead: the explanation prompt of %s (%d tokens evaluated)", ctx.function.name,
+                      result.timings.tokens_evaluated)
 
     def find_function(self, doc: Document, point: Point) -> ExplainContext | None:
         return self.builder.explain_context(doc, point, self.settings.explain.budget_tokens)
@@ -101,6 +160,12 @@ class ExplainService:
         if engine is None:
             raise ExplainError("the model is not loaded yet")
         key = self._cache_key(ctx, engine)
+        if self._ahead is not None:
+            if self._ahead[0] == key:
+                self.read_ahead_hits += 1  # its prompt is in the context, or being read: this continues from it
+            else:
+                self._ahead[1].cancel()  # another function: the executor is this explanation's now
+            self._ahead = None
         hit = self._cache_get(key)
         if hit is not None:
             if on_chunk is not None:
@@ -197,6 +262,12 @@ class ExplainService:
         threads.check_owner(self._owner, "explanation service")
         for token in list(self._active):
             token.cancel(reason)
+        if self._rest is not None:
+            self._rest.cancel()
+            self._rest = None
+        if self._ahead is not None:  # a reload empties the context: what was read ahead is gone
+            self._ahead[1].cancel()
+            self._ahead = None
 
     def close(self) -> None:
         self.cancel_all()

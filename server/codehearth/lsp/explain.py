@@ -35,6 +35,7 @@ def register(server: CodehearthServer) -> None:
         function = doc.enclosing_function(point)
         if function is None:
             return []
+        ls.assistant.explanations.rest_at(doc, point)  # read its explanation prompt ahead if the cursor stays
         position = {"line": params.range.start.line, "character": params.range.start.character}
         return [
             types.CodeAction(

@@ -55,6 +55,8 @@ class ModelEntry(msgspec.Struct, kw_only=True):
     approx_size: int = 0  # bytes as listed on the hub, for estimates before the file is here
     # Quality rank per role (higher is better; see models/selection.py); a role missing here is not offered.
     quality: dict[str, int] = msgspec.field(default_factory=dict)
+    # Share of faithful explanations on the explanation benchmark (benchmarks/quality/explain.py); 0: not measured
+    faithfulness: float = 0.0
 
     def expected_size(self) -> int:
         return self.size or self.approx_size

@@ -47,6 +47,12 @@ MB = 1024 * 1024
 EXPLAIN_PROMPT_TOKENS = 400
 # When nothing starts within explainFirstChunkMs: the best model that starts within this many times it.
 EXPLAIN_PATIENCE = 4
+# Faithful first: a model at least this many times as faithful as the one that starts within explainFirstChunkMs
+# wins when it starts within FAITHFUL_WAIT_MS (a reader waits a few seconds for a right explanation; a wrong one
+# costs the tool their trust). On this machine SmolLM2-135M starts in ~1.5 s and is 23% faithful, Qwen2.5-Coder-0.5B
+# ~3 s and 47% (benchmarks/results/explain.json).
+FAITHFUL_RATIO = 2.0
+FAITHFUL_WAIT_MS = 6000
 # Without any measurement on this machine: bytes of weights read per second while generating, per thread,
 # and prompt tokens evaluated per generated token. Measured here (2 busy cores, 1 thread, load ~2:
 # SmolLM2 34 tokens/s x 98 MB = 3.3 GB/s, Qwen 0.5B 12.9 x 491 MB = 6.3 GB/s; prompt 2.4-3.7x generation),
@@ -66,6 +72,7 @@ class Candidate(msgspec.Struct, kw_only=True, rename="camel"):
     fim: str
     kind: str
     quality: int
+    faithfulness: float  # measured share of faithful explanations (0: not measured)
     size_mb: int
     size_estimated: bool
     present: bool
@@ -192,7 +199,7 @@ def candidates(
         fast = keystroke <= settings.latency_budget_ms if role == "completion" else first <= settings.explain_first_chunk_ms
         out.append(Candidate(
             id=entry.id, name=entry.name, family=entry.family, fim=entry.fim, kind=entry.kind,
-            quality=entry.quality[role], size_mb=size // MB, size_estimated=estimated,
+            quality=entry.quality[role], faithfulness=entry.faithfulness, size_mb=size // MB, size_estimated=estimated,
             present=(registry.directory / entry.file).is_file(), pull=f"codehearth models pull {entry.id}",
             figures=figures, keystroke_ms=round(keystroke, 1), first_chunk_ms=round(first, 1), memory_mb=memory,
             fits_memory=memory <= budget, fast_enough=fast,
@@ -219,6 +226,13 @@ def pick(role: Role, cands: list[Candidate], settings: Settings, memory_left_mb:
     if not usable:
         return None
     fast = [c for c in usable if c.fast_enough]
+    if fast and role == "explanation":
+        faithful = _more_faithful(fast[0], usable, settings)
+        if faithful is not None:
+            return faithful, (f"{FAITHFUL_RATIO:g}x as faithful as {fast[0].id} ({faithful.faithfulness:.0%} vs "
+                              f"{fast[0].faithfulness:.0%} on the explanation benchmark) and starts within "
+                              f"{max(settings.explain_first_chunk_ms, FAITHFUL_WAIT_MS)} ms: "
+                              f"{_speed_words(faithful, role, settings)}")
     if fast:
         best = fast[0]  # cands are best first
         better = [c for c in cands if c.quality > best.quality]
@@ -242,6 +256,15 @@ def pick(role: Role, cands: list[Candidate], settings: Settings, memory_left_mb:
     key = (lambda c: c.keystroke_ms) if role == "completion" else (lambda c: c.first_chunk_ms)
     best = min(usable, key=key)
     return best, f"no model present is fast enough here; the fastest: {_speed_words(best, role, settings)}"
+
+
+def _more_faithful(fast: Candidate, usable: list[Candidate], settings: Settings) -> Candidate | None:
+    """The most faithful usable model that is FAITHFUL_RATIO x as faithful as ``fast`` and starts within a few
+    seconds; None when there is none (or faithfulness is not measured for them)."""
+    wait = max(settings.explain_first_chunk_ms, FAITHFUL_WAIT_MS)
+    better = [c for c in usable if fast.faithfulness > 0 and c.faithfulness >= FAITHFUL_RATIO * fast.faithfulness
+              and c.first_chunk_ms <= wait]
+    return max(better, key=lambda c: c.faithfulness) if better else None
 
 
 def _explicit(role: Role, model: str, registry: Registry, settings: Settings) -> Choice:
