@@ -1,5 +1,8 @@
 """The confidence gate's curve on the editor benchmark's TUNING split (issue 22): shown share against wrong share.
 
+Also the sweep that chooses the defaults: any rows (``MODEL@MS``, ``defaults``), one thread count per run
+(``--threads``), each reported as typed and at its best threshold.
+
 Rows run with ``minConfidence`` off; every answer's confidence (the lowest and the mean log-probability of the
 tokens of its first line) comes from the server's log line per answer (``lsp/completion.py``). Each ghost text the
 typist read is traced back to the answer for that cursor position, and hiding it at a threshold T is simulated by
@@ -96,7 +99,7 @@ def curve(readings: list[dict[str, Any]], cost: float) -> dict[str, Any]:
             rows.append({"measure": measure, "threshold": threshold, **s, "objective": round(objective, 1)})
     best = max(rows, key=lambda r: (r["objective"], r["threshold"] is None))
     return {"points": rows, "best": {"measure": best["measure"], "threshold": best["threshold"],
-                                     "objective": best["objective"]}}
+                                     "objective": best["objective"]}, "best_point": best}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -152,6 +155,18 @@ def markdown(out: dict[str, Any]) -> str:
     lines = [f"# The confidence gate on the editor benchmark's tuning split ({out['cadence_ms']} ms a character)", "",
              f"`{out['command']}` — commit `{out['git_commit']}`; passages {', '.join(out['passages'])}; objective: "
              f"useful characters − {out['wrong_cost']:g} × wrong ghost texts.", ""]
+    lines += ["Rows (tuning split): as typed (gate off), and at each row's best threshold.", "",
+              "| row | model | useful/keystroke | wrong | exact | shown | full prompt share | gated: measure ≥ T | "
+              "useful/keystroke | wrong | exact | objective |", "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
+    for name, row in out["rows"].items():
+        u, b = row["summary_ungated"], row["best_point"]
+        t = "off" if b["threshold"] is None else f"{b['measure']} ≥ {b['threshold']:g}"
+        lines.append(f"| {name} | {row['model_used']} | {u.get('useful_per_keystroke')} | {u.get('wrong_share')} | "
+                     f"{u.get('exact_share')} | {u.get('shown_share')} | "
+                     f"{(row.get('prompts') or {}).get('full_prompt_share')} | {t} | "
+                     f"{b.get('useful_per_keystroke')} | {b.get('wrong_share')} | {b.get('exact_share')} | "
+                     f"{b['objective']} |")
+    lines.append("")
     for name, row in out["rows"].items():
         best = row["best"]
         lines += [f"## {name} ({row['model_used']})", "",
