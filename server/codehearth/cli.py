@@ -365,7 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("demo", help="a scripted editor session against the real server")
-    p.add_argument("--budget-ms", type=int, default=400)
+    p.add_argument("--budget-ms", type=int, default=None, help="latencyBudgetMs (default: the setting's default)")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("stats", help="local acceptance statistics of the suggestions (kept on this machine only)")

@@ -131,7 +131,13 @@ async def run_demo(budget_ms: int, server_cmd: list[str]) -> int:
     if status.get("state") != "ready":
         _out(f"model failed to load: {status.get('message')}")
         return 1
-    _out(f"models ready after {(time.monotonic() - started) * 1000:.0f} ms; latency budget {budget_ms} ms")
+    from codehearth.config import Settings
+
+    gate = Settings().min_confidence
+    _out(f"models ready after {(time.monotonic() - started) * 1000:.0f} ms; latency budget {budget_ms} ms"
+         + (" (the default, chosen on the editor benchmark)" if budget_ms == Settings().latency_budget_ms else "")
+         + (f"; suggestions below a {Settings().confidence_measure} log-probability of {gate:g} per token are "
+            "hidden" if gate < 0 else ""))
     roles = status.get("models")
     for role, label in (("completion", "completions "), ("explanation", "explanations")):
         info = _get(roles, role)
@@ -223,6 +229,9 @@ def _keep_speed_figures(fresh_cache: Path) -> None:
         shutil.copy(measured, fresh_cache / FILE_NAME)
 
 
-def main(budget_ms: int = 400, server_cmd: list[str] | None = None) -> int:
+def main(budget_ms: int | None = None, server_cmd: list[str] | None = None) -> int:
+    """``budget_ms``: latencyBudgetMs for the session; None: the setting's default."""
+    from codehearth.config import Settings
+
     cmd = server_cmd or [sys.executable, "-m", "codehearth", "serve"]
-    return asyncio.run(run_demo(budget_ms, cmd))
+    return asyncio.run(run_demo(budget_ms if budget_ms is not None else Settings().latency_budget_ms, cmd))
