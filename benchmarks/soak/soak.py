@@ -10,6 +10,13 @@ function keeps the explanation cache from answering), the file is closed, and th
 ``--sample-s`` seconds the server's resident memory, open file descriptors and threads are read from /proc and
 the p50/p95 of the completions answered since the last sample are noted.
 
+Meanwhile, as in the concurrency stress (``benchmarks/reliability/stress.py``, issue 23), everything that runs on
+another thread is kept busy (``--no-disturb`` turns it off): the settings change every ``DISTURB["settings_s"]``
+(each change reloads the model), the model file (a copy in the run's folder) is replaced on disk every
+``DISTURB["model_s"]`` (the file watch reloads it), files appear in and vanish from the workspace (the index
+thread), a cancel storm of completions and an explanation started and then cancelled run on a document of their
+own. Samples are taken with the model loaded (never in the middle of a reload, when two copies are briefly mapped).
+
 Drift is measured from minute 5 (start-up, first-touch page faults and caches warming are not drift) to the end,
 two ways: the last sample against the minute-5 sample, and a least-squares line through every sample from minute 5
 on (its rise over the span, as a share of its value at minute 5), which one noisy minute cannot swing. The run's
@@ -57,6 +64,9 @@ PAUSE_S = (0.15, 0.6)
 LINE_WAIT_S = 2.0  # at the end of a line the user waits (up to this long) for the suggestion
 DRIFT_FROM_MIN = 5.0
 DRIFT_LIMIT = 0.05
+DISTURB = {"settings_s": 90.0, "model_s": 300.0, "files_per_minute": 30.0, "storm_s": 30.0, "explain_s": 45.0}
+STORM_TEXT = ("import json\n\n\ndef load(path):\n    with open(path) as fh:\n        data = json.load(fh)\n"
+              "    return data\n")
 MEMORY_KEYS = ("anonymousMb", "fileMb", "heapInUseMb", "heapFreeMb", "heapMmappedMb", "pythonTracedMb",
                "tracingOverheadMb", "gcObjects")
 
@@ -161,9 +171,113 @@ class Driver:
         self.client.text_document_did_close(types.DidCloseTextDocumentParams(types.TextDocumentIdentifier(uri)))
 
     def _answered(self, fut: asyncio.Future[Any], sent: float) -> None:
-        if fut.cancelled() or fut.exception() is not None:
+        if fut.cancelled():
+            return
+        exc = fut.exception()
+        if exc is not None:
+            if getattr(exc, "code", None) == -32603:  # cancelled ones (-32800) are the editor's doing
+                self.errors.append(f"completion: -32603 {exc}"[:200])
             return
         self.latencies.append((time.monotonic(), (time.monotonic() - sent) * 1000))
+
+
+class Disturber:
+    """What runs on the server's other threads, kept busy while the driver types (see the module docstring)."""
+
+    def __init__(self, client: LanguageClient, rng: random.Random, workspace: Path, model_copy: Path,
+                 model: Path) -> None:
+        self.client, self.rng, self.workspace = client, rng, workspace
+        self.model_copy, self.model = model_copy, model
+        self.counts = {"settings_changes": 0, "model_replacements": 0, "files_created": 0, "files_deleted": 0,
+                       "storm_requests": 0, "explanations_cancelled": 0}
+        self.answers: dict[str, int] = {}  # how the disturbing requests were answered: "result" or the error code
+        self.uri = (workspace / "storm.py").as_uri()
+        self.live: list[Path] = []
+        self.reloading_until = 0.0  # samples wait past this (a reload in progress maps the model twice)
+
+    def _request(self, method: str, params: Any) -> str:
+        msg_id = f"d{sum(self.counts.values())}-{self.rng.random():.6f}"
+        future = self.client.protocol.send_request(method, params, msg_id=msg_id)
+        future.add_done_callback(self._answered)
+        return msg_id
+
+    def _answered(self, future: Any) -> None:
+        if future.cancelled():
+            return
+        exc = future.exception()
+        key = "result" if exc is None else str(getattr(exc, "code", type(exc).__name__))
+        self.answers[key] = self.answers.get(key, 0) + 1
+
+    async def run(self, stop_at: float) -> None:
+        (self.workspace / "storm.py").write_text(STORM_TEXT)
+        self.client.text_document_did_open(types.DidOpenTextDocumentParams(types.TextDocumentItem(
+            uri=self.uri, language_id="python", version=1, text=STORM_TEXT)))
+        now = time.monotonic()
+        due = {"settings": now + DISTURB["settings_s"], "model": now + DISTURB["model_s"],
+               "file": now, "storm": now + DISTURB["storm_s"], "explain": now + DISTURB["explain_s"]}
+        while time.monotonic() < stop_at:
+            now = time.monotonic()
+            if now >= due["file"]:
+                self.churn()
+                due["file"] = now + 60.0 / DISTURB["files_per_minute"] / 2  # one create or delete each time
+            if now >= due["settings"]:
+                batch = 128 if self.counts["settings_changes"] % 2 == 0 else 256
+                self.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
+                    settings={"engine": {"nBatch": batch}}))
+                self.counts["settings_changes"] += 1
+                self.reloading_until = now + 20
+                due["settings"] = now + DISTURB["settings_s"]
+            if now >= due["model"]:
+                part = self.model_copy.with_name(self.model_copy.name + ".part")
+                await asyncio.get_running_loop().run_in_executor(None, shutil.copyfile, self.model, part)
+                os.replace(part, self.model_copy)
+                self.counts["model_replacements"] += 1
+                self.reloading_until = time.monotonic() + 20
+                due["model"] = now + DISTURB["model_s"]
+            if now >= due["storm"]:
+                params = types.InlineCompletionParams(
+                    text_document=types.TextDocumentIdentifier(uri=self.uri), position=types.Position(6, 15),
+                    context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic))
+                ids = [self._request("textDocument/inlineCompletion", params) for _ in range(10)]
+                for msg_id in ids:
+                    self.client.protocol.notify("$/cancelRequest", types.CancelParams(id=msg_id))
+                self.counts["storm_requests"] += len(ids)
+                due["storm"] = now + DISTURB["storm_s"]
+            if now >= due["explain"]:
+                msg_id = self._request("workspace/executeCommand", types.ExecuteCommandParams(
+                    command="codehearth.explain", arguments=[self.uri, {"line": 3, "character": 4}]))
+                await asyncio.sleep(self.rng.uniform(0.05, 0.5))
+                self.client.protocol.notify("$/cancelRequest", types.CancelParams(id=msg_id))
+                self.counts["explanations_cancelled"] += 1
+                due["explain"] = now + DISTURB["explain_s"]
+            await asyncio.sleep(0.2)
+
+    def churn(self) -> None:
+        if len(self.live) < 20 or self.rng.random() < 0.5:
+            n = self.counts["files_created"]
+            path = self.workspace / "churn" / f"f{n}.py"
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(f"def churned_{n}(x):\n    return x + {n}\n")
+            self.live.append(path)
+            self.counts["files_created"] += 1
+        else:
+            self.live.pop(self.rng.randrange(len(self.live))).unlink()
+            self.counts["files_deleted"] += 1
+
+
+async def wait_until_loaded(client: LanguageClient, disturber: Disturber | None, timeout: float = 60) -> None:
+    """Before a sample: the model loaded (not between a reload's unload and load, nor with two copies mapped)."""
+    end = time.monotonic() + timeout
+    if disturber is not None:
+        while time.monotonic() < min(end, disturber.reloading_until):
+            stats = to_dict(await client.protocol.send_request_async("codehearth/stats", None))
+            if stats["state"] == "ready" and time.monotonic() > disturber.reloading_until - 15:
+                break  # the reload is over (at least 5 s after it began, and ready)
+            await asyncio.sleep(0.5)
+    while time.monotonic() < end:
+        if to_dict(await client.protocol.send_request_async("codehearth/stats", None))["state"] == "ready":
+            return
+        await asyncio.sleep(0.5)
 
 
 def fit_drift(samples: list[dict[str, Any]], key: str) -> dict[str, Any]:
@@ -198,7 +312,13 @@ async def memory_split(client: LanguageClient, top: int = 0) -> dict[str, Any]:
 
 
 async def soak(minutes: float, sample_s: float, work: Path, budget_ms: int, seed: int,
-               trace_python: bool = True) -> dict[str, Any]:
+               trace_python: bool = True, disturb: bool = True) -> dict[str, Any]:
+    from codehearth.models.registry import Registry
+
+    model = Registry().resolve("default")
+    model_copy = work / "models" / "model.gguf"  # replaced on disk during the run: never the user's own file
+    model_copy.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(model, model_copy)
     workspace = work / "ws"
     for rel in FILES:
         dest = workspace / rel
@@ -224,6 +344,7 @@ async def soak(minutes: float, sample_s: float, work: Path, budget_ms: int, seed
     rng = random.Random(seed)
     samples: list[dict[str, Any]] = []
     driver = Driver(client, rng)
+    disturber = Disturber(client, random.Random(seed + 1), workspace, model_copy, model) if disturb else None
     pid = client._server.pid  # type: ignore[attr-defined]
     try:
         caps = client_capabilities("visual-studio-code")
@@ -232,7 +353,7 @@ async def soak(minutes: float, sample_s: float, work: Path, budget_ms: int, seed
         params = types.InitializeParams(
             capabilities=caps, process_id=os.getpid(), root_uri=workspace.as_uri(),
             workspace_folders=[types.WorkspaceFolder(uri=workspace.as_uri(), name="ws")],
-            initialization_options={"latencyBudgetMs": budget_ms})
+            initialization_options={"latencyBudgetMs": budget_ms, "model": str(model_copy)})
         client.capabilities = params.capabilities
         await client.initialize_async(params)
         client.initialized(types.InitializedParams())
@@ -256,6 +377,7 @@ async def soak(minutes: float, sample_s: float, work: Path, budget_ms: int, seed
             while True:
                 tick += 1
                 await asyncio.sleep(max(0.0, started + tick * sample_s - time.monotonic()))
+                await wait_until_loaded(client, disturber)
                 now = time.monotonic()
                 window = [ms for t, ms in driver.latencies if last <= t < now]
                 sample = {"minute": round((now - started) / 60, 2), **proc_sample(pid),
@@ -268,6 +390,7 @@ async def soak(minutes: float, sample_s: float, work: Path, budget_ms: int, seed
                 last = now
 
         sampling = asyncio.get_running_loop().create_task(sampler())
+        disturbing = asyncio.get_running_loop().create_task(disturber.run(stop_at)) if disturber else None
         n = 0
         while time.monotonic() < stop_at:
             rel = usable[n % len(usable)]
@@ -280,6 +403,8 @@ async def soak(minutes: float, sample_s: float, work: Path, budget_ms: int, seed
         await asyncio.sleep(max(0.0, stop_at - time.monotonic()))
         await asyncio.sleep(0.5)
         sampling.cancel()
+        if disturbing is not None:
+            await disturbing  # it ends at stop_at; an exception in it is the soak's
         final_stats = to_dict(await client.protocol.send_request_async("codehearth/stats", None))
         memory_at_end = await memory_split(client, top=20)
     finally:
@@ -295,7 +420,8 @@ async def soak(minutes: float, sample_s: float, work: Path, budget_ms: int, seed
     run_minutes = round(samples[-1]["minute"], 2) if samples else 0.0
     return {
         "name": "soak",
-        "command": f"python -m benchmarks.soak --minutes {minutes:g} --sample-s {sample_s:g}",
+        "command": f"python -m benchmarks.soak --minutes {minutes:g} --sample-s {sample_s:g}"
+                   + ("" if disturb else " --no-disturb"),
         "machine": machine_info(),
         "minutes_requested": minutes,
         "minutes_run": run_minutes,
@@ -310,6 +436,10 @@ async def soak(minutes: float, sample_s: float, work: Path, budget_ms: int, seed
         "explain_p50_ms": pct([ms for _, ms in driver.explanations], 0.5),
         "latency_ms": {"p50": pct(all_ms, 0.5), "p95": pct(all_ms, 0.95)},
         "errors": driver.errors[:20],
+        "internal_errors": sum("-32603" in e or "Internal error" in e for e in driver.errors)
+        + (disturber.answers.get("-32603", 0) if disturber else 0),
+        "disturbances": ({**disturber.counts, "answers": disturber.answers, **DISTURB}
+                         if disturber else None),
         "samples": samples,
         "drift_from_minute": DRIFT_FROM_MIN,
         "drift_limit": DRIFT_LIMIT,
@@ -365,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget-ms", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--no-trace", action="store_true", help="do not trace Python's allocations in the server")
+    parser.add_argument("--no-disturb", action="store_true",
+                        help="no reloads, model file replacements, file churn, cancel storms (typing only)")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     add_allow_dirty(parser)
     args = parser.parse_args(argv)
@@ -372,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     begin_results(args.allow_dirty, work / "home")
     try:
         results = asyncio.run(soak(args.minutes, args.sample_s, work, args.budget_ms, args.seed,
-                                       trace_python=not args.no_trace))
+                                       trace_python=not args.no_trace, disturb=not args.no_disturb))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     args.out.mkdir(parents=True, exist_ok=True)
