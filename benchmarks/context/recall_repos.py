@@ -61,6 +61,8 @@ REPOS = [
          "usr/share/gocode/src/github.com/hashicorp/hcl/v2", ("testdata/", "specsuite/")),
     Repo("rust", "deb", "librust-toml-edit-dev", "0.14.4-2", "usr/share/cargo/registry/toml_edit-0.14.4",
          ("tests/", "benches/", "examples/")),
+    Repo("rust", "deb", "librust-regex-syntax-dev", "0.6.27-1", "usr/share/cargo/registry/regex-syntax-0.6.27",
+         ("tests/", "benches/", "examples/", "src/unicode_tables/")),
     Repo("java", "deb", "openjfx-source", "11.0.11+1-3", "javafx.base", (), zip_member="javafx.base/"),
     Repo("c", "deb", "libxcrypt-source", "1:4.4.33-2", "usr/src/libxcrypt/lib"),
     Repo("cpp", "deb", "dpf-source", "1.6+ds-2", "usr/share/dpf", ("utils/", "examples/", "tests/")),
@@ -140,18 +142,32 @@ def _found(site: Site, snippets: list[Any]) -> bool:
     return False
 
 
-def unresolved_relative_imports(index: WorkspaceIndex, language: str) -> list[str]:
-    """Relative imports (and re-exports) the resolver maps to no file."""
+_IMPORT_SUFFIXES = ("", ".ts", ".tsx", ".js", ".jsx", ".mjs", ".cjs", ".d.ts", "/index.ts", "/index.tsx", "/index.js")
+
+
+def _on_disk(path: str, source: str) -> bool:
+    """Does a relative import name a file that exists (``./x.js`` written for ``x.ts`` included)?"""
+    base = os.path.normpath(os.path.join(os.path.dirname(path), source))
+    stems = [base, *(base[: -len(e)] for e in (".js", ".jsx", ".mjs", ".cjs") if base.endswith(e))]
+    return any(os.path.isfile(stem + suffix) for stem in stems for suffix in _IMPORT_SUFFIXES)
+
+
+def relative_imports(index: WorkspaceIndex, language: str) -> tuple[list[str], list[str]]:
+    """(unresolved, missing): relative imports and re-exports of an existing file that the resolver maps to no
+    file, and those naming a file the package does not ship (no resolver could place them)."""
     resolver = Resolver(index)
-    out: list[str] = []
+    unresolved: list[str] = []
+    missing: list[str] = []
     for path in sorted(index.paths()):
         symbols = index.file_symbols(path)
-        if symbols is None or languages.language_for_path(path) not in _SAME_FAMILY[language]:
+        file_language = languages.language_for_path(path)
+        if symbols is None or file_language not in _SAME_FAMILY[language]:
             continue
         for imp in symbols.imports:
-            if imp.source.startswith(".") and not resolver.module_files_at(path, languages.language_for_path(path), imp.source):
-                out.append(f"{index.relpath(path)}: {imp.source}")
-    return out
+            if imp.source.startswith(".") and not resolver.module_files_at(path, file_language, imp.source):
+                where = f"{index.relpath(path)}: {imp.source}"
+                (unresolved if _on_disk(path, imp.source) else missing).append(where)
+    return unresolved, missing
 
 
 _SAME_FAMILY = {
@@ -210,7 +226,7 @@ def measure(repo: Repo, root: Path, fetched: str, work: Path, budget: int, max_s
                 "rule": site.how,
                 "context_held": [f"{s.label} ({s.path})" for s in ctx.snippets],
             })
-    unresolved = unresolved_relative_imports(index, repo.language)
+    unresolved, missing = relative_imports(index, repo.language)
     index.close()
     shutil.rmtree(cache, ignore_errors=True)
     n = len(sites)
@@ -232,6 +248,7 @@ def measure(repo: Repo, root: Path, fetched: str, work: Path, budget: int, max_s
         "by_rule": {rule: {"sites": by_rule[rule], "hits": by_rule_hits[rule]} for rule in sorted(by_rule)},
         "unresolved_relative_imports": len(unresolved),
         "unresolved_examples": unresolved[:10],
+        "relative_imports_of_files_not_shipped": missing,
         "ground_truth_unplaced_imports": len(getattr(miner, "unresolved", [])),
         "build_ms_p50": round(build_ms[n // 2], 2) if n else None,
         "build_ms_max": round(build_ms[-1], 2) if n else None,
@@ -242,6 +259,21 @@ def measure(repo: Repo, root: Path, fetched: str, work: Path, budget: int, max_s
 # ------------------------------------------------------------------------------- report
 def _pct(x: float | None) -> str:
     return "—" if x is None else f"{x:.1%}"
+
+
+def _per_language(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        agg = out.setdefault(r["language"], {"sites": 0, "hits": 0, "ambiguous_sites": 0, "ambiguous_hits": 0,
+                                             "unresolved_relative_imports": 0})
+        for key in agg:
+            agg[key] += r[key]
+    for agg in out.values():
+        agg["recall"] = round(agg["hits"] / agg["sites"], 4) if agg["sites"] else None
+        agg["ambiguous_recall"] = (
+            round(agg["ambiguous_hits"] / agg["ambiguous_sites"], 4) if agg["ambiguous_sites"] else None
+        )
+    return out
 
 
 def write_markdown(result: dict[str, Any], path: Path) -> None:
@@ -264,6 +296,18 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
         )
     for name, why in result.get("skipped", {}).items():
         lines.append(f"| {name} | skipped: {why} | | | | | | |")
+    lines += ["", "Per language (all its repositories together):", "",
+              "| language | sites | recall | ambiguous sites | recall (ambiguous) | unresolved relative imports |",
+              "|---|---:|---:|---:|---:|---:|"]
+    for language, agg in _per_language(result["languages"]).items():
+        lines.append(
+            f"| {language} | {agg['sites']} | {_pct(agg['recall'])} | {agg['ambiguous_sites']} "
+            f"| {_pct(agg['ambiguous_recall'])} | {agg['unresolved_relative_imports']} |"
+        )
+    not_shipped = [(r["language"], x) for r in result["languages"] for x in r["relative_imports_of_files_not_shipped"]]
+    if not_shipped:
+        lines += ["", "Relative imports of files the package does not ship (not counted as unresolved): "
+                  + ", ".join(f"{lang} `{x}`" for lang, x in not_shipped)]
     lines += ["", "Sites by the rule that found them (hits/sites):", ""]
     for r in result["languages"]:
         rules = ", ".join(f"{k} {v['hits']}/{v['sites']}" for k, v in r["by_rule"].items())
@@ -322,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
             result["languages"].append(r)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    result["per_language"] = _per_language(result["languages"])
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "recall.json").write_text(json.dumps(result, indent=1) + "\n")
     write_markdown(result, args.out / "recall.md")

@@ -179,10 +179,31 @@ def go_receiver_type(node: ts.Node, source: bytes) -> str:
 def container_name(node: ts.Node, source: bytes) -> str:
     name = node.child_by_field_name("name")
     if name is None:
-        name = node.child_by_field_name("type")  # rust impl_item
+        name = node.child_by_field_name("type")  # rust impl_item: `impl<T> Trait for Map<K, V>` is Map's
+        while name is not None and name.type in ("generic_type", "reference_type", "scoped_type_identifier"):
+            inner = name.child_by_field_name("type") or name.child_by_field_name("name")
+            if inner is None:
+                break
+            name = inner
     if name is None:
         return ""
     return node_text(name, source)
+
+
+def _qualified_scope(node: ts.Node, source: bytes) -> str:
+    """C++ ``void Widget::PrivateData::show() {…}`` outside the class: ``PrivateData``."""
+    decl = node.child_by_field_name("declarator")
+    while decl is not None and decl.type in ("pointer_declarator", "reference_declarator"):
+        decl = decl.child_by_field_name("declarator") or next(iter(decl.named_children[-1:]), None)
+    inner = decl.child_by_field_name("declarator") if decl is not None and decl.type == "function_declarator" else None
+    if inner is None or inner.type != "qualified_identifier":
+        return ""
+    scope = inner.child_by_field_name("scope")
+    while scope is not None and scope.type == "qualified_identifier":  # a::b::C → C
+        scope = scope.child_by_field_name("name")
+    if scope is not None and scope.type == "template_type":
+        scope = scope.child_by_field_name("name")
+    return node_text(scope, source) if scope is not None else ""
 
 
 def _is_exported(node: ts.Node, name: str, language: str, source: bytes) -> bool:
@@ -258,6 +279,11 @@ def extract_definitions(tree: ts.Tree, source: bytes, language: str, path: str) 
             continue
         if language == "go" and node.type == "method_declaration":
             container = go_receiver_type(node, source)  # methods belong to their receiver's type
+        elif language == "cpp" and not container and node.type == "function_definition":
+            container = _qualified_scope(node, source)  # defined out of its class: Class::method
+            if "::" in name:  # Outer::Inner::method: the name is its last part
+                scope, name = name.rsplit("::", 1)
+                container = scope.rsplit("::", 1)[-1].split("<", 1)[0]
         if container and kind == "function":
             kind = "method"
         span = node
@@ -333,11 +359,51 @@ def _merge_overloads(defs: list[Definition], source: bytes) -> list[Definition]:
     return out
 
 
+def _rust_use_items(node: ts.Node | None, source: bytes, prefix: str) -> Iterable[Import]:
+    """``use crate::a::{b, c as d, e::*}`` → (crate::a, b), (crate::a, c as d), (crate::a::e, *)."""
+    if node is None:
+        return
+    kind = node.type
+    if kind in ("scoped_identifier", "identifier", "crate", "self", "super"):
+        path = _join_path(prefix, node_text(node, source).replace(" ", ""))
+        head, _, last = path.rpartition("::")
+        if last == "self":
+            head, _, last = head.rpartition("::")
+        yield Import(source=head, name=last)
+    elif kind == "use_as_clause":
+        path_node, alias = node.child_by_field_name("path"), node.child_by_field_name("alias")
+        if path_node is None or alias is None:
+            return
+        head, _, last = _join_path(prefix, node_text(path_node, source).replace(" ", "")).rpartition("::")
+        yield Import(source=head, name=last, alias=node_text(alias, source))
+    elif kind == "use_wildcard":
+        yield Import(source=_join_path(prefix, node_text(node, source).replace(" ", "").removesuffix("::*")), name="*")
+    elif kind == "scoped_use_list":
+        scope = node.child_by_field_name("path")
+        inner = _join_path(prefix, node_text(scope, source).replace(" ", "")) if scope is not None else prefix
+        yield from _rust_use_items(node.child_by_field_name("list"), source, inner)
+    elif kind == "use_list":
+        for child in node.named_children:
+            yield from _rust_use_items(child, source, prefix)
+
+
+def _join_path(prefix: str, rest: str) -> str:
+    return f"{prefix}::{rest}" if prefix and rest else prefix or rest
+
+
 def extract_imports(tree: ts.Tree, source: bytes, language: str) -> list[Import]:
     cursor = languages.query_cursor(language, "imports")
     if cursor is None:
         return []
     out: list[Import] = []
+    if language == "rust":  # use trees: one import per name brought in
+        for _pattern, caps in cursor.matches(tree.root_node):
+            for node in caps.get("import.source", [])[:1]:
+                if node.parent is not None and node.parent.type == "use_declaration":
+                    out.extend(i for i in _rust_use_items(node, source, "") if i.name and i.source)
+                else:
+                    out.append(Import(source=node_text(node, source)))
+        return out
     for _pattern, caps in cursor.matches(tree.root_node):
         sources = caps.get("import.source")
         if not sources:

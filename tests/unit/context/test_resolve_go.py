@@ -133,3 +133,23 @@ def test_call_on_the_methods_receiver_reaches_its_type(tmp_path: Path) -> None:
         ("parser.go", "definition parser.next"),  # not lexer.next, nor the four functions named next
     ]
     index.close()
+
+
+def test_bare_call_inside_a_method_of_the_same_name(tmp_path: Path) -> None:
+    index = _module(
+        tmp_path,
+        "example.com/tool",
+        {
+            "decode.go": "package tool\n\nfunc decode(b []byte) int { return len(b) }\n",
+            "spec.go": "package tool\n\ntype BlockSpec struct{}\n\n"
+            "func (s *BlockSpec) decode(b []byte) int {\n\treturn decode(b)\n}\n",
+        },
+        decoy="decode",
+    )
+    doc = _doc(index, "spec.go")
+    builder = ContextBuilder(index, ContextSettings(), lambda text: len(text) // 3 + 1)
+    ctx = builder.build(doc, Point(5, len("\treturn decode(")), 1024)
+    assert [(s.path, s.label) for s in ctx.snippets if s.label.startswith("definition")] == [
+        ("decode.go", "definition decode")  # the package's function, not the method we are in
+    ]
+    index.close()

@@ -17,6 +17,8 @@ SELF_NAMES = frozenset({"self", "cls", "this", "super()", "Self"})
 
 # `.name(` — the regex starts at a literal dot, and each dot's attempt ends within the word that follows it
 _CALL_TAIL = re.compile(r"\.\s*([A-Za-z_$][\w$]*)\s*\(")  # `$` starts and continues JS names
+# `Type::name(` (Rust, C++): the path's last part before the name is the receiver
+_PATH_TAIL = re.compile(r"::\s*([A-Za-z_]\w*)\s*\(")
 # `= Class(`, `:= Class(`, `= new Class(`, `= &Class{`, `= Class::new(`
 _ASSIGN_TAIL = re.compile(r"(:?)=\s*(?:new\s+|&)?([A-Z]\w*)\s*(?:::new\s*)?[({]")
 
@@ -109,6 +111,15 @@ def receivers(text: str) -> dict[str, set[str]]:
         found.add(receiver)
         if receiver in types:
             found.add(types[receiver])
+    if "::" in text:
+        for m in _PATH_TAIL.finditer(text):
+            end = m.start()
+            start = end
+            while start > max(0, end - MAX_NAME_CHARS) and _is_word(text[start - 1]):
+                start -= 1
+            receiver = _receiver_at(text, start, end)
+            if receiver:
+                out.setdefault(m.group(1), set()).add(receiver)
     return out
 
 

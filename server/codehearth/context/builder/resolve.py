@@ -27,11 +27,12 @@ MAX_CANDIDATES_PER_NAME = 2
 
 _PY_BUILTINS = frozenset(n for n in dir(builtins) if not n.startswith("_"))
 _IMPLICIT_THIS = frozenset({"java", "cpp"})
-_SOURCE_SUFFIX = re.compile(r"\.(py|pyi|js|jsx|mjs|cjs|ts|tsx|mts|cts|h|hpp|hh|go|rs|java)$")
+_SOURCE_SUFFIX = re.compile(r"\.(py|pyi|js|jsx|mjs|cjs|ts|tsx|mts|cts|h|hpp|hh|hxx|c|cc|cpp|cxx|ipp|inl|go|rs|java)$")
 _GO_MAJOR = re.compile(r"v[0-9]+")
 _GO_DOT_VERSION = re.compile(r"\.v[0-9]+$")
 _GO_MODULE_LINE = re.compile(r"^\s*module\s+(\S+)", re.MULTILINE)
 _MAX_REEXPORT_HOPS = 6
+_MAX_INCLUDES = 32  # headers whose own includes are followed
 _IDENT = re.compile(r"[A-Za-z_$][A-Za-z0-9_$]*")
 
 
@@ -66,8 +67,8 @@ class Resolver:
             log_once(log, f"reading the imports of {doc.uri}", exc)
             return out
         for imp in imports:
-            if imp.reexport:
-                continue  # export … from "./x" binds no local name
+            if imp.reexport or imp.name == "*":
+                continue  # export … from "./x" and glob imports bind no name of their own
             if imp.name:
                 name = imp.name.split(" as ")[0].strip()
                 local = imp.alias or name.split(".")[-1]
@@ -82,8 +83,30 @@ class Resolver:
                 elif doc.language == "go":  # binds the package clause's name (`…/chi/v5` binds `chi`)
                     path = resolved_path(doc.path) if doc.path is not None else None
                     out.setdefault(self.go_package_name(path, imp.source), (imp.source, ""))
+                elif doc.language == "java":  # import a.b.Class binds Class
+                    out.setdefault(imp.source.rsplit(".", 1)[-1], (imp.source, ""))
                 else:
                     out.setdefault(imp.source.rstrip("/").split("/")[-1], (imp.source, ""))
+        return out
+
+    def included_files(self, doc: Document) -> set[str]:
+        """C/C++: the files the document includes, and what those include (one level down)."""
+        if self.index is None:
+            return set()
+        try:
+            imports = doc.symbols(allow_stale=True).imports
+        except Exception:
+            return set()
+        path = resolved_path(doc.path) if doc.path is not None else None
+        direct: set[str] = set()
+        for imp in imports:
+            direct |= self.module_files_at(path, doc.language, imp.source)
+        out = set(direct)
+        for header in sorted(direct)[:_MAX_INCLUDES]:
+            symbols = self.index.file_symbols(header)
+            for imp in symbols.imports if symbols is not None else []:
+                out |= self.module_files_at(header, languages.language_for_path(header), imp.source)
+        out.discard(path or "")
         return out
 
     def module_files(self, doc: Document, source: str) -> set[str]:
@@ -262,8 +285,12 @@ class Resolver:
         receivers: dict[str, set[str]],
         visible: tuple[int, int] | None,
         called: bool = True,
+        focus: frozenset[str] = frozenset(),
     ) -> list[Definition]:
-        """Where ``name`` (used in ``doc``) is defined: the document itself, its imports, the index."""
+        """Where ``name`` (used in ``doc``) is defined: the document itself, its imports, the index.
+
+        ``focus``: the receivers ``name`` is called on in the cursor's own line (``LongConstant`` in
+        ``LongConstant.valueOf(``): when several receivers call the same name near the cursor, theirs come first."""
         if self.index is None:
             return []
         doc_path = resolved_path(doc.path) if doc.path is not None else ""
@@ -297,20 +324,26 @@ class Resolver:
                     for d in own
                     if d.container and (name_receivers & SELF_NAMES or d.container in name_receivers)
                 ]
+            if own and focus and not focus & SELF_NAMES and not any(d.container in focus for d in own):
+                own = []  # Position::new( at the cursor, where this file has Parser::new: another type's
             via_module = {r for r in name_receivers if r.split(".")[0] in imports}
-            if (own or not name_receivers) and not (own and via_module):
+            if own and via_module and via_module != name_receivers:
+                # this.clone() and core.clone() near the cursor: ours and the module's
+                elsewhere = self.resolve(name, doc, imports, {**receivers, name: via_module}, visible, called, focus)
+                return [*own[:1], *(d for d in elsewhere if d not in own)][:MAX_CANDIDATES_PER_NAME]
+            if own or not name_receivers:
                 return own[:MAX_CANDIDATES_PER_NAME]
-            if own:  # this.clone() and core.clone() near the cursor: ours and the module's
-                elsewhere = self.resolve(name, doc, imports, {**receivers, name: via_module}, visible, called)
-                return [*own, *(d for d in elsewhere if d not in own)][:MAX_CANDIDATES_PER_NAME]
             # other.name() where ours is a different thing: look elsewhere
         if doc.language == "python" and name in _PY_BUILTINS and not preferred and not name_receivers:
             return []  # len(), format(), open(): the builtins, not a same-named function elsewhere
         if doc.language == "go" and not name_receivers and name not in imports:
             preferred |= self.go_same_package(doc)  # a bare call in Go: the package's other files
+        elif doc.language in ("c", "cpp"):
+            preferred |= self.included_files(doc)  # what the #includes declare is what the file sees
         candidates = [d for d in self.index.definitions(wanted) if d.path != doc_path]
         module_receiver = False
         module_dirs: set[str] = set()
+        focus_files: set[str] = set()
         for receiver in name_receivers:
             head = receiver.split(".")[0]
             if receiver in imports or head in imports:
@@ -325,6 +358,8 @@ class Resolver:
                 if files:
                     module_receiver = True
                     preferred |= files
+                    if receiver in focus:
+                        focus_files |= files
                     for file, defined in self.exported_from(files, name).items():
                         preferred.add(file)
                         if defined:
@@ -355,6 +390,7 @@ class Resolver:
         is_test = "test" in os.path.basename(doc_path)
         has_receiver = bool(name_receivers) and not module_receiver
         scored: list[tuple[float, int, Definition]] = []
+        evidence = {i for i, d in enumerate(candidates) if d.path in preferred}
         for i, d in enumerate(candidates):
             score = 0.0
             if d.path in preferred:
@@ -367,6 +403,9 @@ class Resolver:
                 if d.container and not receiver_fits(name_receivers, d.container):
                     continue  # text.rfind() is not UserString.rfind
                 score += 0.5 if d.container else -0.5
+                if d.container in name_receivers:
+                    score += 10  # Type::new(), Class.method(), sq.scale() with sq = Square(): that very type
+                    evidence.add(i)
             elif d.container:
                 if d.path not in preferred and doc.language not in _IMPLICIT_THIS:
                     continue  # a bare call never reaches another file's method
@@ -376,18 +415,35 @@ class Resolver:
                 score -= 1.5
             if d.kind in ("variable", "declaration", "constant"):
                 score -= 0.5
+            elif d.kind == "macro":
+                score -= 0.75  # `#define f _crypt_f` renames; the prototype says more
+            if d.path in focus_files or (d.container and d.container in focus):
+                score += 0.25  # the call at the cursor, among others of the same name nearby
             scored.append((score, i, d))
         if not scored:
             return []
         scored.sort(key=lambda t: (-t[0], t[1]))
-        best = scored[0][0]
-        if scored[0][2].path not in preferred:
+        if scored[0][1] not in evidence:
             # no import evidence: only take unambiguous names that are called (or look like types)
             if not called and not (name[:1].isupper() and len(scored) == 1):
                 return []
-            if len(scored) > (1 if has_receiver else 3):
-                return []
-        return [d for sc, _i, d in scored[:MAX_CANDIDATES_PER_NAME] if sc >= best - 1e-9]
+            exact = [t for t in scored if t[2].container and t[2].container in name_receivers]
+            if exact:  # the receiver names the type: its methods (overloads, impl blocks in a few files)
+                scored = exact
+                if len({t[2].path for t in exact}) > 3:
+                    return []
+            elif len({(t[2].path, t[2].container) for t in scored}) > (1 if has_receiver else 3):
+                return []  # overloads in one file are one candidate
+        best = scored[0][0]
+        out: list[Definition] = []
+        places: set[tuple[str, str]] = set()
+        for sc, _i, d in scored:
+            if len(out) >= MAX_CANDIDATES_PER_NAME or sc < best - 1e-9:
+                break
+            if (d.path, d.container) not in places:  # overloads of one method are one place
+                places.add((d.path, d.container))
+                out.append(d)
+        return out
 
     def doc_definitions(self, doc: Document) -> list[Definition]:
         """The document's own definitions, with resolved paths (memoised per symbols snapshot)."""

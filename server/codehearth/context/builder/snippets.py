@@ -136,6 +136,7 @@ class SnippetFinder:
             found = receivers(near_text(doc, point))
             if doc.language == "go":
                 _add_go_receiver_type(doc, point, found)
+            at_cursor = receivers(doc.line(point.row)[:NEAR_LINE_CHARS])  # name -> receivers on the cursor's line
             own = self._own_names(doc, point)
             method = self._enclosing_method(doc, point)
             for order, name in enumerate(names[:80]):
@@ -149,7 +150,8 @@ class SnippetFinder:
                 ):
                     continue  # the function we are in: no point defining f inside f
                 is_called = name in called or name in found
-                for d in resolver.resolve(name, doc, imports, found, visible, called=is_called):
+                focus = frozenset(at_cursor.get(name, ()))
+                for d in resolver.resolve(name, doc, imports, found, visible, called=is_called, focus=focus):
                     if len(chosen) >= MAX_SNIPPETS - 3:  # room for 2 similar chunks and the scope
                         break
                     key = (d.path, d.start_line)
