@@ -29,6 +29,7 @@ import time
 import zipfile
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 from benchmarks.common import ROOT, git_commit, machine_info
@@ -57,6 +58,7 @@ class Repo(NamedTuple):
 
 REPOS = [
     Repo("typescript", "npm", "zod", "4.6.7", "package/src", ("tests/", "*.test.ts", "benchmarks/")),
+    Repo("typescript", "npm", "rxjs", "7.8.2", "package/src", ("*.spec.ts",)),
     Repo("go", "deb", "golang-github-hashicorp-hcl-v2-dev", "2.14.1-2",
          "usr/share/gocode/src/github.com/hashicorp/hcl/v2", ("testdata/", "specsuite/")),
     Repo("rust", "deb", "librust-toml-edit-dev", "0.14.4-2", "usr/share/cargo/registry/toml_edit-0.14.4",
@@ -156,6 +158,10 @@ def relative_imports(index: WorkspaceIndex, language: str) -> tuple[list[str], l
     """(unresolved, missing): relative imports and re-exports of an existing file that the resolver maps to no
     file, and those naming a file the package does not ship (no resolver could place them)."""
     resolver = Resolver(index)
+    files_for = getattr(resolver, "module_files_at", None)
+    if files_for is None:  # a resolver from before module_files_at (the baseline run): the same through a stand-in
+        def files_for(path: str, language: str | None, source: str) -> set[str]:
+            return resolver.module_files(SimpleNamespace(path=Path(path), language=language), source)  # type: ignore[arg-type]
     unresolved: list[str] = []
     missing: list[str] = []
     for path in sorted(index.paths()):
@@ -164,7 +170,7 @@ def relative_imports(index: WorkspaceIndex, language: str) -> tuple[list[str], l
         if symbols is None or file_language not in _SAME_FAMILY[language]:
             continue
         for imp in symbols.imports:
-            if imp.source.startswith(".") and not resolver.module_files_at(path, file_language, imp.source):
+            if imp.source.startswith(".") and not files_for(path, file_language, imp.source):
                 where = f"{index.relpath(path)}: {imp.source}"
                 (unresolved if _on_disk(path, imp.source) else missing).append(where)
     return unresolved, missing
@@ -282,7 +288,7 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
         "",
         f"Budget {result['budget']} tokens (len/3 + 1 per text, as the context tests), cursor right after the call's `(`,"
         " `ContextBuilder.build` as `codehearth context` runs it; commit `" + result["commit"] + "`, "
-        + result["machine"].get("cpu", "") + ".",
+        + result["machine"].get("cpu", "") + "." + (f" {result['note']}" if result.get("note") else ""),
         "",
         "| language | repository | files | sites | recall | ambiguous sites | recall (ambiguous) "
         "| unresolved relative imports |",
@@ -337,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-sites", type=int, default=MAX_SITES)
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--name", default="recall", help="results file names: NAME.json and NAME.md")
+    parser.add_argument("--note", default="", help="a line about this run for the results (e.g. which resolver)")
     args = parser.parse_args(argv)
     wanted = args.languages.split(",")
     work = Path(tempfile.mkdtemp(prefix="codehearth-recall-"))
@@ -345,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         "commit": git_commit(),
         "machine": machine_info(),
         "token_count": "len(text) // 3 + 1",
+        "note": args.note,
         "languages": [],
         "skipped": {},
     }
@@ -368,9 +377,9 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     result["per_language"] = _per_language(result["languages"])
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "recall.json").write_text(json.dumps(result, indent=1) + "\n")
-    write_markdown(result, args.out / "recall.md")
-    print(f"[recall] wrote {args.out / 'recall.json'} and recall.md", flush=True)
+    (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=1) + "\n")
+    write_markdown(result, args.out / f"{args.name}.md")
+    print(f"[recall] wrote {args.out / args.name}.json and .md", flush=True)
     return 0
 
 
