@@ -22,6 +22,7 @@ import argparse
 import json
 import re
 import sys
+import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -32,6 +33,7 @@ from benchmarks.editor import passages as passages_mod
 
 WRONG_COST = 3.0  # characters a wrong ghost text costs the person (reading it, dismissing it)
 THRESHOLDS = (-0.1, -0.2, -0.3, -0.5, -0.75, -1.0, -1.25, -1.5, -2.0, -2.5, -3.0, -4.0, -6.0)
+CALIBRATED = re.compile(r"calibrated: ([\d.]+ prompt tokens/s, [\d.]+ generated tokens/s on \d+ threads?)")
 CONF = re.compile(r"completion (\S+) in (\d+) ms at (\d+):(\d+) plan=(\S+) rung=(-?\d+) .*? "
                   r"conf=(\S+) held=(\S+) hidden=(\d)")
 
@@ -123,9 +125,20 @@ def main(argv: list[str] | None = None) -> int:
 
     def parse_answers(lsp_log: str) -> list[dict[str, Any]]:
         logs.setdefault("runs", []).append(parse_confidences(lsp_log))  # type: ignore[arg-type]
+        logs.setdefault("speed", []).append(CALIBRATED.findall(lsp_log))  # type: ignore[arg-type]
         return original(lsp_log)
 
     bench.parse_answers = parse_answers  # type: ignore[assignment]
+    # One speed cache for every row: each (model, threads) is calibrated once, by the first row that loads it, so a
+    # load spike during one row's start cannot cripple that row alone (seen: Qwen calibrated at 2.8 prompt tokens/s
+    # while the machine's load average was 90, and that row never answered).
+    shared = Path(tempfile.mkdtemp(prefix="editor-speed-"))
+    original_env = bench.codehearth_env
+
+    def codehearth_env(state: Path, models_dir: Path) -> dict[str, str]:
+        return {**original_env(state, models_dir), "CODEHEARTH_CACHE_DIR": str(shared)}
+
+    bench.codehearth_env = codehearth_env  # type: ignore[assignment]
     run_args = SimpleNamespace(rows=args.rows, cadence=[args.cadence], llama_vim=None, threads=args.threads,
                                quick=False, no_bounds=True, ceiling_stride=4, ceiling_box_s=0)
     results = bench.run(run_args)
@@ -136,12 +149,14 @@ def main(argv: list[str] | None = None) -> int:
                            "cadence_ms": args.cadence, "wrong_cost": args.cost, "split": "tuning",
                            "passages": [p.name for p in passages], "rows": {}}
     rows = results["cadences"][str(args.cadence)]["rows"]
-    for (name, row), answers in zip(rows.items(), logs.get("runs", []), strict=False):
+    speeds = logs.get("speed", [])
+    for i, ((name, row), answers) in enumerate(zip(rows.items(), logs.get("runs", []), strict=False)):
         readings = full_readings(passages, row["readings"])
         untraced = attach(readings, answers)
         c = curve(readings, args.cost)
         confs = [a for a in answers if a["min"] is not None and a["source"] != "skipped"]
         out["rows"][name] = {"model_used": row.get("model_used"), "untraced_ghosts": untraced,
+                             "calibrated": speeds[i] if i < len(speeds) else None, "threads": row.get("threads"),
                              "answers_with_confidence": len(confs), "prompts": row.get("prompts"),
                              "summary_ungated": row["summary"]["tuning"], **c}
     args.out.mkdir(parents=True, exist_ok=True)
