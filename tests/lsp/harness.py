@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from benchmarks.latency.lsp_driver import keep_raw_results
 from lsprotocol import types
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 
@@ -46,6 +47,7 @@ async def running_server(
 ) -> AsyncIterator[LanguageClient]:
     config = ClientServerConfig(server_command=SERVER, server_env=server_env(cache))
     client: LanguageClient = await config.start()
+    keep_raw_results(client)  # codehearth/stats with its keys as the server wrote them ("typed-through", not "_1")
     statuses: list[Any] = []
     client.statuses = statuses  # type: ignore[attr-defined]
 
