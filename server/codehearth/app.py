@@ -117,6 +117,8 @@ class Assistant:
         self.on_state_change: Callable[[EngineState, str], None] | None = None
         self._model_watches: dict[Path, ModelFileWatch] = {}
         self.loop: asyncio.AbstractEventLoop | None = None  # the event loop that owns all this, once one runs
+        with contextlib.suppress(RuntimeError):  # made on a running loop: that loop owns it from the start
+            self.loop = asyncio.get_running_loop()
         self._owner = threads.owner()
         self._warned_tokens = False
 
