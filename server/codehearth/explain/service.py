@@ -76,6 +76,7 @@ class ExplainService:
         self._cache = _open_cache(cache_dir)
         self._active: set[CancelToken] = set()  # the loop's (see codehearth.threads)
         self._owner = threads.owner()
+        self._tasks: set[asyncio.Task[None]] = set()  # read-aheads, kept until done
         # Reading ahead (the loop's): the explanation prompt of the function the cursor rests in, prefilled
         self._rest: asyncio.TimerHandle | None = None
         self._ahead: tuple[str, CancelToken] | None = None  # (cache key, its cancel token) of the read-ahead
@@ -96,7 +97,17 @@ class ExplainService:
         threads.check_owner(self._owner, "explanation service")
         if self._rest is not None:
             self._rest.cancel()
-        self._rest = loop.call_later(delay / 1000, lambda: loop.create_task(self._read_ahead(doc, point)))
+        self._rest = loop.call_later(delay / 1000, lambda: self._keep(loop.create_task(self._read_ahead(doc, point))))
+
+    def _keep(self, task: asyncio.Task[None]) -> None:
+        """Hold the task until it is done (the loop keeps only a weak reference); a failure is logged."""
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("explanation read-ahead failed: %s", exc, exc_info=exc)
 
     async def _read_ahead(self, doc: Document, point: Point) -> None:
         self._rest = None
