@@ -35,8 +35,8 @@ def main(argv: list[str] | None = None) -> int:
                         "its own choice, recorded)")
     parser.add_argument("--quick", action="store_true", help="one short passage (development)")
     parser.add_argument("--no-bounds", action="store_true", help="skip the floor and the ceiling")
-    parser.add_argument("--ceiling-stride", type=int, default=4, help="the ceiling asks at every Nth keystroke")
-    parser.add_argument("--ceiling-box-s", type=float, default=900, help="time box of each ceiling replay")
+    parser.add_argument("--ceiling-stride", type=int, default=8, help="the ceiling asks at every Nth keystroke")
+    parser.add_argument("--ceiling-box-s", type=float, default=600, help="time box of each ceiling replay")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--name", default="editor", help="results file name (editor → editor.json, editor.md)")
     parser.add_argument("--allow-dirty", action="store_true",

@@ -118,6 +118,7 @@ def run(args: Any) -> dict[str, Any]:
     ws = passages_mod.write_workspace(work / "ws", passages)
     qwen = model_path(FIM_MODEL)
     models_dir = qwen.parent
+    os.environ["CODEHEARTH_MODELS_DIR"] = str(models_dir)  # servers started here find the weights, not user state
     llama_vim_dir, llama_vim_commit = (llamavim.snapshot_dir(Path(args.llama_vim)) if args.llama_vim
                                        else (None, None))
     if any(r.kind == "llama.vim" for r in rows) and llama_vim_dir is None:
@@ -224,7 +225,7 @@ def run_cadence(rows: list[Row], passages: list[passages_mod.Passage], ws: Path,
 
 def compact(readings: list[dict[str, Any]]) -> list[list[Any]]:
     """[passage, index, ghost first line, lines below, seconds into the passage] per keystroke with ghost text."""
-    return [[r["passage"], r["index"], r["first"], r["below"], r["t"]] for r in readings
+    return [[r["passage"], r["index"], r["first"], r["below"], r.get("t", r.get("ms"))] for r in readings
             if r["first"] or r["below"]]
 
 

@@ -162,7 +162,7 @@ def cpu_ticks(pids: list[int]) -> int:
     return total
 
 
-def wait_quiet(pids: list[int], share: float = 0.05, window_s: float = 1.0, limit_s: float = 20.0) -> float:
+def wait_quiet(pids: list[int], share: float = 0.05, window_s: float = 1.5, limit_s: float = 20.0) -> float:
     """Wait until these processes use under ``share`` of one core over ``window_s`` (background work of the row
     that just typed ends before the next row types); returns the seconds waited."""
     hz = os.sysconf("SC_CLK_TCK")
