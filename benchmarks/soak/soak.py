@@ -221,9 +221,11 @@ class Disturber:
                 self.churn()
                 due["file"] = now + 60.0 / DISTURB["files_per_minute"] / 2  # one create or delete each time
             if now >= due["settings"]:
-                batch = 128 if self.counts["settings_changes"] % 2 == 0 else 256
+                # A change that reloads the model (every engine setting is in the reload key) and leaves its memory
+                # as it was: a change of nBatch or nCtx would resize the buffers and read as drift.
+                timeout_ms = 10_000 + self.counts["settings_changes"] % 2
                 self.client.workspace_did_change_configuration(types.DidChangeConfigurationParams(
-                    settings={"engine": {"nBatch": batch}}))
+                    settings={"engine": {"timeoutMs": timeout_ms}}))
                 self.counts["settings_changes"] += 1
                 self.reloading_until = now + 20
                 due["settings"] = now + DISTURB["settings_s"]
