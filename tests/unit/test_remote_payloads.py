@@ -549,26 +549,32 @@ def stalling_server() -> Iterator[str]:
         httpd.server_close()
 
 
+def _generate_within(engine: RemoteEngine, request: GenerationRequest, hang_s: float = 120.0) -> Any:
+    """The engine's answer; the stream stalls for ever and the read timeout is 10 minutes, so only closing the
+    stream at the cancel or the deadline ends the call before the hang detector gives up."""
+    results: list[Any] = []
+    worker = threading.Thread(target=lambda: results.append(engine.generate(request)), daemon=True)
+    worker.start()
+    worker.join(hang_s)
+    assert results, "the silent stream was not closed"
+    return results[0]
+
+
 def test_cancel_closes_a_silent_stream_at_once(stalling_server: str) -> None:
-    engine = RemoteEngine(EngineSettings(kind="openai", url=stalling_server, timeout_ms=20000))
+    engine = RemoteEngine(EngineSettings(kind="openai", url=stalling_server, timeout_ms=600_000))
     cancel = CancelToken()
     seen: list[str] = []
     threading.Timer(0.3, cancel.cancel).start()
-    started = time.monotonic()
-    result = engine.generate(GenerationRequest(prompt=["x"], cancel=cancel, on_text=seen.append))
+    result = _generate_within(engine, GenerationRequest(prompt=["x"], cancel=cancel, on_text=seen.append))
     assert result.stop_reason == "cancelled" and result.text == "math.pi" and seen == ["math.pi"]
-    assert time.monotonic() - started < 2.0
     assert not engine.breaker.is_open  # our own hang-up is not a server failure
     engine.close()
 
 
 def test_deadline_closes_a_silent_stream_at_once(stalling_server: str) -> None:
-    engine = RemoteEngine(EngineSettings(kind="openai", url=stalling_server, timeout_ms=20000))
-    started = time.monotonic()
-    result = engine.generate(GenerationRequest(prompt=["x"], deadline=time.monotonic() + 0.4))
-    elapsed = time.monotonic() - started
-    assert result.stop_reason == "deadline" and result.text == "math.pi"
-    assert 0.35 < elapsed < 2.0
+    engine = RemoteEngine(EngineSettings(kind="openai", url=stalling_server, timeout_ms=600_000))
+    result = _generate_within(engine, GenerationRequest(prompt=["x"], deadline=time.monotonic() + 0.4))
+    assert result.stop_reason == "deadline" and result.text == "math.pi"  # the text before the stall, kept
     assert not engine.breaker.is_open
     engine.close()
 
