@@ -20,6 +20,7 @@ from benchmarks.editor import passages as passages_mod
 from benchmarks.editor.typist import NvimEditor, type_passage, wait_quiet
 
 FIM_MODEL = "qwen2.5-coder-0.5b-instruct"
+FLOOR_MODELS = (FIM_MODEL, "smollm2-135m-instruct")  # the models a row can use, each with its llama-bench rates
 PLUGIN_DIR = ROOT / "editors" / "neovim"
 PAUSE_MS = 1000  # after Enter, before the first key of the next line
 ANSWER = re.compile(r"completion (\S+) in (\d+) ms at (\d+):(\d+) plan=(\S+) rung=(-?\d+) evaluated=(-?\d+) "
@@ -141,6 +142,8 @@ def run(args: Any) -> dict[str, Any]:
         results = {**json.loads(Path(args.bounds_from).read_text()), "bounds_command": results["command"],
                    "bounds_git_commit": results["git_commit"]}
         results.pop("bounds_error", None)
+    if not args.no_bounds and not args.bounds_from:  # the floor takes the faster of two measurements
+        results["floor_rates_start"] = {m: bounds.llama_bench(model_path(m), threads) for m in FLOOR_MODELS}
     for cadence in [] if args.bounds_from else args.cadence:
         results["cadences"][str(cadence)] = run_cadence(rows, passages, ws, work / f"c{cadence}", cadence,
                                                         models_dir, qwen, threads, llama_vim_dir)
@@ -241,14 +244,21 @@ def compact(readings: list[dict[str, Any]]) -> list[list[Any]]:
 
 
 def floor(results: dict[str, Any], qwen: Path, threads: int, models_dir: Path) -> dict[str, Any]:
-    rates = {FIM_MODEL: bounds.llama_bench(qwen, threads)}
+    """llama-bench's rates now and (if measured) before the typing, the faster of each: the lower floor."""
+    start = results.get("floor_rates_start", {})
+    rates: dict[str, Any] = {}
+    for m in FLOOR_MODELS:
+        now = bounds.llama_bench(qwen if m == FIM_MODEL else model_path(m), threads)
+        before = start.get(m)
+        rates[m] = {**now, "measurements": [x for x in (before, now) if x]}
+        if before:
+            for k in ("prompt_tokens_per_s", "generated_tokens_per_s"):
+                rates[m][k] = max(now[k], before[k])
     out: dict[str, Any] = {"rates": rates, "rows": {}}
     for cadence, c in results["cadences"].items():
         for name, row in c["rows"].items():
-            model = row.get("model_used") or FIM_MODEL if row["kind"] == "codehearth" else FIM_MODEL
-            key = next((m for m in (FIM_MODEL, "smollm2-135m-instruct") if m in str(model)), FIM_MODEL)
-            if key not in rates:
-                rates[key] = bounds.llama_bench(model_path(key), threads)
+            used = str(row.get("model_used") or FIM_MODEL) if row["kind"] == "codehearth" else FIM_MODEL
+            key = next((m for m in FLOOR_MODELS if m in used), FIM_MODEL)
             if row["kind"] == "codehearth":
                 answers = [{"ms": a["ms"], "generated": a["generated"]} for a in row["answers"]
                            if a["source"] == "model"]
