@@ -1,0 +1,85 @@
+"""The README's benchmark tables, generated from the results files (issue 21: every number in the README is in one).
+
+    python -m benchmarks.readme_tables [--results benchmarks/results] [--readme README.md]
+
+Each table sits between ``<!-- NAME:start -->`` and ``<!-- NAME:end -->`` markers; a table whose results file is
+missing is left as it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import ROOT
+
+HUMANEVAL_ROWS = (("ours-unlimited", "ours, unlimited budget (60 s)"), ("llama-server-psm", "llama-server `/infill`, plain PSM"),
+                  ("ours-default", "ours, default budget"))
+
+
+def humaneval_table(result: dict[str, Any], results_name: str) -> str:
+    m = result["machine"]
+    loads = result.get("loadavg_at_row_starts") or [0.0]
+    lines = [f"{result['tasks']} tasks, {result['model']}, {result['threads']} thread(s) for every row, llama-server "
+             f"`{' '.join(result['server_preset'])}`, n_predict {result['max_tokens']}, stop "
+             f"{json.dumps(result['server_stop'])}, every row through the same post-processing, {result['order']}; "
+             f"{m['cpu']}, {m['cores']} cores, load {min(loads)}–{max(loads)} at the rows' starts; commit "
+             f"`{m['git_commit'][:10]}` ([results](benchmarks/results/{results_name}.md))", "",
+             "| row | pass@1 | exact | edit similarity | p50 ms | empty answers | prompts cut |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for key, label in HUMANEVAL_ROWS:
+        row = result["rows"].get(key)
+        if row is None:
+            continue
+        tasks = row["per_task"]
+        passed = sum(1 for t in tasks if t["passed"])
+        empty = sum(1 for t in tasks if not t["completion"].strip())
+        if key == "ours-default":
+            label = f"{label} ({result['default_budget_ms']} ms)"
+        cut = row.get("server_prompts_cut", 0) if key.startswith("llama") else "–"
+        lines.append(f"| {label} | {row['pass@1']:.1%} ({passed}) | {row['exact_match']:.1%} | "
+                     f"{row['edit_similarity']:.3f} | {row['latency_ms']['p50']} | {empty} | {cut} |")
+    return "\n".join(lines)
+
+
+def replace_between(text: str, name: str, body: str) -> str:
+    start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
+    if start not in text or end not in text:
+        return text
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return head + start + "\n" + body.strip() + "\n" + end + tail
+
+
+def update(readme: Path, results: Path) -> list[str]:
+    from benchmarks.latency.useful import markdown as useful_markdown
+
+    text = readme.read_text(encoding="utf-8")
+    done = []
+    useful = results / "useful.json"
+    if useful.is_file():
+        text = replace_between(text, "useful", useful_markdown(json.loads(useful.read_text())).replace("\n### ", "\n#### "))
+        done.append("useful")
+    for name, stem in (("humaneval-lines", "humaneval-lines-qwen2.5"), ("humaneval-blocks", "humaneval-blocks-qwen2.5")):
+        path = results / f"{stem}.json"
+        if path.is_file():
+            data = json.loads(path.read_text())
+            if "server_preset" in data:  # written by the fair rows (issue 21); older files have no such fields
+                text = replace_between(text, name, humaneval_table(data, stem))
+                done.append(name)
+    readme.write_text(text, encoding="utf-8")
+    return done
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
+    parser.add_argument("--readme", type=Path, default=ROOT / "README.md")
+    args = parser.parse_args()
+    print("updated:", ", ".join(update(args.readme, args.results)) or "nothing")
+
+
+if __name__ == "__main__":
+    main()
