@@ -63,7 +63,8 @@ def run_latency(model_id: str, files: list[tuple[str, int, int]], work: Path, *,
         t = req.get("timings") or {}
         rows.append({
             "file": req["file"], "row": req["row"], "column": req["column"],
-            "source": req.get("source"), "client": req.get("client_outcome"),
+            "source": req.get("source"), "plan": req.get("plan"), "rung": req.get("rung"),
+            "client": req.get("client_outcome"),
             "e2e_ms": req.get("e2e_ms"), "server_ms": req.get("server_ms"),
             "prompt_tokens": t.get("prompt_tokens"), "tokens_evaluated": t.get("tokens_evaluated"),
             "tokens_reused": t.get("tokens_reused"), "tokens_generated": t.get("tokens_generated"),

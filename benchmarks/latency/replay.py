@@ -161,6 +161,8 @@ def merge(requests: list[dict[str, Any]], records: list[dict[str, Any]], workspa
             req["source"] = "unknown"
             continue
         req["source"] = rec["source"]
+        req["plan"] = rec.get("plan") or None
+        req["rung"] = rec.get("rung")
         req["server_ms"] = rec["latency_ms"]
         req["timings"] = rec.get("timings")
         req["pieces"] = rec.get("pieces")
