@@ -32,6 +32,7 @@ from codehearth.context.languages import language_for_path, language_from_lsp_id
 from codehearth.engine.base import Engine, EngineError
 from codehearth.explain.service import ExplainService
 from codehearth.feedback import Recorder, store_path
+from codehearth.memory import release_free_heap
 from codehearth.models.registry import ModelError, Registry, models_dir
 from codehearth.models.selection import ROLES, Choice, FiguresLookup, Plan, measured_lookup, role_warnings
 from codehearth.models.selection import plan as plan_models
@@ -223,6 +224,8 @@ class Assistant:
             slot.engine = None
         for engine in old.values():
             engine.close()
+        if old:
+            release_free_heap()  # the freed model's buffers, back to the system rather than kept as free heap
 
     def _stop_work(self) -> None:
         self.completions.cancel_all()

@@ -77,6 +77,28 @@ def _mallinfo2() -> Any:
 _MALLINFO2 = _mallinfo2()
 
 
+def _malloc_trim() -> Any:
+    name = ctypes.util.find_library("c")
+    libc = ctypes.CDLL(name) if name else None
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is not None:
+        trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
+    return trim
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
+def release_free_heap() -> bool:
+    """Give the free pages inside glibc's heap back to the system (``malloc_trim``). A model reload frees hundreds
+    of MB of buffers in pieces; without this the soak saw that memory kept as free heap (``heapFreeMb`` 12 → 45 MB
+    in 7 minutes of reloads), counted in the resident size. False where there is no glibc."""
+    if _MALLOC_TRIM is None:
+        return False
+    _MALLOC_TRIM(0)
+    return True
+
+
 def c_heap() -> dict[str, float]:
     """glibc's heap: bytes handed out, bytes free inside its arenas (fragmentation), and large blocks it mmapped."""
     if _MALLINFO2 is None:

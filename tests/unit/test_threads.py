@@ -144,3 +144,25 @@ async def test_the_index_thread_reads_open_documents_only_through_a_list_made_on
     found = assistant.index.definitions("in_the_editor")
     assert [d.name for d in found] == ["in_the_editor"]  # the open document's text reached the index
     assistant.shutdown()
+
+
+async def test_an_unload_closes_the_engines_then_gives_the_free_heap_back(tmp_path: Path) -> None:
+    from codehearth import app as app_module
+    from codehearth.memory import release_free_heap
+
+    assert release_free_heap() is True  # glibc here
+    events: list[str] = []
+
+    class Closing(FakeEngine):
+        def close(self) -> None:
+            events.append("close")
+
+    assistant = Assistant(data_dir=tmp_path)
+    assistant.slots["completion"].engine = Closing()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(app_module, "release_free_heap", lambda: events.append("trim") or True)
+        await asyncio.get_running_loop().run_in_executor(None, assistant._unload)
+        assert events == ["close", "trim"]
+        assistant._unload()  # nothing loaded: nothing to give back
+        assert events == ["close", "trim"]
+    assistant.shutdown()
