@@ -154,9 +154,10 @@ def _on_disk(path: str, source: str) -> bool:
     return any(os.path.isfile(stem + suffix) for stem in stems for suffix in _IMPORT_SUFFIXES)
 
 
-def relative_imports(index: WorkspaceIndex, language: str) -> tuple[list[str], list[str]]:
-    """(unresolved, missing): relative imports and re-exports of an existing file that the resolver maps to no
-    file, and those naming a file the package does not ship (no resolver could place them)."""
+def relative_imports(index: WorkspaceIndex, language: str, miner: Any) -> tuple[list[str], list[str], list[str]]:
+    """(unresolved, missing, wrong): relative imports and re-exports of an existing file that the resolver maps to
+    no file; those naming a file the package does not ship (no resolver could place them); and, where the miner
+    knows the language's own module resolution (TypeScript), those mapped to files without the one it loads."""
     resolver = Resolver(index)
     files_for = getattr(resolver, "module_files_at", None)
     if files_for is None:  # a resolver from before module_files_at (the baseline run): the same through a stand-in
@@ -164,16 +165,26 @@ def relative_imports(index: WorkspaceIndex, language: str) -> tuple[list[str], l
             return resolver.module_files(SimpleNamespace(path=Path(path), language=language), source)  # type: ignore[arg-type]
     unresolved: list[str] = []
     missing: list[str] = []
+    wrong: list[str] = []
+    truth = getattr(miner, "module", None)
     for path in sorted(index.paths()):
         symbols = index.file_symbols(path)
         file_language = languages.language_for_path(path)
         if symbols is None or file_language not in _SAME_FAMILY[language]:
             continue
+        rel = index.relpath(path)
         for imp in symbols.imports:
-            if imp.source.startswith(".") and not files_for(path, file_language, imp.source):
-                where = f"{index.relpath(path)}: {imp.source}"
+            if not imp.source.startswith("."):
+                continue
+            files = files_for(path, file_language, imp.source)
+            where = f"{rel}: {imp.source}"
+            if not files:
                 (unresolved if _on_disk(path, imp.source) else missing).append(where)
-    return unresolved, missing
+            elif truth is not None:
+                loads = truth(rel, imp.source)
+                if loads is not None and loads not in {index.relpath(f) for f in files}:
+                    wrong.append(f"{where} -> {sorted(index.relpath(f) for f in files)[:3]}, not {loads}")
+    return unresolved, missing, wrong
 
 
 _SAME_FAMILY = {
@@ -232,7 +243,7 @@ def measure(repo: Repo, root: Path, fetched: str, work: Path, budget: int, max_s
                 "rule": site.how,
                 "context_held": [f"{s.label} ({s.path})" for s in ctx.snippets],
             })
-    unresolved, missing = relative_imports(index, repo.language)
+    unresolved, missing, wrong = relative_imports(index, repo.language, miner)
     index.close()
     shutil.rmtree(cache, ignore_errors=True)
     n = len(sites)
@@ -255,6 +266,8 @@ def measure(repo: Repo, root: Path, fetched: str, work: Path, budget: int, max_s
         "unresolved_relative_imports": len(unresolved),
         "unresolved_examples": unresolved[:10],
         "relative_imports_of_files_not_shipped": missing,
+        "relative_imports_to_a_wrong_file": len(wrong),
+        "wrong_file_examples": wrong[:10],
         "ground_truth_unplaced_imports": len(getattr(miner, "unresolved", [])),
         "build_ms_p50": round(build_ms[n // 2], 2) if n else None,
         "build_ms_max": round(build_ms[-1], 2) if n else None,
@@ -291,17 +304,18 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
         + result["machine"].get("cpu", "") + "." + (f" {result['note']}" if result.get("note") else ""),
         "",
         "| language | repository | files | sites | recall | ambiguous sites | recall (ambiguous) "
-        "| unresolved relative imports |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| unresolved relative imports | relative imports to a wrong file |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["languages"]:
         lines.append(
             f"| {r['language']} | {r['repository']} | {r['files']} | {r['sites']} | {_pct(r['recall'])} "
             f"({r['hits']}/{r['sites']}) | {r['ambiguous_sites']} | {_pct(r['ambiguous_recall'])} "
-            f"({r['ambiguous_hits']}/{r['ambiguous_sites']}) | {r['unresolved_relative_imports']} |"
+            f"({r['ambiguous_hits']}/{r['ambiguous_sites']}) | {r['unresolved_relative_imports']} "
+            f"| {r['relative_imports_to_a_wrong_file'] if r['language'] == 'typescript' else '—'} |"
         )
     for name, why in result.get("skipped", {}).items():
-        lines.append(f"| {name} | skipped: {why} | | | | | | |")
+        lines.append(f"| {name} | skipped: {why} | | | | | | | |")
     lines += ["", "Per language (all its repositories together):", "",
               "| language | sites | recall | ambiguous sites | recall (ambiguous) | unresolved relative imports |",
               "|---|---:|---:|---:|---:|---:|"]
@@ -310,6 +324,10 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
             f"| {language} | {agg['sites']} | {_pct(agg['recall'])} | {agg['ambiguous_sites']} "
             f"| {_pct(agg['ambiguous_recall'])} | {agg['unresolved_relative_imports']} |"
         )
+    wrong = [x for r in result["languages"] for x in r["wrong_file_examples"]]
+    if wrong:
+        lines += ["", "Relative imports mapped to files without the one TypeScript loads (first ten per repository): "
+                  + "; ".join(f"`{x}`" for x in wrong)]
     not_shipped = [(r["language"], x) for r in result["languages"] for x in r["relative_imports_of_files_not_shipped"]]
     if not_shipped:
         lines += ["", "Relative imports of files the package does not ship (not counted as unresolved): "
