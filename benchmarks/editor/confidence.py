@@ -19,6 +19,8 @@ on the tuning passages only; the test passages are never read here.
 from __future__ import annotations
 
 import argparse
+import ast
+import contextlib
 import json
 import re
 import sys
@@ -34,19 +36,29 @@ from benchmarks.editor import passages as passages_mod
 WRONG_COST = 3.0  # characters a wrong ghost text costs the person (reading it, dismissing it)
 THRESHOLDS = (-0.1, -0.2, -0.3, -0.5, -0.75, -1.0, -1.25, -1.5, -2.0, -2.5, -3.0, -4.0, -6.0)
 CALIBRATED = re.compile(r"calibrated: ([\d.]+ prompt tokens/s, [\d.]+ generated tokens/s on \d+ threads?)")
-CONF = re.compile(r"completion (\S+) in (\d+) ms at (\d+):(\d+) plan=(\S+) rung=(-?\d+) .*? "
+CONF = re.compile(r"completion (\S+) in (\d+) ms at (\d+):(\d+) plan=(\S+) rung=(-?\d+) .*? prompt=-?\d+: (.*?) "
                   r"conf=(\S+) held=(\S+) hidden=(\d)")
 
 
 def parse_confidences(lsp_log: str) -> list[dict[str, Any]]:
     out = []
     for m in CONF.finditer(lsp_log):
-        source, ms, line, char, plan, rung, conf, held, hidden = m.groups()
+        source, ms, line, char, plan, rung, text, conf, held, hidden = m.groups()
         low, _, mean = conf.partition("/")
         out.append({"source": source, "ms": int(ms), "line": int(line), "character": int(char), "plan": plan,
                     "rung": int(rung), "min": float(low) if mean else None, "mean": float(mean) if mean else None,
-                    "held": held, "hidden": int(hidden)})
+                    "held": held, "hidden": int(hidden), "text": _literal(text)})
     return out
+
+
+def _literal(text: str) -> str:
+    """The suggestion's repr as logged (inside Neovim's own quoting of the server's stderr)."""
+    for candidate in (text, text.replace('\\"', '"').replace("\\\\", "\\")):
+        with contextlib.suppress(ValueError, SyntaxError):
+            value = ast.literal_eval(candidate)
+            if isinstance(value, str):
+                return value
+    return ""
 
 
 def full_readings(passages: list[passages_mod.Passage], compact: list[list[Any]]) -> list[dict[str, Any]]:
@@ -59,26 +71,39 @@ def full_readings(passages: list[passages_mod.Passage], compact: list[list[Any]]
             first, below = ghost.get((p.name, i), ("", []))
             out.append({"passage": p.name, "split": p.split, "index": i, "line": key.line, "char": key.char,
                         "rest": key.rest, "kind": key.kind, "first": first, "below": below,
-                        "row": p.row + key.line, "col": key.col})
+                        "row": p.row + key.line, "col": key.col, "text": p.lines[key.line]})
     return out
 
 
 def attach(readings: list[dict[str, Any]], answers: list[dict[str, Any]]) -> int:
-    """Give each reading with ghost text the confidence of the last answer with text for its position; returns how
-    many could not be traced (they stay shown at every threshold)."""
-    by_position: dict[tuple[int, int], dict[str, Any]] = {}
+    """Give each reading with ghost text the confidence of the answer it shows: the last answer on its line, at its
+    column or before it (the plugin keeps showing a suggestion while the person types into it), whose text after
+    what was typed since starts with the ghost text's first line. Returns how many could not be traced (they stay
+    shown at every threshold)."""
+    by_row: dict[int, list[dict[str, Any]]] = {}
     for a in answers:
-        if a["min"] is not None:
-            by_position[(a["line"], a["character"])] = a
+        if a["min"] is not None and a.get("text"):
+            by_row.setdefault(a["line"], []).append(a)
     untraced = 0
     for r in readings:
-        if not r["first"].strip():
+        ghost = r["first"].rstrip()
+        if not ghost.strip():
             continue
-        a = by_position.get((r["row"], r["col"]))
-        if a is None:
+        found = None
+        for a in reversed(by_row.get(r["row"], [])):
+            if a["character"] > r["col"]:
+                continue
+            typed = r["text"][a["character"]:r["col"]]
+            if not a["text"].startswith(typed):
+                continue
+            left = a["text"][len(typed):].split("\n", 1)[0].rstrip()
+            if left and (left.startswith(ghost) or ghost.startswith(left)):
+                found = a
+                break
+        if found is None:
             untraced += 1
         else:
-            r["min"], r["mean"] = a["min"], a["mean"]
+            r["min"], r["mean"] = found["min"], found["mean"]
     return untraced
 
 
@@ -114,18 +139,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--name", default="editor-confidence")
     parser.add_argument("--allow-dirty", action="store_true")
+    parser.add_argument("--splits", type=lambda v: v.split(","), default=["tuning"],
+                        help="passages typed: tuning (default) or tuning,test; thresholds are always chosen on "
+                        "the tuning split, the test split only reports them")
     args = parser.parse_args(argv)
     if git_commit().endswith("+dirty") and not args.allow_dirty:
         print("refusing to run from an uncommitted tree (commit first, or --allow-dirty)", file=sys.stderr)
         return 2
-    tuning = tuple(p for p in passages_mod.PASSAGES if p[3] == "tuning")
-    passages_mod.PASSAGES = tuning  # the test split is never typed here
-    logs: dict[str, list[dict[str, Any]]] = {}
+    splits = set(args.splits)
+    spec = tuple(p for p in passages_mod.PASSAGES if p[3] in splits)
+    passages_mod.PASSAGES = spec  # without "test" in --splits, the test split is never typed
+    logs: dict[str, list[Any]] = {"runs": [], "speed": []}
     original = bench.parse_answers
 
     def parse_answers(lsp_log: str) -> list[dict[str, Any]]:
-        logs.setdefault("runs", []).append(parse_confidences(lsp_log))  # type: ignore[arg-type]
-        logs.setdefault("speed", []).append(CALIBRATED.findall(lsp_log))  # type: ignore[arg-type]
+        logs["runs"].append(parse_confidences(lsp_log))
+        logs["speed"].append(CALIBRATED.findall(lsp_log))
         return original(lsp_log)
 
     bench.parse_answers = parse_answers  # type: ignore[assignment]
@@ -142,23 +171,38 @@ def main(argv: list[str] | None = None) -> int:
     run_args = SimpleNamespace(rows=args.rows, cadence=[args.cadence], llama_vim=None, threads=args.threads,
                                quick=False, no_bounds=True, ceiling_stride=4, ceiling_box_s=0)
     results = bench.run(run_args)
-    passages = passages_mod.load(tuning)
+    passages = passages_mod.load(spec)
     out: dict[str, Any] = {"name": args.name, "command": " ".join(["python -m benchmarks.editor.confidence",
                                                                    *sys.argv[1:]]),
                            "git_commit": results["git_commit"], "machine": results["machine"],
                            "cadence_ms": args.cadence, "wrong_cost": args.cost, "split": "tuning",
-                           "passages": [p.name for p in passages], "rows": {}}
+                           "splits_typed": sorted(splits), "passages": [p.name for p in passages], "rows": {}}
     rows = results["cadences"][str(args.cadence)]["rows"]
-    speeds = logs.get("speed", [])
-    for i, ((name, row), answers) in enumerate(zip(rows.items(), logs.get("runs", []), strict=False)):
+    ours = iter(zip(logs["runs"], logs["speed"], strict=False))  # parse_answers runs for codehearth rows only
+    for name, row in rows.items():
         readings = full_readings(passages, row["readings"])
-        untraced = attach(readings, answers)
-        c = curve(readings, args.cost)
-        confs = [a for a in answers if a["min"] is not None and a["source"] != "skipped"]
-        out["rows"][name] = {"model_used": row.get("model_used"), "untraced_ghosts": untraced,
-                             "calibrated": speeds[i] if i < len(speeds) else None, "threads": row.get("threads"),
-                             "answers_with_confidence": len(confs), "prompts": row.get("prompts"),
-                             "summary_ungated": row["summary"]["tuning"], **c}
+        entry: dict[str, Any] = {"kind": row["kind"], "model_used": row.get("model_used"),
+                                 "threads": row.get("threads"), "prompts": row.get("prompts"),
+                                 "summary_ungated": row["summary"]["tuning"], "summary": row["summary"],
+                                 "readings": row["readings"]}
+        if row["kind"] == "codehearth":
+            answers, speed = next(ours, ([], []))
+            entry["untraced_ghosts"] = attach(readings, answers)
+            entry["calibrated"] = speed
+            entry["answers_with_confidence"] = sum(a["min"] is not None for a in answers)
+            entry["answers"] = answers
+            tuning = [r for r in readings if r["split"] == "tuning"]
+            entry.update(curve(tuning, args.cost))  # chosen on the tuning split only
+            if "test" in splits:
+                best = entry["best"]
+                test = [r for r in readings if r["split"] == "test"]
+                gated_test = gated(test, best["measure"], best["threshold"])
+                entry["test"] = {"ungated": scoring.breakdown(test)["test"],
+                                 "gated_at_tuning_choice": scoring.breakdown(gated_test)["test"],
+                                 "gated_by_class": scoring.breakdown(gated_test)["by_class"]}
+        else:
+            entry["test"] = {"ungated": row["summary"].get("test"), "by_class": row["summary"].get("by_class")}
+        out["rows"][name] = entry
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.name}.json").write_text(json.dumps(out, indent=1) + "\n")
     (args.out / f"{args.name}.md").write_text(markdown(out))
@@ -166,27 +210,50 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _row(u: dict[str, Any] | None) -> str:
+    u = u or {}
+    return (f"{u.get('useful_per_keystroke')} | {u.get('wrong_share')} | {u.get('exact_share')} | "
+            f"{u.get('shown_share')} | {u.get('saved_per_100')}")
+
+
 def markdown(out: dict[str, Any]) -> str:
-    lines = [f"# The confidence gate on the editor benchmark's tuning split ({out['cadence_ms']} ms a character)", "",
-             f"`{out['command']}` — commit `{out['git_commit']}`; passages {', '.join(out['passages'])}; objective: "
-             f"useful characters − {out['wrong_cost']:g} × wrong ghost texts.", ""]
-    lines += ["Rows (tuning split): as typed (gate off), and at each row's best threshold.", "",
-              "| row | model | useful/keystroke | wrong | exact | shown | full prompt share | gated: measure ≥ T | "
-              "useful/keystroke | wrong | exact | objective |", "|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
+    lines = [f"# The confidence gate and the defaults on the editor benchmark ({out['cadence_ms']} ms a character)",
+             "", f"`{out['command']}` — commit `{out['git_commit']}`; passages {', '.join(out['passages'])}; "
+             f"thresholds chosen on the tuning split by useful characters − {out['wrong_cost']:g} × wrong ghost texts.",
+             "", "Tuning split: as typed (gate off), and at each row's best threshold.", "",
+             "| row | model | useful/keystroke | wrong | exact | shown | saved/100 | full prompt share | "
+             "gated: measure ≥ T | useful/keystroke | wrong | exact | objective |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
     for name, row in out["rows"].items():
-        u, b = row["summary_ungated"], row["best_point"]
-        t = "off" if b["threshold"] is None else f"{b['measure']} ≥ {b['threshold']:g}"
-        lines.append(f"| {name} | {row['model_used']} | {u.get('useful_per_keystroke')} | {u.get('wrong_share')} | "
-                     f"{u.get('exact_share')} | {u.get('shown_share')} | "
-                     f"{(row.get('prompts') or {}).get('full_prompt_share')} | {t} | "
-                     f"{b.get('useful_per_keystroke')} | {b.get('wrong_share')} | {b.get('exact_share')} | "
-                     f"{b['objective']} |")
+        b = row.get("best_point")
+        t = "–" if b is None else ("off" if b["threshold"] is None else f"{b['measure']} ≥ {b['threshold']:g}")
+        gated = "– | – | – | –" if b is None else (f"{b.get('useful_per_keystroke')} | {b.get('wrong_share')} | "
+                                                  f"{b.get('exact_share')} | {b['objective']}")
+        lines.append(f"| {name} | {row.get('model_used') or row['kind']} | {_row(row['summary_ungated'])} | "
+                     f"{(row.get('prompts') or {}).get('full_prompt_share')} | {t} | {gated} |")
     lines.append("")
+    if "test" in out.get("splits_typed", []):
+        lines += ["Test split (never used to choose): as typed, and with the threshold its row chose on the tuning "
+                  "split applied (hiding simulated from the recorded confidences).", "",
+                  "| row | as typed: useful/keystroke | wrong | exact | shown | saved/100 | gated: useful/keystroke | "
+                  "wrong | exact | shown | saved/100 | string/comment keystrokes: useful/keystroke (gated) |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+        for name, row in out["rows"].items():
+            test = row.get("test") or {}
+            by_class = test.get("gated_by_class") or test.get("by_class") or {}
+            prose = ", ".join(f"{k} {by_class.get(k, {}).get('useful_per_keystroke')}" for k in ("string", "comment"))
+            lines.append(f"| {name} | {_row(test.get('ungated'))} | "
+                         f"{_row(test.get('gated_at_tuning_choice')) if 'gated_at_tuning_choice' in test else '– | – | – | – | –'}"
+                         f" | {prose} |")
+        lines.append("")
     for name, row in out["rows"].items():
+        if "best" not in row:
+            continue
         best = row["best"]
-        lines += [f"## {name} ({row['model_used']})", "",
+        lines += [f"## {name} ({row['model_used']}): the curve on the tuning split", "",
                   f"Best: {best['measure']} log-probability ≥ {best['threshold']} (objective {best['objective']}); "
-                  f"{row['untraced_ghosts']} ghost texts not traced to an answer (always shown).", "",
+                  f"{row['untraced_ghosts']} ghost texts not traced to an answer (always shown); calibrated "
+                  f"{row.get('calibrated')}.", "",
                   "| measure | threshold | useful/keystroke | shown | wrong | exact | saved/100 | objective |",
                   "|---|---:|---:|---:|---:|---:|---:|---:|"]
         for p in row["points"]:
