@@ -129,6 +129,40 @@ def curve(readings: list[dict[str, Any]], cost: float) -> dict[str, Any]:
                                      "objective": best["objective"]}, "best_point": best}
 
 
+def from_editor_run(results: dict[str, Any], work: Path, cadence: int, cost: float) -> dict[str, Any]:
+    """The same analysis on a finished ``python -m benchmarks.editor`` run: its results (compact readings per row)
+    and its work folder (each codehearth row's Neovim lsp.log, whose answer lines carry the confidence)."""
+    wanted = set(results["passages"][i]["name"] for i in range(len(results["passages"])))
+    passages = [p for p in passages_mod.load(passages_mod.PASSAGES) if p.name in wanted]
+    splits = sorted({p.split for p in passages})
+    out: dict[str, Any] = {"name": "editor-confidence", "command": results.get("command", ""),
+                           "git_commit": results.get("git_commit"), "machine": results.get("machine"),
+                           "cadence_ms": cadence, "wrong_cost": cost, "split": "tuning", "splits_typed": splits,
+                           "passages": [p.name for p in passages], "rows": {}, "from_run": str(work)}
+    for name, row in results["cadences"][str(cadence)]["rows"].items():
+        readings = full_readings(passages, row["readings"])
+        entry: dict[str, Any] = {"kind": row["kind"], "model_used": row.get("model_used"),
+                                 "threads": row.get("threads"), "prompts": row.get("prompts"),
+                                 "summary_ungated": row["summary"]["tuning"], "summary": row["summary"]}
+        if row["kind"] == "codehearth":
+            log = work / f"c{cadence}" / re.sub(r"[^\w.@-]", "_", name) / "xdg_state_home" / "nvim" / "lsp.log"
+            text = log.read_text(errors="replace") if log.is_file() else ""
+            answers = parse_confidences(text)
+            entry.update(untraced_ghosts=attach(readings, answers), calibrated=CALIBRATED.findall(text),
+                         answers_with_confidence=sum(a["min"] is not None for a in answers))
+            entry.update(curve([r for r in readings if r["split"] == "tuning"], cost))
+            best = entry["best"]
+            test = [r for r in readings if r["split"] == "test"]
+            gated_test = gated(test, best["measure"], best["threshold"])
+            entry["test"] = {"ungated": scoring.breakdown(test)["test"],
+                             "gated_at_tuning_choice": scoring.breakdown(gated_test)["test"],
+                             "gated_by_class": scoring.breakdown(gated_test)["by_class"]}
+        else:
+            entry["test"] = {"ungated": row["summary"].get("test"), "by_class": row["summary"].get("by_class")}
+        out["rows"][name] = entry
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=lambda s: s.split(","),
@@ -142,7 +176,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--splits", type=lambda v: v.split(","), default=["tuning"],
                         help="passages typed: tuning (default) or tuning,test; thresholds are always chosen on "
                         "the tuning split, the test split only reports them")
+    parser.add_argument("--from-run", nargs=2, metavar=("RESULTS_JSON", "WORK_DIR"),
+                        help="analyse a finished python -m benchmarks.editor run instead of typing")
     args = parser.parse_args(argv)
+    if args.from_run:
+        done = from_editor_run(json.loads(Path(args.from_run[0]).read_text()), Path(args.from_run[1]),
+                               args.cadence, args.cost)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / f"{args.name}.json").write_text(json.dumps(done, indent=1) + "\n")
+        (args.out / f"{args.name}.md").write_text(markdown(done))
+        print(markdown(done))
+        return 0
     if git_commit().endswith("+dirty") and not args.allow_dirty:
         print("refusing to run from an uncommitted tree (commit first, or --allow-dirty)", file=sys.stderr)
         return 2
