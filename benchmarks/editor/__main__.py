@@ -12,11 +12,10 @@ llama.vim). Heavy: run it under ``flock /tmp/codehearth-bench.lock``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from benchmarks.common import ROOT, git_commit
+from benchmarks.common import ROOT, add_allow_dirty, begin_results, write_results_file
 from benchmarks.editor.bench import run
 from benchmarks.editor.report import markdown
 
@@ -40,18 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bounds-from", help="an editor.json whose floor and ceiling to (re)measure; no typing")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--name", default="editor", help="results file name (editor → editor.json, editor.md)")
-    parser.add_argument("--allow-dirty", action="store_true",
-                        help="write results from a checkout with uncommitted changes (marked +dirty)")
+    add_allow_dirty(parser)
     args = parser.parse_args(argv)
     if args.rows is None:
         args.rows = [r for r in DEFAULT_ROWS if r != "llama.vim" or args.llama_vim]
-    if git_commit().endswith("+dirty") and not args.allow_dirty:
-        print("refusing to run from an uncommitted tree (commit first, or --allow-dirty)", file=sys.stderr)
-        return 2
+    begin_results(args.allow_dirty)  # refuses an uncommitted tree; caches, state and config in temporary folders
     results = run(args)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.name}.json").write_text(json.dumps(results, indent=1) + "\n")
-    (args.out / f"{args.name}.md").write_text(markdown(results))
+    write_results_file(args.out / f"{args.name}.json", results)
+    write_results_file(args.out / f"{args.name}.md", markdown(results))
     print(markdown(results))
     beaten = results.get("floor", {}).get("rows_beating_floor")
     if beaten:
