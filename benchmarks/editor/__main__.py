@@ -19,7 +19,7 @@ from benchmarks.common import ROOT, add_allow_dirty, begin_results, write_result
 from benchmarks.editor.bench import run
 from benchmarks.editor.report import markdown
 
-DEFAULT_ROWS = ["defaults", "qwen2.5-coder-0.5b-instruct@1000", "llama.vim", "replica"]
+DEFAULT_ROWS = ["defaults", "qwen2.5-coder-0.5b-instruct@1000", "llama.vim", "replica@150"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
                         "its own choice, recorded)")
     parser.add_argument("--quick", action="store_true", help="one short passage (development)")
     parser.add_argument("--no-bounds", action="store_true", help="skip the floor and the ceiling")
-    parser.add_argument("--ceiling-stride", type=int, default=8, help="the ceiling asks at every Nth keystroke")
+    parser.add_argument("--ceiling-stride", type=int, default=12, help="the ceiling asks at every Nth keystroke")
     parser.add_argument("--ceiling-box-s", type=float, default=600, help="time box of each ceiling replay")
     parser.add_argument("--bounds-from", help="an editor.json whose floor and ceiling to (re)measure; no typing")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
@@ -43,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rows is None:
         args.rows = [r for r in DEFAULT_ROWS if r != "llama.vim" or args.llama_vim]
+        if not args.llama_vim:  # without the real plugin the replica is the baseline, at every cadence
+            args.rows = [r.replace("replica@150", "replica") for r in args.rows]
     begin_results(args.allow_dirty)  # refuses an uncommitted tree; caches, state and config in temporary folders
     results = run(args)
     write_results_file(args.out / f"{args.name}.json", results)

@@ -38,11 +38,13 @@ class Row:
     budget_ms: int | None = None
     readings: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
+    cadence_ms: int | None = None  # only at this cadence (``replica@150``: the replica's check beside the plugin)
 
     @classmethod
     def parse(cls, spec: str) -> Row:
-        if spec in ("llama.vim", "replica"):
-            return cls(spec, spec)
+        kind, _, at = spec.partition("@")
+        if kind in ("llama.vim", "replica"):
+            return cls(kind, kind, cadence_ms=int(at) if at else None)
         if spec == "defaults":
             return cls(spec, "codehearth")
         model, _, ms = spec.partition("@")
@@ -165,9 +167,10 @@ def run(args: Any) -> dict[str, Any]:
     return results
 
 
-def run_cadence(rows: list[Row], passages: list[passages_mod.Passage], ws: Path, work: Path, cadence: int,
+def run_cadence(all_rows: list[Row], passages: list[passages_mod.Passage], ws: Path, work: Path, cadence: int,
                 models_dir: Path, qwen: Path, threads: int, llama_vim_dir: Path | None) -> dict[str, Any]:
     out: dict[str, Any] = {"rows": {}, "load_start": [round(x, 2) for x in os.getloadavg()]}
+    rows = [r for r in all_rows if r.cadence_ms in (None, cadence)]
     editors: dict[str, Any] = {}
     servers: dict[str, llamavim.Server] = {}
     with contextlib.ExitStack() as stack:
