@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import msgspec
@@ -50,10 +51,32 @@ class Resolver:
         self._lock = threading.Lock()
         self._own_defs: dict[str, tuple[object, list[Definition]]] = {}
         self._go_modules: dict[str, tuple[str, str] | None] = {}  # folder -> (go.mod folder, module path)
+        # (uri, what) -> (symbols snapshot, index generation, files): per-document sets every name would redo
+        self._doc_sets: dict[tuple[str, str], tuple[object, int, set[str]]] = {}
 
     def forget(self, uri: str) -> None:
         with self._lock:
             self._own_defs.pop(uri, None)
+            for key in [k for k in self._doc_sets if k[0] == uri]:
+                del self._doc_sets[key]
+
+    def _per_document(self, doc: Document, what: str, compute: Callable[[], set[str]]) -> set[str]:
+        """``compute()`` once per document snapshot and index generation (it does not change between names)."""
+        try:
+            symbols = doc.symbols(allow_stale=True)
+        except Exception:
+            return set()
+        generation = self.index.generation if self.index is not None else 0
+        with self._lock:
+            hit = self._doc_sets.get((doc.uri, what))
+        if hit is not None and hit[0] is symbols and hit[1] == generation:
+            return hit[2]
+        value = compute()
+        with self._lock:
+            self._doc_sets[(doc.uri, what)] = (symbols, generation, value)
+            while len(self._doc_sets) > 128:
+                self._doc_sets.pop(next(iter(self._doc_sets)))
+        return value
 
     def rel(self, path: str) -> str:
         return self.index.relpath(path) if self.index is not None else path
@@ -337,9 +360,11 @@ class Resolver:
         if doc.language == "python" and name in _PY_BUILTINS and not preferred and not name_receivers:
             return []  # len(), format(), open(): the builtins, not a same-named function elsewhere
         if doc.language == "go" and not name_receivers and name not in imports:
-            preferred |= self.go_same_package(doc)  # a bare call in Go: the package's other files
+            # a bare call in Go: the package's other files
+            preferred |= self._per_document(doc, "package", lambda: self.go_same_package(doc))
         elif doc.language in ("c", "cpp"):
-            preferred |= self.included_files(doc)  # what the #includes declare is what the file sees
+            # what the #includes declare is what the file sees
+            preferred |= self._per_document(doc, "includes", lambda: self.included_files(doc))
         candidates = [d for d in self.index.definitions(wanted) if d.path != doc_path]
         module_receiver = False
         module_dirs: set[str] = set()
@@ -382,7 +407,7 @@ class Resolver:
                 return []
         if doc.language == "go" and name_receivers and not module_receiver:
             # p.next() inside `func (p *parser) …`: a method of the package's own type parser
-            package_files = self.go_same_package(doc)
+            package_files = self._per_document(doc, "package", lambda: self.go_same_package(doc))
             preferred |= {
                 d.path for d in candidates if d.container in name_receivers and d.path in package_files
             }
