@@ -140,13 +140,14 @@ def run(args: Any) -> dict[str, Any]:
         "cadences": {},
     }
     threads = args.threads
-    if args.bounds_from:  # the floor and ceiling again, for typing results already written
-        results = {**json.loads(Path(args.bounds_from).read_text()), "bounds_command": results["command"],
+    bounds_from = getattr(args, "bounds_from", None)  # callers with their own argument namespace may lack it
+    if bounds_from:  # the floor and ceiling again, for typing results already written
+        results = {**json.loads(Path(bounds_from).read_text()), "bounds_command": results["command"],
                    "bounds_git_commit": results["git_commit"]}
         results.pop("bounds_error", None)
-    if not args.no_bounds and not args.bounds_from:  # the floor takes the faster of two measurements
+    if not args.no_bounds and not bounds_from:  # the floor takes the faster of two measurements
         results["floor_rates_start"] = {m: bounds.llama_bench(model_path(m), threads) for m in FLOOR_MODELS}
-    for cadence in [] if args.bounds_from else args.cadence:
+    for cadence in [] if bounds_from else args.cadence:
         results["cadences"][str(cadence)] = run_cadence(rows, passages, ws, work / f"c{cadence}", cadence,
                                                         models_dir, qwen, threads, llama_vim_dir)
     results["threads"] = threads
