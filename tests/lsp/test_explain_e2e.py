@@ -135,26 +135,42 @@ async def test_no_function_here_is_a_clear_error(workspace: Path, tmp_path: Path
 async def test_completions_keep_their_cache_while_explaining(
     workspace: Path, tmp_path: Path, default_model: Path
 ) -> None:
-    """An explanation streams in its own llama context: completions go on and keep reusing their KV cache."""
+    """An explanation streams in its own llama context: completions asked while it streams are answered by the model
+    and keep reusing their KV cache."""
     uri = (workspace / "shapes.py").as_uri()
     text = SOURCE + "\n\ndef perimeter(circle):\n    return "
-    async with running_server(workspace, tmp_path / "cache", {"latencyBudgetMs": 3000}) as client:
+    chunks: list[dict[str, Any]] = []
+    options = {"latencyBudgetMs": 3000, "explain": {"maxTokens": 1024}}
+    async with running_server(workspace, tmp_path / "cache", options) as client:
+
+        @client.feature("codehearth/explainChunk")
+        def on_chunk(params: Any) -> None:
+            chunks.append(to_dict(params))
+
         open_doc(client, uri, text)
         line = text.count("\n")
         col = len(text.split("\n")[-1])
         assert await inline(client, uri, line, col)
-        explain = asyncio.ensure_future(client.workspace_execute_command_async(
-            types.ExecuteCommandParams(command="codehearth.explain", arguments=[uri, {"line": 17, "character": 8}])))
+        _, explain = send_raw_request(client, "workspace/executeCommand", types.ExecuteCommandParams(
+            command="codehearth.explain", arguments=[uri, {"line": 17, "character": 8}, {"id": "long"}]))
+        for _ in range(1200):  # a hang detector (at most 120 s), not a threshold: the explanation has begun
+            if chunks:
+                break
+            await asyncio.sleep(0.1)
         before = await stats_of(client)
-        answered = 0
+        texts = []
         for i, ch in enumerate("2 * math.pi"):
             insert(client, uri, i + 2, line, col, ch)
             col += 1
-            answered += isinstance(await inline(client, uri, line, col), str)
+            texts.append(await inline(client, uri, line, col))
         after = await stats_of(client)
-        await asyncio.wait_for(explain, 300)
-        assert answered == len("2 * math.pi")
+        streaming = bool(chunks) and not any(c["done"] for c in chunks)
+        client.protocol.notify("codehearth/cancelExplain", {"id": "long"})
+        with pytest.raises(JsonRpcRequestCancelled):  # cancelled while still streaming: it had not ended
+            await asyncio.wait_for(explain, 120)
+        assert streaming, chunks[-1:]  # every completion below was answered while the explanation streamed
+        assert all(texts), texts
+        assert after["modelCalls"] > before["modelCalls"], (before, after)
         evaluated = after["tokensEvaluated"] - before["tokensEvaluated"]
         reused = after["tokensReused"] - before["tokensReused"]
-        if after["modelCalls"] > before["modelCalls"]:
-            assert reused > 5 * evaluated, (reused, evaluated)
+        assert reused > 5 * evaluated, (reused, evaluated)
