@@ -163,6 +163,13 @@ def from_editor_run(results: dict[str, Any], work: Path, cadence: int, cost: flo
     return out
 
 
+class _RunArgs(SimpleNamespace):
+    """The editor benchmark's options for bench.run; any option it grows later is off (None)."""
+
+    def __getattr__(self, name: str) -> Any:
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=lambda s: s.split(","),
@@ -212,8 +219,8 @@ def main(argv: list[str] | None = None) -> int:
         return {**original_env(state, models_dir), "CODEHEARTH_CACHE_DIR": str(shared)}
 
     bench.codehearth_env = codehearth_env  # type: ignore[assignment]
-    run_args = SimpleNamespace(rows=args.rows, cadence=[args.cadence], llama_vim=None, threads=args.threads,
-                               quick=False, no_bounds=True, ceiling_stride=4, ceiling_box_s=0)
+    run_args = _RunArgs(rows=args.rows, cadence=[args.cadence], llama_vim=None, threads=args.threads,
+                        quick=False, no_bounds=True, ceiling_stride=4, ceiling_box_s=0)
     results = bench.run(run_args)
     passages = passages_mod.load(spec)
     out: dict[str, Any] = {"name": args.name, "command": " ".join(["python -m benchmarks.editor.confidence",
