@@ -27,9 +27,13 @@ from benchmarks.reliability.generator import FIRST_ID, OPTIONS, SOURCE, UNREGIST
 
 NOT_RANDOM = {types.SHUTDOWN, types.EXIT}  # they end the session: sent once, at the end
 # The final completion: settings a cold prompt fits in, at the end of SOURCE's last line (``result += shape.``)
-FINAL_OPTIONS: dict[str, Any] = {**OPTIONS, "latencyBudgetMs": 8000, "maxTokensSingleLine": 16}
+# (the confidence gate off: whether the model's answer is likely right is not what the fuzz asks; the model the fuzz
+# ran with pinned: at 8000 ms `auto` would choose another model and the final request would meet its reload).
+FINAL_OPTIONS: dict[str, Any] = {**OPTIONS, "latencyBudgetMs": 8000, "maxTokensSingleLine": 16, "minConfidence": 0,
+                                 "model": "smollm2-135m-instruct"}
 FINAL_POSITION = {"line": SOURCE.count("\n"), "character": len(SOURCE.rsplit("\n", 1)[-1])}
 WINDOW = 48  # requests in flight at once
+FINAL_ATTEMPTS = 5
 
 
 def registered_methods() -> tuple[list[str], list[str]]:
@@ -108,17 +112,24 @@ def run_fuzz(messages: int, seed: int, work: Path, answer_timeout_s: float = 120
         # random settings, so good ones go first (a budget a cold prompt fits in), and the model must be ready.
         final_id: Any = None
         model_answers_before: int | None = None
+        # The reload the good settings cause may begin after two "ready" reads; a request that meets it is answered
+        # empty ("unavailable"), so the completion is asked again, a few times at most, once the model is back.
+        final: dict[str, Any] = {}
         try:
             server.notify(types.WORKSPACE_DID_CHANGE_CONFIGURATION, {"settings": {"codehearth": FINAL_OPTIONS}})
-            model_answers_before = _wait_ready(server, answer_timeout_s)
             good = (workspace / "final.py").as_uri()
             server.open(good, SOURCE)
-            final_id = server.request(types.TEXT_DOCUMENT_INLINE_COMPLETION, {
-                "textDocument": {"uri": good}, "position": FINAL_POSITION, "context": {"triggerKind": 1}})
-            server.wait(final_id, answer_timeout_s)
+            for _attempt in range(FINAL_ATTEMPTS):
+                model_answers_before = _wait_ready(server, answer_timeout_s)
+                final_id = server.request(types.TEXT_DOCUMENT_INLINE_COMPLETION, {
+                    "textDocument": {"uri": good}, "position": FINAL_POSITION, "context": {"triggerKind": 1}})
+                server.wait(final_id, answer_timeout_s)
+                final = server.responses.get(final_id, [{}])[0]
+                if (_first_text(final.get("result")) or "").strip():
+                    break
+                time.sleep(2.0)
         except (OSError, TimeoutError):
             pass
-        final = server.responses.get(final_id, [{}])[0]
         alive = server.proc.poll() is None
         duration_s = time.monotonic() - fuzz_started
         stats = server.call("codehearth/stats", timeout=30)["result"] if alive else {}

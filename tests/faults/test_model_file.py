@@ -36,16 +36,18 @@ def replace_atomically(target: Path, data: bytes | Path) -> None:
 async def test_model_file_deleted_then_replaced_badly_then_restored(
         model_copy: Path, default_model: Path, tmp_path: Path) -> None:
     ws = write_workspace(tmp_path / "ws")
-    async with running_server(ws, tmp_path / "cache", {"model": str(model_copy), "latencyBudgetMs": 20000}) as client:
+    async with running_server(ws, tmp_path / "cache", {"model": str(model_copy), "latencyBudgetMs": 20000, "minConfidence": 0}) as client:
         typist = Typist(client, ws)
         assert (await stats_of(client))["state"] == "ready"
-        first = await typist.complete()
+        # Mid-line, where the small prefix-only model continues code (on the empty body it writes a Markdown fence,
+        # which is junk by rule); the confidence gate is off: this test is about the model file, not quality.
+        first = await typist.type_and_complete("return 2 * math.pi")
         assert first.strip()
 
         # Deleted: the weights are mapped, so the loaded model keeps answering; the user is told once, in the log.
         model_copy.unlink()
         await until(lambda: log_seen(client, "was deleted"), "the deletion noticed")
-        assert (await typist.type_and_complete("r")).strip()
+        assert (await typist.type_and_complete(" ")).strip()
         assert (await stats_of(client))["state"] == "ready"
         assert len(logged(client, "was deleted")) == 1 and popups(client) == []
 
@@ -56,7 +58,7 @@ async def test_model_file_deleted_then_replaced_badly_then_restored(
             return (await stats_of(client))["state"] == "error"
 
         await until(errored, "the bad replacement noticed")
-        assert await typist.type_and_complete("e") == ""  # answered (empty), not left hanging
+        assert await typist.type_and_complete("+") == ""  # answered (empty), not left hanging (no cache matches "+")
         stats = await stats_of(client)
         assert stats["state"] == "error" and str(model_copy) in (stats["error"] or "")
         assert len(popups(client)) == 1 and str(model_copy) in popups(client)[0]
@@ -68,7 +70,7 @@ async def test_model_file_deleted_then_replaced_badly_then_restored(
             return (await stats_of(client))["state"] == "ready"
 
         await until(ready, "the restored model reloaded")
-        assert (await typist.type_and_complete("t")).strip()
+        assert (await typist.type_and_complete(" ")).strip()
         assert len(popups(client)) == 1
         # Each change said once: the bad file (after the deletion, "is back") and the good one.
         assert len(logged(client, "is back; loading")) == 1 and len(logged(client, "changed on disk")) == 1

@@ -216,6 +216,7 @@ def is_repetitive(text: str) -> bool:
 # Fast junk: what small models write where they have nothing better, found in the editor and HumanEval runs (issue
 # 22): a Markdown code fence in a code file, an "Example usage" comment on a blank line, an import in a function body.
 _FENCE = re.compile(r"^\s*```")
+_FENCED_CODE = re.compile(r"^\s*```[\w+#.-]+\s*$")  # an opening fence that names its language
 _EXAMPLE_COMMENT = re.compile(r"^\s*(#|//|--|/\*)\s*(example|usage|test(ing)?( the)?( function| code)?\b|demo)",
                               re.IGNORECASE)
 _IMPORT = re.compile(r"^\s*(import\s+[\w.{*]|from\s+[\w.]+\s+import\b|#include\b|using\s+namespace\b)")
@@ -229,6 +230,25 @@ def junk_line(line: str, indent: str, ctx: CursorContext) -> bool:
     if _FENCE.match(line) or _EXAMPLE_COMMENT.match(line):
         return True
     return bool(indent) and bool(_IMPORT.match(line))  # an import inside an indented block
+
+
+def unwrap_fence(text: str, ctx: CursorContext) -> str:
+    """An instruct model that wraps its answer in a Markdown fence (```python, the code, ```): the code inside is the
+    suggestion; a fence with nothing after it stays, for drop_junk to drop."""
+    if ctx.language in MARKUP_LANGUAGES:
+        return text
+    lines = text.split("\n")
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None or not _FENCED_CODE.match(ctx.line_prefix + lines[first]):
+        return text  # a bare fence is more often one closing, followed by prose
+    body = lines[first + 1:]
+    end = next((i for i, line in enumerate(body) if _FENCE.match(line)), len(body))
+    inside = "\n".join(body[:end])
+    if not inside.strip():
+        return text
+    if ctx.line_prefix.strip():
+        return inside.lstrip()  # mid-line: the code goes on the cursor's line
+    return inside.strip("\n")
 
 
 def drop_junk(text: str, ctx: CursorContext) -> str:
@@ -260,6 +280,7 @@ def postprocess(text: str, shape: Shape, ctx: CursorContext) -> str:
     if ctx.prose:
         return postprocess_prose(text, ctx)
     base_indent = indentation(ctx.line_prefix) if not ctx.line_prefix.strip() else indentation(ctx.previous_line)
+    text = unwrap_fence(text, ctx)
     text = cut_to_shape(text, shape, base_indent, ctx.line_prefix)
     text = "\n".join(line.rstrip() for line in text.split("\n")).rstrip()
     if shape == "block":
