@@ -69,3 +69,21 @@ def test_log_lines_written_while_a_model_loads_reach_stderr(tmp_path: Path) -> N
     done = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stderr.splitlines() == [f"codehearth.test: {w} the load" for w in ("before", "during", "after")]
+
+
+class BrokenTree:
+    uri = "file:///t/broken.py"
+    language = "python"
+    tree = None
+
+    def opens_empty_block(self, point: Any) -> bool:
+        raise RuntimeError("grammar quirk")
+
+
+def test_the_completion_gates_log_what_they_swallow(caplog: Any) -> None:
+    from codehearth.complete.generation import opens_block
+    from codehearth.context.document import Point
+
+    assert opens_block(BrokenTree(), Point(0, 0)) is False  # type: ignore[arg-type]
+    messages = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert messages == ["deciding the block shape failed (going on without it): grammar quirk"]

@@ -21,6 +21,7 @@ from codehearth.complete.postprocess import (
 from codehearth.context.document import Document, Point
 from codehearth.context.document.gates import CODE, TextKind, text_kind
 from codehearth.engine.base import CancelToken, GenerationResult
+from codehearth.logonce import log_once
 
 log = logging.getLogger(__name__)
 
@@ -119,8 +120,8 @@ def opens_block(doc: Document, point: Point) -> bool:
     """A new block to write (the block shape), never inside prose (a docstring line ending in ":")."""
     try:
         return doc.opens_empty_block(point) and not text_kind_at(doc, point).prose
-    except Exception:  # a grammar quirk must never break completion
-        log.debug("opens_empty_block failed", exc_info=True)
+    except Exception as exc:  # a grammar quirk must never break completion
+        log_once(log, "deciding the block shape", exc)
         return False
 
 
@@ -159,6 +160,6 @@ def text_kind_at(doc: Document, point: Point) -> TextKind:
     """Code, prose (comment, docstring, multi-line string) or a one-line string at ``point``."""
     try:
         return text_kind(doc.tree, doc, doc.language, point)
-    except Exception:  # a grammar quirk must never break completion
-        log.debug("text_kind failed", exc_info=True)
+    except Exception as exc:  # a grammar quirk must never break completion
+        log_once(log, "telling code from prose", exc)
         return CODE

@@ -64,7 +64,8 @@ class Resolver:
         """``compute()`` once per document snapshot and index generation (it does not change between names)."""
         try:
             symbols = doc.symbols(allow_stale=True)
-        except Exception:
+        except Exception as exc:
+            log_once(log, f"reading the symbols of {doc.uri}", exc)
             return set()
         generation = self.index.generation if self.index is not None else 0
         with self._lock:
@@ -118,7 +119,8 @@ class Resolver:
             return set()
         try:
             imports = doc.symbols(allow_stale=True).imports
-        except Exception:
+        except Exception as exc:
+            log_once(log, f"reading the includes of {doc.uri}", exc)
             return set()
         path = resolved_path(doc.path) if doc.path is not None else None
         direct: set[str] = set()
@@ -250,7 +252,8 @@ class Resolver:
             return set()
         try:
             package = doc.symbols(allow_stale=True).package
-        except Exception:
+        except Exception as exc:
+            log_once(log, f"reading the package of {doc.uri}", exc)
             return set()
         path = resolved_path(doc.path)
         rel = self.index.relpath(os.path.dirname(path))

@@ -116,7 +116,8 @@ class SnippetFinder:
             return None
         try:
             fn = doc.enclosing_function(point)
-        except Exception:
+        except Exception as exc:
+            log_once(log, f"finding the method at the cursor in {doc.uri}", exc)
             return None
         return fn.name if fn is not None and fn.kind == "method" else None
 
@@ -264,7 +265,8 @@ def _add_go_receiver_type(doc: Document, point: Point, found: dict[str, set[str]
         return
     try:
         node: ts.Node | None = tree.root_node.descendant_for_point_range(point, point)
-    except Exception:
+    except Exception as exc:
+        log_once(log, "finding the node at the cursor", exc)
         return
     while node is not None and node.type != "method_declaration":
         node = node.parent
