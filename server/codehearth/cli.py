@@ -223,7 +223,7 @@ def _pull_with_progress(registry: Registry, model_id: str, force: bool) -> Path:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from codehearth.engine.llama import system_info
+    from codehearth.engine.build_info import system_info
     from codehearth.feedback.recorder import store_path
 
     settings, problems = merge_settings([Path.cwd()])

@@ -174,7 +174,7 @@ class Background:
             return pieces if cost.new_tokens >= MIN_PREPARE_TOKENS else None
 
         try:
-            pieces = await asyncio.get_running_loop().run_in_executor(self.service._planner, build)
+            pieces = await asyncio.get_running_loop().run_in_executor(self.service._planning.executor, build)
         except (EngineError, RuntimeError, ValueError, OSError) as exc:  # EngineUnavailable: a reload
             log.debug("background prompt failed: %s", exc)
             return
@@ -230,7 +230,7 @@ class Background:
             return Anchor.of_text(accepted, end), cursor_context(after, at), shape, pieces, prompt_key(pieces, shape)
 
         try:
-            built = await asyncio.get_running_loop().run_in_executor(service._planner, build)
+            built = await asyncio.get_running_loop().run_in_executor(service._planning.executor, build)
         except (EngineError, RuntimeError, ValueError, OSError) as exc:  # EngineUnavailable: a reload
             log.debug("prefetch prompt failed: %s", exc)
             return

@@ -25,6 +25,7 @@ from codehearth.complete.background import Background
 from codehearth.complete.confidence import Confidence, below
 from codehearth.complete.generation import Anchor, Generation, offset_of, text_kind_at
 from codehearth.complete.planner import MIN_USEFUL_TOKENS, Plan, affordable_tokens
+from codehearth.complete.planning_thread import PlanningThread
 from codehearth.complete.postprocess import block_shape_stop, indentation, line_shape_stop, postprocess
 from codehearth.complete.preparing import Prepared, max_tokens, prepare_request, prompt_key
 from codehearth.complete.prompting import without_typed_indent
@@ -52,8 +53,6 @@ Source = Literal[
     "deadline", "error", "no-plan",
 ]
 LRU_SIZE = 256
-PLANNER_EXIT_WAIT_S = 2.0
-MAX_ABANDONED_PLANNERS = 4
 DEBOUNCE_SHARE = 0.5  # a debounce never takes more than this share of the time left before the deadline
 GLANCE_HANDOVER_MS = 100.0  # a preempted background prefill ends its batch (~0.1 s of work) before a glance starts
 
@@ -93,7 +92,7 @@ class CompletionService:
         # Generations (and background prefills) run on one thread; prompts are built and planned on another,
         # so neither the event loop nor a prompt waits behind a decode.
         self._executor = executor or concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="complete")
-        self._planner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="complete-plan")
+        self._planning = PlanningThread()
         self._running: dict[str, Generation] = {}
         self._recent: dict[str, Generation] = {}  # last finished generation per document
         # prompt key -> (the model's text, its confidence)
@@ -102,8 +101,6 @@ class CompletionService:
         # document loses too. Tickets come from one counter: a reopened document never reuses an old one.
         self._seq: collections.Counter[str] = collections.Counter()
         self._tickets = 0
-        self._abandoned: list[concurrent.futures.ThreadPoolExecutor] = []  # planners left to a stuck job
-        self.planners_replaced = 0
         self._owner = threads.owner()  # the event loop's thread (see codehearth.threads)
         self.stats = Stats()
         self.chunk_sink: ChunkSink | None = None
@@ -325,30 +322,11 @@ class CompletionService:
 
     async def _off_loop(self, fn: Callable[..., _T], *args: object) -> _T:
         """Run ``fn`` on the planning thread; give up waiting at the deadline (the last argument)."""
-        deadline = args[-1]
-        assert isinstance(deadline, float)
-        planner = self._planner
-        job = planner.submit(fn, *args)
-        try:
-            return await asyncio.wait_for(asyncio.wrap_future(job), max(0.0, deadline - time.monotonic()))
-        except TimeoutError:
-            self._abandon_planner(planner)
-            raise
+        return await self._planning.run(fn, *args)
 
-    def _abandon_planner(self, planner: concurrent.futures.ThreadPoolExecutor) -> None:
-        """A job ran (or waited) past its deadline: the planning thread may be stuck on it (a pathological
-        buffer), so the next request gets a fresh planner instead of queueing behind it. The old thread ends
-        when its job does; at most ``MAX_ABANDONED_PLANNERS`` are left running at once."""
-        if planner is not self._planner:
-            return  # replaced already
-        self._abandoned = [p for p in self._abandoned if any(t.is_alive() for t in getattr(p, "_threads", ()))]
-        if len(self._abandoned) >= MAX_ABANDONED_PLANNERS:
-            log.warning("%d planning threads are stuck; the next request waits for them", len(self._abandoned))
-            return
-        planner.shutdown(wait=False, cancel_futures=True)
-        self._abandoned.append(planner)
-        self._planner = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="complete-plan")
-        self.planners_replaced += 1
+    @property
+    def planners_replaced(self) -> int:
+        return self._planning.replaced
 
     def _prepare(self, engine: Engine, doc: Document, point: Point, deadline: float) -> Prepared:
         """In the planning thread (see ``preparing``)."""
@@ -493,12 +471,7 @@ class CompletionService:
         """Stop generating and wait for the worker, so the model is never freed under a running decode."""
         self.cancel_all()
         self.background.close()
-        # A prompt still being built (a pathological buffer) must not hold up exit for long: wait a little for
-        # it (it may be tokenizing with the model), then let it go.
-        for planner in [self._planner, *self._abandoned]:
-            planner.shutdown(wait=False, cancel_futures=True)
-            for thread in list(getattr(planner, "_threads", ())):
-                thread.join(PLANNER_EXIT_WAIT_S)
+        self._planning.close()  # a prompt still being built must not hold up exit for long
         self._executor.shutdown(wait=True, cancel_futures=True)
 
 

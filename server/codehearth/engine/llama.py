@@ -36,6 +36,7 @@ from codehearth.engine.base import (
     Timings,
     common_prefix_length,
 )
+from codehearth.engine.decode_gate import DecodeGate
 from codehearth.engine.gguf import ModelError, check_gguf_file
 from codehearth.engine.native import NativeContext, NativeModel
 from codehearth.engine.speed import Sample, SpeedModel
@@ -60,38 +61,6 @@ CHUNK_S = {"complete": 0.25, "prepare": 0.1, "chat": 0.25, "glance": 0.25, "read
 GLANCE_N_CTX = 256
 GLANCE_ROOM = 48  # tokens kept free in the glance context for the suggestion
 MIN_CHUNK = 16
-
-
-class DecodeGate:
-    """One decode at a time; urgent holders (completions) go before patient ones (explanations)."""
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._busy = False
-        self._urgent_waiting = 0
-
-    @contextlib.contextmanager
-    def hold(self, urgent: bool) -> Iterator[None]:
-        with self._cond:
-            if urgent:
-                self._urgent_waiting += 1
-            try:
-                while self._busy or (not urgent and self._urgent_waiting > 0):
-                    self._cond.wait()
-            finally:
-                if urgent:
-                    self._urgent_waiting -= 1
-            self._busy = True
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._busy = False
-                self._cond.notify_all()
-
-    @property
-    def urgent_waiting(self) -> bool:
-        return self._urgent_waiting > 0
 
 
 def default_threads() -> int:
@@ -504,33 +473,4 @@ def _find_stop(text: str, stops: Sequence[str]) -> int | None:
     return min(found) if found else None
 
 
-def gpu_offload_supported() -> bool:
-    try:
-        import llama_cpp
-
-        return bool(llama_cpp.llama_supports_gpu_offload())
-    except Exception:  # pragma: no cover - library missing or too old
-        return False
-
-
-def llama_cpp_version() -> str:
-    try:
-        import llama_cpp
-
-        return str(llama_cpp.__version__)
-    except Exception:  # pragma: no cover
-        return "not installed"
-
-
-def system_info() -> dict[str, Any]:
-    info: dict[str, Any] = {"llamaCppPython": llama_cpp_version(), "gpuOffload": gpu_offload_supported()}
-    try:
-        import llama_cpp
-
-        info["system"] = llama_cpp.llama_print_system_info().decode(errors="replace").strip()
-    except Exception:  # pragma: no cover
-        pass
-    return info
-
-
-__all__ = ["DecodeGate", "LlamaEngine", "gpu_offload_supported", "system_info"]
+__all__ = ["DecodeGate", "LlamaEngine", "choose_context", "default_threads", "token_logprob"]
