@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ceiling-stride", type=int, default=12, help="the ceiling asks at every Nth keystroke")
     parser.add_argument("--ceiling-box-s", type=float, default=600, help="time box of each ceiling replay")
     parser.add_argument("--bounds-from", help="an editor.json whose floor and ceiling to (re)measure; no typing")
+    parser.add_argument("--floor-only", action="store_true", help="with --bounds-from: the floor again, the ceiling kept")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--name", default="editor", help="results file name (editor → editor.json, editor.md)")
     add_allow_dirty(parser)

@@ -155,8 +155,9 @@ def run(args: Any) -> dict[str, Any]:
         # the typing above survives a failure here: the error is in the results (and the results check fails)
         try:
             results["floor"] = floor(results, qwen, threads, models_dir)
-            results["ceiling"] = ceiling(passages, ws, work / "ceiling", qwen, threads, args.ceiling_stride,
-                                         args.ceiling_box_s)
+            if not (bounds_from and getattr(args, "floor_only", False)):  # --floor-only keeps the ceiling
+                results["ceiling"] = ceiling(passages, ws, work / "ceiling", qwen, threads, args.ceiling_stride,
+                                             args.ceiling_box_s)
             apply_bounds(results)
         except Exception as exc:
             import traceback
@@ -248,28 +249,37 @@ def compact(readings: list[dict[str, Any]]) -> list[list[Any]]:
 
 
 def floor(results: dict[str, Any], qwen: Path, threads: int, models_dir: Path) -> dict[str, Any]:
-    """llama-bench's rates now and (if measured) before the typing, the faster of each: the lower floor."""
+    """llama-bench's rates for each model at each row's own thread count (a row on 1 thread beside a floor measured
+    on 2 loaded threads "beat" it in the first run); at the run's thread count also the rates measured before the
+    typing, the faster of each: the lower floor."""
     start = results.get("floor_rates_start", {})
     rates: dict[str, Any] = {}
-    for m in FLOOR_MODELS:
-        now = bounds.llama_bench(qwen if m == FIM_MODEL else model_path(m), threads)
-        before = start.get(m)
-        rates[m] = {**now, "measurements": [x for x in (before, now) if x]}
-        if before:
-            for k in ("prompt_tokens_per_s", "generated_tokens_per_s"):
-                rates[m][k] = max(now[k], before[k])
+
+    def rates_for(model: str, row_threads: int) -> str:
+        key = f"{model}@{row_threads}t"
+        if key not in rates:
+            now = bounds.llama_bench(qwen if model == FIM_MODEL else model_path(model), row_threads)
+            before = start.get(model) if row_threads == threads else None
+            rates[key] = {**now, "measurements": [x for x in (before, now) if x]}
+            if before:
+                for k in ("prompt_tokens_per_s", "generated_tokens_per_s"):
+                    rates[key][k] = max(now[k], before[k])
+        return key
+
     out: dict[str, Any] = {"rates": rates, "rows": {}}
     for cadence, c in results["cadences"].items():
         for name, row in c["rows"].items():
             used = str(row.get("model_used") or FIM_MODEL) if row["kind"] == "codehearth" else FIM_MODEL
-            key = next((m for m in FLOOR_MODELS if m in used), FIM_MODEL)
+            model = next((m for m in FLOOR_MODELS if m in used), FIM_MODEL)
+            key = rates_for(model, int(row.get("threads") or threads))
             if row["kind"] == "codehearth":
                 answers = [{"ms": a["ms"], "generated": a["generated"]} for a in row["answers"]
                            if a["source"] == "model"]
             else:
                 answers = [{"ms": t["prompt_ms"] + t["gen_ms"], "generated": t["generated"]}
                            for t in row["server_tasks"]]
-            out["rows"][f"{cadence}/{name}"] = {"model": key, **bounds.floor_check(answers, rates[key])}
+            out["rows"][f"{cadence}/{name}"] = {"model": model, "rates_key": key,
+                                                **bounds.floor_check(answers, rates[key])}
     return out
 
 
