@@ -8,7 +8,7 @@ from pathlib import Path
 
 import tree_sitter as ts
 
-from .common import Site, Workspace, after_paren, node_text, walk
+from .common import Site, Workspace, call_sites, node_text, walk
 
 
 def _declarator_name(node: ts.Node | None, source: bytes) -> tuple[str, str]:
@@ -97,13 +97,7 @@ class CMiner:
             included = self.included(rel)
             source = self.ws.source[rel]
             seen: set[tuple[str, str]] = set()
-            for node in walk(tree.root_node):
-                if node.type != "call_expression":
-                    continue
-                fn = node.child_by_field_name("function")
-                at = after_paren(node.child_by_field_name("arguments"))
-                if fn is None or at is None:
-                    continue
+            for _node, fn, at in call_sites(tree.root_node):
                 if fn.type == "identifier":
                     scope, called, how = "", node_text(fn, source), "linkage"
                     if called in self.static.get(rel, set()) or called in methods:

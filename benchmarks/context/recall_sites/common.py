@@ -58,3 +58,18 @@ class Workspace:
             data = (root / rel).read_bytes()
             self.source[rel] = data
             self.tree[rel] = parser.parse(data)
+
+
+def call_sites(root: ts.Node, unwrap: frozenset[str] = frozenset()) -> Iterator[tuple[ts.Node, ts.Node, tuple[int, int]]]:
+    """Every ``call_expression`` below ``root`` with its callee and the point right after its ``(``; a callee whose
+    type is in ``unwrap`` (Rust's ``generic_function``) stands for the function inside it."""
+    for node in walk(root):
+        if node.type != "call_expression":
+            continue
+        fn = node.child_by_field_name("function")
+        if fn is not None and fn.type in unwrap:
+            fn = fn.child_by_field_name("function")
+        at = after_paren(node.child_by_field_name("arguments"))
+        if fn is None or at is None:
+            continue
+        yield node, fn, at

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import tree_sitter as ts
 
-from .common import Site, Workspace, after_paren, node_text, walk
+from .common import Site, Workspace, call_sites, node_text, walk
 
 
 class _GoFile(NamedTuple):
@@ -88,13 +88,7 @@ class GoMiner:
                     name = key if not key.startswith("\0") else self.info[files[0]].package
                     local[name] = files
             seen: set[tuple[str, str]] = set()
-            for node in walk(tree.root_node):
-                if node.type != "call_expression":
-                    continue
-                fn = node.child_by_field_name("function")
-                at = after_paren(node.child_by_field_name("arguments"))
-                if fn is None or at is None:
-                    continue
+            for node, fn, at in call_sites(tree.root_node):
                 targets: list[str] = []
                 called, container, how = "", "", ""
                 if fn.type == "identifier":

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import tree_sitter as ts
 
-from .common import Site, Workspace, after_paren, node_text, walk
+from .common import Site, Workspace, call_sites, node_text, walk
 
 
 def _use_paths(node: ts.Node, source: bytes, prefix: list[str]) -> Iterator[tuple[str, list[str]]]:
@@ -106,15 +106,7 @@ class RustMiner:
                     for local, path in _use_paths(node.child_by_field_name("argument"), source, []):
                         uses[local] = path
             seen: set[tuple[str, str]] = set()
-            for node in walk(tree.root_node):
-                if node.type != "call_expression":
-                    continue
-                fn = node.child_by_field_name("function")
-                if fn is not None and fn.type == "generic_function":
-                    fn = fn.child_by_field_name("function")
-                at = after_paren(node.child_by_field_name("arguments"))
-                if fn is None or at is None:
-                    continue
+            for _node, fn, at in call_sites(tree.root_node, frozenset({"generic_function"})):
                 targets: list[str] = []
                 called, container, how = "", "", ""
                 if fn.type == "identifier":
