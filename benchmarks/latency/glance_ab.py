@@ -17,7 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import add_allow_dirty, begin_results, machine_info, write_results_file
-from benchmarks.latency.useful import FILES, MODELS, keystrokes, latency_summary, replay_ours, score
+from benchmarks.latency.keystrokes import FILES, keystrokes
+from benchmarks.latency.ours_replay import replay_ours
+from benchmarks.latency.useful import MODELS
+from benchmarks.latency.useful_scoring import latency_summary, score
 
 
 def run(models: list[str], budgets: list[int], out: Path, box_s: float) -> dict[str, Any]:
