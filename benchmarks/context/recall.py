@@ -22,23 +22,42 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from benchmarks.common import ROOT, STDLIB, summary
 from codehearth.config import ContextSettings
 from codehearth.context.builder import ContextBuilder
 from codehearth.context.document import Document, Point
-from codehearth.context.index import WorkspaceIndex
+from codehearth.context.index import ScanStats, WorkspaceIndex
 
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 CHUNK_LINES = 20
 CHUNK_STRIDE = 10
 BUDGETS = (512, 1024, 2048)
+T = TypeVar("T")
 
 
 def count_tokens(text: str) -> int:
     """The approximation the context tests use (≈3 characters per token for code)."""
     return len(text) // 3 + 1
+
+
+def spread(items: list[T], limit: int) -> list[T]:
+    """At most ``limit`` of ``items``, spread evenly over them (deterministic)."""
+    if len(items) <= limit:
+        return items
+    step = len(items) / limit
+    return [items[int(i * step)] for i in range(limit)]
+
+
+def scanned_index(root: Path, cache: Path, settings: ContextSettings) -> tuple[WorkspaceIndex, ScanStats, float]:
+    """A fresh index of ``root`` (its cache emptied first, so every run indexes cold), scanned: the index, the
+    scan's stats and the seconds it took."""
+    shutil.rmtree(cache, ignore_errors=True)
+    index = WorkspaceIndex([root], cache, settings)
+    started = time.perf_counter()
+    stats = index.scan()
+    return index, stats, time.perf_counter() - started
 
 
 def collect_sites(packages: list[str]) -> dict[str, list[tuple[Path, int, int, str, Path]]]:
@@ -106,11 +125,7 @@ def measure_package(package: str, sites: list[tuple[Path, int, int, str, Path]],
     root = STDLIB / package
     settings = ContextSettings(exclude=["test/", "tests/"])
     cache = work / f"index-{package}"
-    shutil.rmtree(cache, ignore_errors=True)
-    index = WorkspaceIndex([root], cache, settings)
-    started = time.perf_counter()
-    stats = index.scan()
-    index_s = time.perf_counter() - started
+    index, stats, index_s = scanned_index(root, cache, settings)
     builder = ContextBuilder(index, settings, count_tokens)
     t0 = time.perf_counter()
     similar = SimilarityRetriever(root)
@@ -171,9 +186,8 @@ def run_recall(packages: list[str], work: Path, max_sites_per_package: int | Non
     results = []
     for package in packages:
         sites = by_package.get(package, [])
-        if max_sites_per_package is not None and len(sites) > max_sites_per_package:
-            step = len(sites) / max_sites_per_package
-            sites = [sites[int(i * step)] for i in range(max_sites_per_package)]
+        if max_sites_per_package is not None:
+            sites = spread(sites, max_sites_per_package)
         if not sites:
             continue
         print(f"[context] {package}: {len(sites)} call sites", flush=True)

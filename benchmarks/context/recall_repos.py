@@ -11,6 +11,7 @@ context`` prints) assembles the prompt at the budget; the site is recalled when 
 the definition of the called name (for C/C++, also its declaration in a header the calling file includes).
 
     python -m benchmarks.context.recall_repos [--languages typescript,go] [--budget 1024] [--cache DIR]
+        [--allow-dirty]
 
 writes ``benchmarks/results/recall.json`` and ``recall.md``.
 """
@@ -32,7 +33,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, NamedTuple
 
-from benchmarks.common import ROOT, git_commit, machine_info
+from benchmarks.common import ROOT, add_allow_dirty, begin_results, machine_info, write_results_file
+from benchmarks.context.recall import count_tokens, scanned_index, spread
 from benchmarks.context.recall_sites import MINERS, Site, Workspace
 from codehearth.config import ContextSettings
 from codehearth.context import languages
@@ -69,11 +71,6 @@ REPOS = [
     Repo("c", "deb", "libxcrypt-source", "1:4.4.33-2", "usr/src/libxcrypt/lib"),
     Repo("cpp", "deb", "dpf-source", "1.6+ds-2", "usr/share/dpf", ("utils/", "examples/", "tests/")),
 ]
-
-
-def count_tokens(text: str) -> int:
-    """The approximation the context tests use (≈3 characters per token for code)."""
-    return len(text) // 3 + 1
 
 
 # ------------------------------------------------------------------------------ fetching
@@ -128,13 +125,6 @@ def fetch(repo: Repo, cache: Path) -> tuple[Path, str]:
 
 
 # ----------------------------------------------------------------------------- measuring
-def _spread(sites: list[Site], limit: int) -> list[Site]:
-    if len(sites) <= limit:
-        return sites
-    step = len(sites) / limit
-    return [sites[int(i * step)] for i in range(limit)]
-
-
 def _found(site: Site, snippets: list[Any]) -> bool:
     wanted = set(site.targets) | set(site.declarations)
     for s in snippets:
@@ -200,17 +190,13 @@ _SAME_FAMILY = {
 def measure(repo: Repo, root: Path, fetched: str, work: Path, budget: int, max_sites: int) -> dict[str, Any]:
     settings = ContextSettings(exclude=list(repo.exclude), index_workers=1)
     cache = work / f"index-{repo.language}"
-    shutil.rmtree(cache, ignore_errors=True)
-    index = WorkspaceIndex([root], cache, settings)
-    t0 = time.perf_counter()
-    stats = index.scan()
-    index_s = time.perf_counter() - t0
+    index, stats, index_s = scanned_index(root, cache, settings)
     family = _SAME_FAMILY[repo.language]
     files = [index.relpath(p) for p in index.paths() if languages.language_for_path(p) in family]
     ws = Workspace(root, files)
     miner = MINERS[repo.language](ws)
     mined = miner.sites()
-    sites = _spread(mined, max_sites)
+    sites = spread(mined, max_sites)
     builder = ContextBuilder(index, settings, count_tokens)
     docs: dict[str, Document] = {}
     hits = ambiguous_hits = ambiguous = 0
@@ -295,7 +281,7 @@ def _per_language(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return out
 
 
-def write_markdown(result: dict[str, Any], path: Path) -> None:
+def markdown(result: dict[str, Any]) -> str:
     lines = [
         "# Cross-file definition recall on real repositories",
         "",
@@ -351,7 +337,7 @@ def write_markdown(result: dict[str, Any], path: Path) -> None:
         lines.append("")
     lines += ["Rerun: `python -m benchmarks.context.recall_repos` (fetches the packages into "
               f"`{Path(tempfile.gettempdir()) / 'codehearth-recall-repos'}` or `$CODEHEARTH_RECALL_CACHE`).", ""]
-    path.write_text("\n".join(lines))
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -363,12 +349,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     parser.add_argument("--name", default="recall", help="results file names: NAME.json and NAME.md")
     parser.add_argument("--note", default="", help="a line about this run for the results (e.g. which resolver)")
+    add_allow_dirty(parser)
     args = parser.parse_args(argv)
     wanted = args.languages.split(",")
     work = Path(tempfile.mkdtemp(prefix="codehearth-recall-"))
+    provenance = begin_results(args.allow_dirty, work / "home")
     result: dict[str, Any] = {
         "budget": args.budget,
-        "commit": git_commit(),
+        "commit": provenance["git_commit"],
         "machine": machine_info(),
         "token_count": "len(text) // 3 + 1",
         "note": args.note,
@@ -394,9 +382,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result["per_language"] = _per_language(result["languages"])
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"{args.name}.json").write_text(json.dumps(result, indent=1) + "\n")
-    write_markdown(result, args.out / f"{args.name}.md")
+    write_results_file(args.out / f"{args.name}.json", result)
+    write_results_file(args.out / f"{args.name}.md", markdown(result))
     print(f"[recall] wrote {args.out / args.name}.json and .md", flush=True)
     return 0
 
