@@ -251,6 +251,20 @@ def plots(results: dict[str, Any], out_dir: Path) -> list[str]:
         return []
     name = results["name"]
     images: list[str] = []
+
+    def save(fig: Any, file: str) -> None:
+        fig.tight_layout()
+        fig.savefig(out_dir / file, dpi=90)
+        plt.close(fig)
+        images.append(file)
+
+    def finish_bars(ax: Any, ticks: list[str], ylabel: str, title: str) -> None:
+        ax.set_xticks(range(len(ticks)), ticks)
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+        ax.legend(fontsize=8)
+
     for model, lat in (results.get("latency") or {}).items():
         if not lat:
             continue
@@ -276,11 +290,7 @@ def plots(results: dict[str, Any], out_dir: Path) -> list[str]:
         ax2.set_ylabel("prompt tokens")
         ax2.set_title("prompt tokens per request")
         ax2.legend(fontsize=8)
-        fig.tight_layout()
-        file = f"{name}-latency-{model}.png"
-        fig.savefig(out_dir / file, dpi=90)
-        plt.close(fig)
-        images.append(file)
+        save(fig, f"{name}-latency-{model}.png")
     ctx = results.get("context")
     if ctx:
         rec = ctx["recall"]
@@ -290,16 +300,9 @@ def plots(results: dict[str, Any], out_dir: Path) -> list[str]:
                                            ("in_file", "in-file only"))):
             vals = [rec["recall"][kind][str(b)] or 0 for b in rec["budgets"]]
             ax.bar([j + (i - 1) * width for j in range(len(vals))], vals, width, label=label)
-        ax.set_xticks(range(len(rec["budgets"])), [f"{b} tokens" for b in rec["budgets"]])
-        ax.set_ylim(0, 1.05)
-        ax.set_ylabel("recall of the callee's definition")
-        ax.set_title(f"cross-file recall, {rec['sites']} call sites")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        file = f"{name}-context-recall.png"
-        fig.savefig(out_dir / file, dpi=90)
-        plt.close(fig)
-        images.append(file)
+        finish_bars(ax, [f"{b} tokens" for b in rec["budgets"]], "recall of the callee's definition",
+                    f"cross-file recall, {rec['sites']} call sites")
+        save(fig, f"{name}-context-recall.png")
     he = results.get("humaneval")
     if he and he.get("ours"):
         fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -309,14 +312,6 @@ def plots(results: dict[str, Any], out_dir: Path) -> list[str]:
             if not agg:
                 continue
             ax.bar([j + (i - 0.5) * 0.38 for j in range(3)], [agg[m]["pass@1"] or 0 for m in modes], 0.38, label=label)
-        ax.set_xticks(range(3), modes)
-        ax.set_ylim(0, 1.05)
-        ax.set_ylabel("pass@1")
-        ax.set_title(f"HumanEval infilling, {he['model']}")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        file = f"{name}-humaneval.png"
-        fig.savefig(out_dir / file, dpi=90)
-        plt.close(fig)
-        images.append(file)
+        finish_bars(ax, modes, "pass@1", f"HumanEval infilling, {he['model']}")
+        save(fig, f"{name}-humaneval.png")
     return images
