@@ -120,27 +120,8 @@ def _string_kind(node: ts.Node, language: str | None) -> TextKind:
 
 def in_string_literal(tree: ts.Tree | None, buf: TextBuffer, language: str | None, point: Point) -> bool:
     """Inside a string literal that is not a docstring (comments are not strings)."""
-    point = Point(*point)
-    if tree is not None:
-        p = (point.row, point.column)
-        node: ts.Node | None = tree.root_node.descendant_for_point_range(p, p)
-        saw_error = False
-        while node is not None:
-            if node.type in languages.COMMENT_NODE_TYPES:
-                return False
-            if node.type in ("interpolation", "template_substitution", "format_expression"):
-                return False
-            if node.type in languages.STRING_NODE_TYPES and node.start_point < p < node.end_point:
-                if node.type in ("string_content", "string_fragment", "escape_sequence"):
-                    node = node.parent
-                    continue
-                return not _is_docstring(node, language)
-            if node.is_error or node.has_error:
-                saw_error = True
-            node = node.parent
-        if not saw_error:
-            return False
-    return _line_in_string(buf.line_bytes(point.row)[: point.column].decode("utf-8", "replace"), language)
+    # the line-based fallback never says "multiline-string"; the tree does for `…` and multi-line literals
+    return text_kind(tree, buf, language, point).kind in ("string", "multiline-string")
 
 
 def _is_docstring(node: ts.Node, language: str | None) -> bool:
