@@ -8,39 +8,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.unit.context.workspaces import open_doc, resolve_in, write_workspace
+
 from codehearth.config import ContextSettings
 from codehearth.context import languages
 from codehearth.context.builder import ContextBuilder
-from codehearth.context.builder.receivers import receivers
 from codehearth.context.builder.resolve import Resolver
-from codehearth.context.document import Document, Point
+from codehearth.context.document import Point
 from codehearth.context.index import WorkspaceIndex
 from codehearth.context.symbols import extract_symbols
 
 
 def _module(tmp_path: Path, module: str, files: dict[str, str], decoy: str) -> WorkspaceIndex:
-    root = tmp_path / "mod"
     files = {"go.mod": f"module {module}\n\ngo 1.21\n", **files}
     for i in range(4):
         files[f"decoys/d{i}/d.go"] = f"package d{i}\n\nfunc {decoy}() int {{ return {i} }}\n"
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
-    index = WorkspaceIndex([root], tmp_path / "cache", ContextSettings(index_workers=1))
-    index.scan()
-    return index
-
-
-def _doc(index: WorkspaceIndex, rel: str) -> Document:
-    path = index.roots[0] / rel
-    return Document(path.as_uri(), path.read_text(), path=path)
+    return write_workspace(tmp_path, files, folder="mod")
 
 
 def _resolve(index: WorkspaceIndex, rel: str, name: str) -> list[tuple[str, str, str]]:
-    doc = _doc(index, rel)
-    resolver = Resolver(index)
-    defs = resolver.resolve(name, doc, resolver.import_map(doc), receivers(doc.text), None)
-    return [(index.relpath(d.path), d.kind, d.container) for d in defs]
+    return [(index.relpath(d.path), d.kind, d.container) for d in resolve_in(index, rel, name)]
 
 
 def test_methods_are_keyed_by_their_receiver_type() -> None:
@@ -67,7 +54,7 @@ def test_package_name_comes_from_the_package_clause(tmp_path: Path) -> None:
         },
         decoy="Wrap",
     )
-    doc = _doc(index, "cmd/run.go")
+    doc = open_doc(index, "cmd/run.go")
     assert Resolver(index).import_map(doc)["text"] == ("example.com/tool/internal/textutil", "")
     assert _resolve(index, "cmd/run.go", "Wrap") == [("internal/textutil/wrap.go", "function", "")]
     index.close()
@@ -88,7 +75,7 @@ def test_major_version_suffix_and_the_module_root_package(tmp_path: Path) -> Non
         decoy="URLParam",
     )
     resolver = Resolver(index)
-    doc = _doc(index, "middleware/strip.go")
+    doc = open_doc(index, "middleware/strip.go")
     assert resolver.import_map(doc)["chi"] == ("github.com/go-chi/chi/v5", "")
     assert {index.relpath(f) for f in resolver.module_files(doc, "github.com/go-chi/chi/v5")} == {
         "chi.go",
@@ -125,7 +112,7 @@ def test_call_on_the_methods_receiver_reaches_its_type(tmp_path: Path) -> None:
         },
         decoy="next",
     )
-    doc = _doc(index, "parse.go")
+    doc = open_doc(index, "parse.go")
     builder = ContextBuilder(index, ContextSettings(), lambda text: len(text) // 3 + 1)
     ctx = builder.build(doc, Point(3, len("\tp.next(")), 1024)
     assert [(s.path, s.label) for s in ctx.snippets if s.label.startswith("definition")] == [
@@ -146,7 +133,7 @@ def test_bare_call_inside_a_method_of_the_same_name(tmp_path: Path) -> None:
         },
         decoy="decode",
     )
-    doc = _doc(index, "spec.go")
+    doc = open_doc(index, "spec.go")
     builder = ContextBuilder(index, ContextSettings(), lambda text: len(text) // 3 + 1)
     ctx = builder.build(doc, Point(5, len("\treturn decode(")), 1024)
     assert [(s.path, s.label) for s in ctx.snippets if s.label.startswith("definition")] == [

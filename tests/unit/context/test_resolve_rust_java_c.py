@@ -8,36 +8,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.unit.context.workspaces import open_doc, resolve_in, write_workspace
+
 from codehearth.config import ContextSettings
 from codehearth.context import languages
 from codehearth.context.builder import ContextBuilder
-from codehearth.context.builder.receivers import receivers
 from codehearth.context.builder.resolve import Resolver
-from codehearth.context.document import Document, Point
+from codehearth.context.document import Point
 from codehearth.context.index import WorkspaceIndex
 from codehearth.context.symbols import Import, extract_symbols
 
 
-def _index(tmp_path: Path, files: dict[str, str]) -> WorkspaceIndex:
-    root = tmp_path / "ws"
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
-    index = WorkspaceIndex([root], tmp_path / "cache", ContextSettings(index_workers=1))
-    index.scan()
-    return index
-
-
-def _doc(index: WorkspaceIndex, rel: str) -> Document:
-    path = index.roots[0] / rel
-    return Document(path.as_uri(), path.read_text(), path=path)
-
-
 def _resolve(index: WorkspaceIndex, rel: str, name: str, focus: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
-    doc = _doc(index, rel)
-    resolver = Resolver(index)
-    defs = resolver.resolve(name, doc, resolver.import_map(doc), receivers(doc.text), None, focus=focus)
-    return [(index.relpath(d.path), d.container) for d in defs]
+    return [(index.relpath(d.path), d.container) for d in resolve_in(index, rel, name, focus=focus)]
 
 
 def _definitions(language: str, text: str) -> list[tuple[str, str, str]]:
@@ -66,7 +49,7 @@ def test_rust_impl_methods_belong_to_the_base_type() -> None:
 
 def test_rust_type_path_call_reaches_that_types_impl(tmp_path: Path) -> None:
     decoys = {f"src/d{i}.rs": f"pub struct D{i};\nimpl D{i} {{ pub fn new() -> Self {{ D{i} }} }}\n" for i in range(4)}
-    index = _index(
+    index = write_workspace(
         tmp_path,
         {
             **decoys,
@@ -87,7 +70,7 @@ def test_java_class_method_through_its_import_overloads_as_one(tmp_path: Path) -
         f"  public static Object observableArrayList() {{ return null; }}\n}}\n"
         for i in range(4)
     }
-    index = _index(
+    index = write_workspace(
         tmp_path,
         {
             **decoys,
@@ -98,7 +81,7 @@ def test_java_class_method_through_its_import_overloads_as_one(tmp_path: Path) -
             "  Object f() { return FXCollections.observableArrayList(); }\n}\n",
         },
     )
-    assert Resolver(index).import_map(_doc(index, "app/Main.java"))["FXCollections"] == (
+    assert Resolver(index).import_map(open_doc(index, "app/Main.java"))["FXCollections"] == (
         "javafx.collections.FXCollections",
         "",
     )
@@ -110,7 +93,7 @@ def test_java_class_method_through_its_import_overloads_as_one(tmp_path: Path) -
 
 def test_c_included_header_declares_the_call(tmp_path: Path) -> None:
     decoys = {f"other{i}.c": "void yescrypt_r(int x) { (void)x; }\n" for i in range(4)}
-    index = _index(
+    index = write_workspace(
         tmp_path,
         {
             **decoys,
@@ -132,7 +115,7 @@ def test_cpp_out_of_class_definitions_name_their_class() -> None:
 
 
 def test_cpp_qualified_call_reaches_the_out_of_class_definition(tmp_path: Path) -> None:
-    index = _index(
+    index = write_workspace(
         tmp_path,
         {
             "Standalone.hpp": "#define GETW getWidth\nuint getWidth();\n",  # a container-less stand-in
@@ -146,7 +129,7 @@ def test_cpp_qualified_call_reaches_the_out_of_class_definition(tmp_path: Path) 
 
 
 def test_template_string_substitutions_are_code(tmp_path: Path) -> None:
-    index = _index(
+    index = write_workspace(
         tmp_path,
         {
             "core/util.ts": "export function joinValues(v: string[]) { return v.join(', '); }\n",
@@ -154,7 +137,7 @@ def test_template_string_substitutions_are_code(tmp_path: Path) -> None:
             "export const msg = (v: string[]) => `one of ${util.joinValues(v)}`;\n",
         },
     )
-    doc = _doc(index, "locale.ts")
+    doc = open_doc(index, "locale.ts")
     ctx = ContextBuilder(index, ContextSettings(), lambda t: len(t) // 3 + 1).build(
         doc, Point(1, doc.line(1).index("joinValues(") + len("joinValues(")), 1024
     )

@@ -8,36 +8,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from codehearth.config import ContextSettings
+from tests.unit.context.workspaces import open_doc, resolve_in, write_workspace
+
 from codehearth.context import languages
 from codehearth.context.builder.resolve import Resolver
-from codehearth.context.document import Document
 from codehearth.context.index import WorkspaceIndex, module_keys
 from codehearth.context.symbols import extract_symbols
 
 
 def _workspace(tmp_path: Path, files: dict[str, str], decoy: str) -> WorkspaceIndex:
-    root = tmp_path / "ws"
-    for rel, text in files.items():
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(text)
-    for i in range(4):  # the same name elsewhere: no name-only guess can pick the right one
-        (root / f"decoys/d{i}/{decoy}.ts").parent.mkdir(parents=True, exist_ok=True)
-        (root / f"decoys/d{i}/{decoy}.ts").write_text(f"export function {decoy}(x: number) {{ return {i}; }}\n")
-    index = WorkspaceIndex([root], tmp_path / "cache", ContextSettings(index_workers=1))
-    index.scan()
-    return index
+    decoys = {  # the same name elsewhere: no name-only guess can pick the right one
+        f"decoys/d{i}/{decoy}.ts": f"export function {decoy}(x: number) {{ return {i}; }}\n" for i in range(4)
+    }
+    return write_workspace(tmp_path, {**files, **decoys})
 
 
 def _resolve(index: WorkspaceIndex, rel: str, name: str) -> list[tuple[str, str, int]]:
-    path = index.roots[0] / rel
-    doc = Document(path.as_uri(), path.read_text(), path=path)
-    resolver = Resolver(index)
-    line = next(i for i, text in enumerate(doc.text.split("\n")) if f"{name}(" in text)
-    from codehearth.context.builder.receivers import receivers
-
-    found = receivers(doc.text)
-    defs = resolver.resolve(name, doc, resolver.import_map(doc), found, (line, line))
+    text = (index.roots[0] / rel).read_text()
+    line = next(i for i, text in enumerate(text.split("\n")) if f"{name}(" in text)
+    defs = resolve_in(index, rel, name, visible=(line, line))
     return [(index.relpath(d.path), d.name, d.start_line) for d in defs]
 
 
@@ -53,8 +42,7 @@ def test_import_of_a_folder_resolves_to_its_index_file(tmp_path: Path) -> None:
         decoy="pad",
     )
     assert "src.pad" in module_keys(Path("src/pad/index.ts"))  # the folder stands for its index file
-    path = index.roots[0] / "src/app.ts"
-    doc = Document(path.as_uri(), path.read_text(), path=path)
+    doc = open_doc(index, "src/app.ts")
     resolver = Resolver(index)
     assert {index.relpath(f) for f in resolver.module_files(doc, "./pad")} == {"src/pad/index.ts"}
     assert {index.relpath(f) for f in resolver.module_files(doc, "./trim/index.js")} == {"src/trim/index.js"}
@@ -72,8 +60,7 @@ def test_aliased_import_binds_the_alias(tmp_path: Path) -> None:
         },
         decoy="format",
     )
-    path = index.roots[0] / "src/app.ts"
-    doc = Document(path.as_uri(), path.read_text(), path=path)
+    doc = open_doc(index, "src/app.ts")
     assert Resolver(index).import_map(doc) == {"fmt": ("./format", "format")}
     assert _resolve(index, "src/app.ts", "fmt") == [("src/format.ts", "format", 0)]
     index.close()
