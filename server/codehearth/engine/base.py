@@ -132,6 +132,22 @@ class GenerationRequest:
             return "deadline"
         return None
 
+    def check_text(self, text: str, stops: Sequence[str]) -> tuple[str, bool]:
+        """The text generated so far cut at the first of ``stops``, and whether generation ends there (a stop string,
+        or ``should_stop``); ``on_text`` sees a text that goes on. One rule for the local and the remote engines."""
+        stop_at = find_stop(text, stops)
+        if stop_at is not None:
+            return text[:stop_at], True
+        if self.on_text is not None:
+            self.on_text(text)
+        return text, self.should_stop is not None and self.should_stop(text)
+
+
+def find_stop(text: str, stops: Sequence[str]) -> int | None:
+    """Where the first of ``stops`` (empty ones ignored) starts in ``text``, or None."""
+    found = [p for p in (text.find(s) for s in stops if s) if p >= 0]
+    return min(found) if found else None
+
 
 def common_prefix_length(a: Sequence[object], b: Sequence[object]) -> int:
     """How many leading items two sequences share: tokens already in a KV cache, characters of a suggestion that

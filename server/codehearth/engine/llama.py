@@ -396,14 +396,8 @@ class LlamaEngine:
             generated.append(token)
             text += decoder.decode(self._model.detokenize([token], special=False))
             req.token_logprobs.append((len(text), logprob))
-            stop_at = _find_stop(text, req.stop)
-            if stop_at is not None:
-                text = text[:stop_at]
-                reason = "stop"
-                break
-            if req.on_text is not None:
-                req.on_text(text)
-            if req.should_stop is not None and req.should_stop(text):
+            text, stopped = req.check_text(text, req.stop)
+            if stopped:
                 reason = "stop"
                 break
         timings.tokens_generated = len(generated)
@@ -465,12 +459,6 @@ def token_logprob(logits: np.ndarray[Any, np.dtype[np.float32]], token: int) -> 
     """log softmax(logits)[token], computed stably."""
     top = float(np.max(logits))
     return float(logits[token]) - top - float(np.log(np.sum(np.exp(logits - top, dtype=np.float64))))
-
-
-def _find_stop(text: str, stops: Sequence[str]) -> int | None:
-    positions = [text.find(s) for s in stops if s]
-    found = [p for p in positions if p >= 0]
-    return min(found) if found else None
 
 
 __all__ = ["DecodeGate", "LlamaEngine", "choose_context", "default_threads", "token_logprob"]

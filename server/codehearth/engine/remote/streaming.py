@@ -29,7 +29,6 @@ from codehearth.engine.remote.wire import (
     Dialect,
     StreamCheck,
     _error_message,
-    _find_stop,
     _finish_to_reason,
     _json_or_text,
     _sse_events,
@@ -82,14 +81,8 @@ class Streamer:
                                 first_chunk_at = time.monotonic()
                             chunks += 1
                             text += delta.text
-                            stop_at = _find_stop(text, stops)
-                            if stop_at is not None:
-                                text = text[:stop_at]
-                                reason = "stop"
-                                break
-                            if request.on_text is not None:
-                                request.on_text(text)
-                            if request.should_stop is not None and request.should_stop(text):
+                            text, stopped = request.check_text(text, stops)
+                            if stopped:
                                 reason = "stop"
                                 break
                         if delta.finish is not None:

@@ -223,11 +223,6 @@ def _error_message(data: Any) -> str:
     return str(data)
 
 
-def _find_stop(text: str, stops: Sequence[str]) -> int | None:
-    found = [p for p in (text.find(s) for s in stops if s) if p >= 0]
-    return min(found) if found else None
-
-
 @dataclass
 class StreamCheck:
     """What a stream held besides events: lines that are not server-sent events, for a server that answers garbage."""
