@@ -4,6 +4,10 @@
 //
 //   node driver.mjs --env .e2e/env.json --out DIR --repo ROOT --python PY --models-dir DIR
 //                   [--screenshot docs/ghost-text.png] [--samples 8]
+//   node driver.mjs ... --measure SPEC.json    # the editor benchmark's measure instead of the functional steps
+//
+// --measure (python -m benchmarks.vscode writes SPEC.json): opens SPEC's workspace with codehearth's default
+// settings, types its passages at a person's pace and writes what was seen before each key (measure.mjs).
 //
 // Everything started here runs in its own process group (code-server) or under playwright (chromium), and
 // carries CODEHEARTH_E2E_RUN=<token> in its environment so the caller can sweep leftovers.
@@ -13,6 +17,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
+import { MEASURE_EDITOR_SETTINGS, measure } from './measure.mjs';
 
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((acc, a, i, all) => (a.startsWith('--') ? [...acc, [a.slice(2), all[i + 1]]] : acc), []),
@@ -23,6 +28,7 @@ const REPO = path.resolve(args.repo);
 const PYTHON = args.python;
 const SAMPLES = Number(args.samples ?? 20);
 const RUN = process.env.CODEHEARTH_E2E_RUN ?? `run-${process.pid}-${Date.now()}`;
+const SPEC = args.measure ? JSON.parse(fs.readFileSync(args.measure, 'utf8')) : null;
 fs.mkdirSync(OUT, { recursive: true });
 fs.rmSync(path.join(OUT, 'vscode-logs'), { recursive: true, force: true });
 
@@ -123,10 +129,15 @@ function prepareDirs() {
     xdgCache: path.join(base, 'xdg-cache'),
     serverCache: path.join(base, 'codehearth-cache'),
   };
+  if (SPEC) {
+    dirs.workspace = SPEC.workspace; // prepared by the benchmark: the modules with their passages removed
+  }
   for (const d of Object.values(dirs)) {
     fs.mkdirSync(d, { recursive: true });
   }
-  fs.writeFileSync(path.join(dirs.workspace, 'main.py'), SAMPLE_PY);
+  if (!SPEC) {
+    fs.writeFileSync(path.join(dirs.workspace, 'main.py'), SAMPLE_PY);
+  }
   const modelsDir = args['models-dir'] || path.join(os.homedir(), '.cache', 'codehearth', 'models');
   const settings = {
     'workbench.startupEditor': 'none',
@@ -162,7 +173,9 @@ function prepareDirs() {
     'codehearth.logLevel': 'debug',
     // The default 400 ms budget often ends empty on a 2-core CI machine that also runs chromium and
     // code-server; the test wants ghost text every time. CODEHEARTH_E2E_BUDGET_MS overrides it.
-    'codehearth.latencyBudgetMs': Number(process.env.CODEHEARTH_E2E_BUDGET_MS || 1000),
+    // The measure runs codehearth's defaults (or the spec's own settings), and an editor that types exactly.
+    ...(SPEC ? { ...MEASURE_EDITOR_SETTINGS, ...SPEC.settings }
+      : { 'codehearth.latencyBudgetMs': Number(process.env.CODEHEARTH_E2E_BUDGET_MS || 1000) }),
   };
   fs.mkdirSync(path.join(dirs.userData, 'User'), { recursive: true });
   fs.writeFileSync(path.join(dirs.userData, 'User', 'settings.json'), JSON.stringify(settings, null, 2));
@@ -286,14 +299,14 @@ async function runCommand(title) {
   await page.keyboard.press('Enter');
 }
 
-async function openFile(name) {
+async function openFile(name, shows = 'def add') {
   await page.keyboard.press('Control+P');
   const input = page.locator('.quick-input-widget input');
   await input.waitFor({ state: 'visible', timeout: 10_000 });
   await input.fill(name);
   await page.locator('.quick-input-list .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 10_000 });
   await page.keyboard.press('Enter');
-  const lines = page.locator('.monaco-editor .view-lines', { hasText: 'def add' }).first();
+  const lines = page.locator('.monaco-editor .view-lines', { hasText: shows }).first();
   await lines.waitFor({ timeout: 20_000 });
   await lines.click();
   await sleep(200);
@@ -406,7 +419,8 @@ function percentile(values, p) {
 async function main() {
   const dirs = prepareDirs();
   result.dirs = dirs;
-  result.latencyBudgetMs = Number(process.env.CODEHEARTH_E2E_BUDGET_MS || 1000);
+  result.latencyBudgetMs = SPEC ? (SPEC.settings?.['codehearth.latencyBudgetMs'] ?? 'default')
+    : Number(process.env.CODEHEARTH_E2E_BUDGET_MS || 1000);
   log(`work dir ${dirs.base}`);
   installExtension(dirs);
   result.steps.installed = true;
@@ -429,8 +443,9 @@ async function main() {
   log('workbench loaded');
   result.steps.workbench = true;
   await sleep(1500);
-  await openFile('main.py');
-  log('main.py open');
+  const firstFile = SPEC ? SPEC.passages[0] : { module: 'main.py', shows: 'def add' };
+  await openFile(firstFile.module, firstFile.shows);
+  log(`${firstFile.module} open`);
   await screenshot('01-editor.png');
   result.steps.editorOpen = true;
 
@@ -448,6 +463,13 @@ async function main() {
   result.statusBar = status;
   log(`status bar: ${status}`);
   result.steps.serverReady = true;
+  if (SPEC) {
+    result.measure = await measure(SPEC, { page, log, openFile, serverPids: serverProcesses });
+    fs.writeFileSync(path.join(OUT, 'measure.json'), JSON.stringify(result.measure, null, 1));
+    result.steps.measured = true;
+    result.ok = true;
+    return;
+  }
 
   // --- ghost text: type a new function and wait for the real model's suggestion -----------------------
   await installProbes();
