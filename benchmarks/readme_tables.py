@@ -44,6 +44,48 @@ def humaneval_table(result: dict[str, Any], results_name: str) -> str:
     return "\n".join(lines)
 
 
+def editor_table(result: dict[str, Any]) -> str:
+    """The editor benchmark's rows, both cadences in one table, every figure from editor.json."""
+    from benchmarks.editor.report import _f
+
+    m = result["machine"]
+    lines = [f"Run of {result['started'][:10]} (commit `{result['git_commit'][:10]}`, {result.get('threads')} "
+             f"thread(s) for llama-server and every chosen model, {m.get('cpu', '?')}, {m.get('cores', '?')} cores, "
+             f"load {(m.get('loadavg_start') or ['?'])[0]} at the start, rows interleaved passage by passage; "
+             "[results](benchmarks/results/editor.md)):", "",
+             "| row | cadence | useful chars / keystroke | test split | ghost text shown | wrong ghost text | "
+             "exact rest of line | keys saved / 100 | share of ceiling |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for cadence, c in result["cadences"].items():
+        for name, row in c["rows"].items():
+            s, t = row["summary"]["all"], row["summary"]["test"]
+            threads = row.get("threads") or result.get("threads")
+            if row["kind"] == "codehearth":
+                model = row.get("model_used") or row.get("model") or "auto"
+                budget = f"{row['budget_ms']} ms" if row.get("budget_ms") else "default budget"
+                label = (f"codehearth defaults (`auto` → {model}, {budget}, {threads} thread(s))" if name == "defaults"
+                         else f"codehearth {model} at {budget} ({threads} thread(s))")
+            else:
+                kind = "llama.vim, the real plugin" if row["kind"] == "llama.vim" else "llama.vim replica (Python)"
+                label = f"{kind} ({threads} thread(s))"
+            lines.append(f"| {label} | {cadence} ms | {_f(s.get('useful_per_keystroke'))} | "
+                         f"{_f(t.get('useful_per_keystroke'))} | {_f(s.get('shown_share'), True)} | "
+                         f"{_f(s.get('wrong_share'), True)} | {_f(s.get('exact_share'), True)} | "
+                         f"{_f(s.get('saved_per_100'))} | {_f(row.get('share_of_ceiling'), True)} |")
+    ce = result.get("ceiling")
+    if ce:
+        lines += ["", "Ceiling (same model, no time limit, every "
+                  f"{ce['stride']}th keystroke): " + "; ".join(
+                      f"{k.replace('_', ' ')} {_f(ce[k]['summary']['all'].get('useful_per_keystroke'))} useful/key, "
+                      f"wrong {_f(ce[k]['summary']['all'].get('wrong_share'), True)}"
+                      for k in ("ours_full_prompt", "llama_server_prompt")) + "."]
+    fl = result.get("floor")
+    if fl:
+        lines += ["", "Rows beating the floor (llama-bench rates at each row's thread count): "
+                  + (", ".join(fl.get("rows_beating_floor", [])) or "none") + "."]
+    return "\n".join(lines)
+
+
 def replace_between(text: str, name: str, body: str) -> str:
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     if start not in text or end not in text:
@@ -62,6 +104,10 @@ def update(readme: Path, results: Path) -> list[str]:
     if useful.is_file():
         text = replace_between(text, "useful", useful_markdown(json.loads(useful.read_text())).replace("\n### ", "\n#### "))
         done.append("useful")
+    editor = results / "editor.json"
+    if editor.is_file():
+        text = replace_between(text, "editor", editor_table(json.loads(editor.read_text())))
+        done.append("editor")
     for name, stem in (("humaneval-lines", "humaneval-lines-qwen2.5"), ("humaneval-blocks", "humaneval-blocks-qwen2.5")):
         path = results / f"{stem}.json"
         if path.is_file():
