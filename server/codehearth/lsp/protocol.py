@@ -317,16 +317,21 @@ class CodehearthProtocol(LanguageServerProtocol):
     def _execute_handler(self, msg_id: MsgId, handler: Any, callback: Any, args: Any = None,
                          kwargs: Any = None) -> None:
         super()._execute_handler(msg_id, handler, callback, args, kwargs)
-        if callback == self._check_handler_result:
-            # pygls files every notification's future under a fresh uuid, as if it were a request, and only a
-            # response takes it out: one future (with its condition, lock and uuid) left behind per keystroke's
-            # didChange. The soak found it (~2,000 objects a minute); take it out when the handler is done.
-            future = self._request_futures.get(msg_id)
-            if future is not None:
-                future.add_done_callback(functools.partial(self._forget_handler, msg_id))
+        # pygls files every handler's future in _request_futures and only a response to a request takes it out.
+        # A notification's future (under a fresh uuid) was left behind per keystroke's didChange (~2,000 objects a
+        # minute in the soak). So was the user handler behind one of pygls's own generator handlers (filed under a
+        # fresh uuid: workspace/executeCommand -> our explain command, didChangeConfiguration): a done task keeps
+        # its result or exception, and an exception's traceback keeps the handler's frames, the closed Document
+        # in them and that document's tree-sitter tree: the hour's soak's growth traced to Parser.parse (9.2 MB),
+        # one document per explanation a reload stopped. Every future is taken out once it is done.
+        future = self._request_futures.get(msg_id)
+        if future is not None:
+            future.add_done_callback(functools.partial(self._forget_handler, msg_id))
 
-    def _forget_handler(self, msg_id: MsgId, _done: Future[Any]) -> None:
-        self._request_futures.pop(msg_id, None)
+    def _forget_handler(self, msg_id: MsgId, done: Future[Any]) -> None:
+        # Only that future: a client may reuse a request id once it has been answered.
+        if self._request_futures.get(msg_id) is done:
+            del self._request_futures[msg_id]
 
     @property
     def handlers_in_flight(self) -> int:
