@@ -37,6 +37,9 @@ class FakeEngine:
         self.chars_per_token = chars_per_token
         self.prompts: list[str] = []
         self.calls = 0
+        # Live, while generate runs on another thread: a test can see generation go on or stop
+        self.tokens_generated = 0
+        self.stop_reasons: list[StopReason] = []  # one per finished generate call
         # The log-probability the fake reports for every token of an output (by output text), default -0.1
         self.logprobs: dict[str, float] = {}
         self.default_logprob = -0.1
@@ -70,6 +73,7 @@ class FakeEngine:
                 time.sleep(self.token_seconds)
             text += output[i : i + self.chars_per_token]
             n += 1
+            self.tokens_generated += 1
             request.token_logprobs.append((len(text), self.logprobs.get(output, self.default_logprob)))
             if request.on_text:
                 request.on_text(text)
@@ -78,6 +82,7 @@ class FakeEngine:
                 break
         timings = Timings(prompt_tokens=len(prompt), tokens_evaluated=len(prompt), tokens_generated=n)
         self.counters.add(timings)
+        self.stop_reasons.append(reason)
         return GenerationResult(text=text, stop_reason=reason, timings=timings,
                                 token_logprobs=list(request.token_logprobs))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from typing import Any
@@ -56,7 +57,6 @@ def register(server: CodehearthServer) -> None:
         stream_id = str(options.get("id") or uuid.uuid4().hex[:12])
         point = convert.to_point(doc, position, ls.encoding)
         cancel = CancelToken()
-        running[stream_id] = cancel
 
         def send(text: str, done: bool, error: str | None = None) -> None:
             payload: dict[str, Any] = {"id": stream_id, "text": text, "done": done}
@@ -64,8 +64,10 @@ def register(server: CodehearthServer) -> None:
                 payload["error"] = error
             ls.notify("codehearth/explainChunk", payload)
 
-        token = await ls.progress_begin("codehearth: explaining")
-        try:
+        token: str | None = None
+        running[stream_id] = cancel
+        try:  # from here on, so a cancel while the progress is created leaves no entry in `running`
+            token = await ls.progress_begin("codehearth: explaining")
             result = await ls.assistant.explanations.explain(
                 doc, point, on_chunk=lambda delta: send(delta, False), cancel=cancel,
                 on_wait=lambda message: ls.progress_report(token, message),  # a model still loading
@@ -73,6 +75,11 @@ def register(server: CodehearthServer) -> None:
         except ExplainError as exc:
             send("", True, str(exc))
             raise JsonRpcServerError(str(exc), code=-32000) from exc
+        except asyncio.CancelledError:
+            # $/cancelRequest (the protocol cancels this task with the request): the service has stopped the
+            # generation; the request's -32800 is pygls's, the stream still needs its end.
+            send("", True, "cancelled")
+            raise
         finally:
             running.pop(stream_id, None)
             ls.progress_end(token)

@@ -137,6 +137,7 @@ class CodehearthProtocol(LanguageServerProtocol):
         _reject_text_as_sequence(self._converter)
         self._faults_logged: set[str] = set()
         self._faults_shown: set[str] = set()
+        self._generator_result: Future[Any] | None = None  # set while one of pygls's generator handlers steps
 
     # -- reading ---------------------------------------------------------------------------------------
 
@@ -327,6 +328,19 @@ class CodehearthProtocol(LanguageServerProtocol):
         future = self._request_futures.get(msg_id)
         if future is not None:
             future.add_done_callback(functools.partial(self._forget_handler, msg_id))
+            if (outer := self._generator_result) is not None and outer is not future:
+                # The user handler behind pygls's generator handler (executeCommand -> our explain): $/cancelRequest
+                # cancels only the outer future, and the explanation generated on to its last token. Cancel it too.
+                outer.add_done_callback(functools.partial(_cancel_if_cancelled, future))
+
+    def _run_generator(self, future: Future[Any] | None, *, gen: Generator[Any, Any, Any],
+                       result_future: Future[Any]) -> None:
+        # pygls starts the handler a generator yields from here (fresh id): _execute_handler links it to the request.
+        outer, self._generator_result = self._generator_result, result_future
+        try:
+            super()._run_generator(future, gen=gen, result_future=result_future)
+        finally:
+            self._generator_result = outer
 
     def _forget_handler(self, msg_id: MsgId, done: Future[Any]) -> None:
         # Only that future: a client may reuse a request id once it has been answered.
@@ -468,6 +482,11 @@ def _uri_problem(message: Any) -> str | None:
     except (UnicodeError, ValueError):
         pass
     return f"params.textDocument.uri: not a usable file path: {_short(uri)!r}"
+
+
+def _cancel_if_cancelled(inner: Future[Any], outer: Future[Any]) -> None:
+    if outer.cancelled() and not inner.done():
+        inner.cancel()  # the request already has its -32800 answer (_send_handler_result); the inner task's is dropped
 
 
 def _close_quietly(writer: Any) -> None:
