@@ -64,6 +64,7 @@ def editor_table(result: dict[str, Any]) -> str:
                 model = row.get("model_used") or row.get("model") or "auto"
                 budget = f"{row['budget_ms']} ms" if row.get("budget_ms") else "default budget"
                 label = (f"codehearth defaults (`auto` → {model}, {budget}, {threads} thread(s))" if name == "defaults"
+                         else f"codehearth `auto` → {model} at {budget} ({threads} thread(s))" if name.startswith("defaults@")
                          else f"codehearth {model} at {budget} ({threads} thread(s))")
             else:
                 kind = "llama.vim, the real plugin" if row["kind"] == "llama.vim" else "llama.vim replica (Python)"
