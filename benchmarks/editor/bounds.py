@@ -24,13 +24,14 @@ from typing import Any
 
 from benchmarks.editor import llamavim
 from benchmarks.editor.passages import Key, Passage
+from benchmarks.latency.llama_server import llama_bench_binary
 
 CEILING_BUDGET_MS = 60000
 
 
 def llama_bench(model_path: Path, threads: int, timeout_s: float = 300) -> dict[str, Any]:
     """Prompt and generation rates (tokens/s) of this llama.cpp build: 64 prompt tokens, 16 generated, 2 runs."""
-    binary = llamavim.llama_server_binary().with_name("llama-bench")
+    binary = llama_bench_binary()
     cmd = [str(binary), "-m", str(model_path), "-t", str(threads), "-p", "64", "-n", "16", "-r", "2", "-o", "json"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=True)
     rows = json.loads(out.stdout)

