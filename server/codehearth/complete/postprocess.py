@@ -166,6 +166,25 @@ def fix_indentation(text: str, ctx: CursorContext) -> str:
     return first.lstrip(" \t") + newline + rest
 
 
+_ATTRIBUTE_DOT = re.compile(r"\w\.$")  # ``obj.`` (not ``from .``, where the space belongs)
+
+
+def drop_glued_space(text: str, ctx: CursorContext) -> str:
+    """Mid-line, a space the model wrote where the cursor's line already ends in one (``nodeinfo `` + `` = ...``) or
+    after an attribute dot in code (``nodeinfo.`` + `` npredecessors``) is a token-boundary artefact, not text.
+
+    The typed text ends in a token that training never saw followed by a space-led word (the space belongs to the
+    next token), so the model starts with one of its own. An inline comment keeps its space (``x = 1 `` + `` # c``).
+    """
+    if not ctx.line_prefix.strip() or text[:1] not in (" ", "\t"):
+        return text
+    glued = ctx.line_prefix[-1] in " \t" or (not ctx.prose and _ATTRIBUTE_DOT.search(ctx.line_prefix) is not None)
+    stripped = text.lstrip(" \t")
+    if not glued or stripped.startswith(("#", "//", "/*", "--")):
+        return text
+    return stripped
+
+
 def _dedent_by(line: str, shift: int, unit: int) -> str:
     """Undo a model's constant indentation shift on one line (only where the shift is visible)."""
     width = len(line) - len(line.lstrip(" "))
@@ -266,7 +285,7 @@ def drop_junk(text: str, ctx: CursorContext) -> str:
 def postprocess_prose(text: str, ctx: CursorContext) -> str:
     """Prose (a comment, a docstring): the rest of the line, up to the closing quotes; brackets and quotes in prose
     need not balance, so none of the code rules apply."""
-    text = cut_to_shape(text, "line", "", ctx.line_prefix).rstrip()
+    text = drop_glued_space(cut_to_shape(text, "line", "", ctx.line_prefix).rstrip(), ctx)
     if ctx.closer and ctx.closer in text:
         text = text[: text.index(ctx.closer)].rstrip()
     text = trim_suffix_overlap(text, ctx.line_suffix)
@@ -286,6 +305,7 @@ def postprocess(text: str, shape: Shape, ctx: CursorContext) -> str:
     if shape == "block":
         text = trim_repeated_tail(text, ctx)
     text = fix_indentation(text, ctx)
+    text = drop_glued_space(text, ctx)
     text = drop_junk(text, ctx)
     if "\n" not in text:
         text = trim_suffix_overlap(text, ctx.line_suffix)
