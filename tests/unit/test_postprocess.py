@@ -64,3 +64,18 @@ def test_without_typed_indent() -> None:
     assert without_typed_indent("  y = 1\n  z", "    ") == "y = 1\n  z"  # shallower: the typed indentation stands
     assert without_typed_indent("  ", "    ") == ""  # a partial indentation while streaming shows nothing yet
     assert without_typed_indent(" x", "    if") == " x"  # text typed on the line: untouched
+
+
+def test_a_comment_added_to_a_complete_line_of_code_is_dropped() -> None:
+    # The editor benchmark's ceiling (Qwen2.5-Coder-0.5B, no time limit): at the end of "if cycle:" and of
+    # "def hls_to_rgb(h, l, s):" the model went on with a comment; the person pressed Enter (wrong ghost text).
+    def ctx(line_prefix: str, language: str = "python", line_suffix: str = "") -> CursorContext:
+        return CursorContext(line_prefix=line_prefix, line_suffix=line_suffix, language=language)
+
+    assert postprocess("  # If there is a cycle, return it", "line", ctx("    if cycle:")) == ""
+    assert postprocess("  # comment\n        raise Cycle", "block", ctx("    if cycle:")) == "\n        raise Cycle"
+    assert postprocess("  // the sum", "line", ctx("  let x = a + b;", "javascript")) == ""
+    assert postprocess(" # one", "line", ctx("    x = 1 ")) == " # one"  # a typed space may announce it
+    assert postprocess(" #fff;", "line", ctx("  color:", "css")) == " #fff;"  # not a comment there
+    assert postprocess(" x  # why", "line", ctx("    return")) == " x  # why"  # code first: kept
+    assert postprocess("  # note", "line", ctx("    x = 1", "")) == "  # note"  # language unknown: kept

@@ -9,6 +9,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from codehearth.engine.templates import line_comment
+
 Shape = Literal["line", "block"]
 
 OPENERS = {"(": ")", "[": "]", "{": "}"}
@@ -185,6 +187,21 @@ def drop_glued_space(text: str, ctx: CursorContext) -> str:
     return stripped
 
 
+def drop_trailing_comment(text: str, ctx: CursorContext) -> str:
+    """At the end of a line of code, a first line that only adds a comment (``if cycle:`` + ``  # If there is a
+    cycle``) goes: the line is complete, and a model asked to go on from its end writes a comment rather than
+    nothing (the end-of-line decision the middle-first prompt loses, shared/DESIGN.md section 2). Lines below stay.
+    Only right after code: a typed space may announce the comment."""
+    if ctx.prose or not ctx.language or ctx.language in MARKUP_LANGUAGES or ctx.line_suffix.strip():
+        return text
+    if not ctx.line_prefix.strip() or ctx.line_prefix[-1] in " \t":
+        return text
+    first, newline, rest = text.partition("\n")
+    if first[:1] not in (" ", "\t") or not first.lstrip(" \t").startswith(line_comment(ctx.language)):
+        return text
+    return newline + rest if rest.strip() else ""
+
+
 def _dedent_by(line: str, shift: int, unit: int) -> str:
     """Undo a model's constant indentation shift on one line (only where the shift is visible)."""
     width = len(line) - len(line.lstrip(" "))
@@ -306,6 +323,7 @@ def postprocess(text: str, shape: Shape, ctx: CursorContext) -> str:
         text = trim_repeated_tail(text, ctx)
     text = fix_indentation(text, ctx)
     text = drop_glued_space(text, ctx)
+    text = drop_trailing_comment(text, ctx)
     text = drop_junk(text, ctx)
     if "\n" not in text:
         text = trim_suffix_overlap(text, ctx.line_suffix)
