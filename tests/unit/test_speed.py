@@ -30,9 +30,14 @@ def test_requests_update_their_context_bucket_only() -> None:
     assert near.source == "requests"
     assert near.prompt_tokens_per_s == 0.8 * 100 + 0.2 * 200
     assert near.generated_tokens_per_s == 0.8 * 10 + 0.2 * 20
-    assert model.figures(3000) is BASE  # another context length: still the calibration
+    # a longer context not measured yet plans with the nearest shorter bucket, never the (stale) calibration
+    assert model.figures(3000) is near
+    model.update(3000, Sample(evaluated=100, prefill_ms=1000.0, generated=10, decode_ms=1000.0))  # 100/s, 10/s
+    far = model.figures(3000)
+    assert far.prompt_tokens_per_s == 0.8 * near.prompt_tokens_per_s + 0.2 * 100  # continues from the nearest
+    assert model.figures(100) is near  # a longer context's rates never speak for a shorter one
     assert context_bucket(300) == 512 and context_bucket(3000) == 4096
-    assert model.updates == 1
+    assert model.updates == 2
 
 
 def test_tiny_samples_measure_overhead_and_are_ignored() -> None:
@@ -99,3 +104,53 @@ def test_calibration_is_cached_per_key(tmp_path: Path) -> None:
     assert cache.get(key(2)) is None and cache.get(key(1, model="other.gguf|1000")) is None
     third = calibrate(FakeProbe(), 1, 2048, cache, key(1), fresh=True)  # type: ignore[arg-type]
     assert third.source == "calibration"  # `recommend --measure` measures again
+
+
+def test_requests_that_disprove_a_calibration_made_under_load_replace_it_in_the_cache(tmp_path: Path) -> None:
+    # The editor benchmark's server calibrated 3.8 generated tokens/s under load; the machine does 80 when quiet.
+    loaded = SpeedFigures(prompt_tokens_per_s=27.8, generated_tokens_per_s=3.8, threads=2, n_ctx=4096)
+    model = SpeedModel(loaded)
+    quiet = Sample(evaluated=40, prefill_ms=400.0, generated=8, decode_ms=100.0)  # 100/s, 80/s
+    model.update(600, quiet)
+    model.update(600, quiet)
+    assert model.disproved_calibration() is None  # two samples: maybe a fluke
+    model.update(600, quiet)
+    better = model.disproved_calibration()
+    assert better is not None and better.generated_tokens_per_s > 3 * 3.8 and better.prompt_tokens_per_s > 27.8
+    assert (better.threads, better.n_ctx, better.source) == (2, 4096, "requests")
+    # what the engine writes back under the calibration's key; the next load reads it instead of 3.8
+    cache = SpeedCache(tmp_path / "speed.json")
+    cache.put(SpeedEntry(key=key(2), figures=better, measured_at=6.0))
+    again = calibrate(FakeProbe(), 2, 4096, cache, key(2))  # type: ignore[arg-type]
+    assert again.source == "cache" and again.generated_tokens_per_s == better.generated_tokens_per_s
+
+
+def test_requests_slower_than_the_calibration_never_replace_it() -> None:
+    model = SpeedModel(BASE)  # 10 generated tokens/s
+    for _ in range(10):
+        model.update(600, Sample(evaluated=40, prefill_ms=4000.0, generated=8, decode_ms=4000.0))  # 2/s: a busy day
+    assert model.disproved_calibration() is None
+    model = SpeedModel(BASE)
+    for _ in range(10):
+        model.update(600, Sample(evaluated=40, prefill_ms=400.0, generated=8, decode_ms=400.0))  # 20/s: within 3x
+    assert model.disproved_calibration() is None
+
+
+def test_the_engine_writes_a_disproved_calibration_back_once(tmp_path: Path) -> None:
+    from codehearth.engine.llama import LlamaEngine
+
+    cache = SpeedCache(tmp_path / "speed.json")
+    engine = LlamaEngine.__new__(LlamaEngine)  # no model: only the speed bookkeeping
+    engine.speed = SpeedModel(SpeedFigures(prompt_tokens_per_s=27.8, generated_tokens_per_s=3.8, threads=2))
+    engine._calibrated_as = (cache, key(2))
+    engine._correct_calibration()
+    assert cache.get(key(2)) is None  # nothing measured yet
+    for _ in range(3):
+        engine.speed.update(600, Sample(evaluated=40, prefill_ms=400.0, generated=8, decode_ms=100.0))
+        engine._correct_calibration()
+    entry = cache.get(key(2))
+    assert entry is not None and entry.figures is not None and entry.figures.generated_tokens_per_s > 3 * 3.8
+    cache.put(SpeedEntry(key=key(2), figures=BASE, measured_at=7.0))
+    engine.speed.update(600, Sample(evaluated=40, prefill_ms=400.0, generated=8, decode_ms=100.0))
+    engine._correct_calibration()
+    assert cache.get(key(2)) == SpeedEntry(key=key(2), figures=BASE, measured_at=7.0)  # once per load

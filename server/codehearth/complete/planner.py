@@ -20,7 +20,7 @@ import msgspec
 from codehearth.engine.base import PromptCost
 from codehearth.engine.speed import SpeedFigures
 
-PlanKind = Literal["full", "smaller", "fewer", "prepared", "glance", "none", "unplanned"]
+PlanKind = Literal["full", "smaller", "fewer", "prepared", "glance", "probe", "none", "unplanned"]
 
 WANT_TOKENS = {"line": 12, "block": 32}  # a suggestion of this many tokens is as useful as a longer one
 # A glance sees a line or two: a few words from them beat a longer guess from the typed line alone.

@@ -55,6 +55,12 @@ Source = Literal[
 LRU_SIZE = 256
 DEBOUNCE_SHARE = 0.5  # a debounce never takes more than this share of the time left before the deadline
 GLANCE_HANDOVER_MS = 100.0  # a preempted background prefill ends its batch (~0.1 s of work) before a glance starts
+# A generation rate measured too low (a calibration in a moment of load) makes every plan "none", and with no
+# generation nothing measures the rate again: the server stayed silent for good (editor benchmark, 821 keystrokes,
+# 0 answers). So when the prompt is ready and only the generation rate says no, a request still generates (plan
+# "probe") if no generation started for this long; its timings correct the estimate (a truly slow machine pays
+# one short generation per interval).
+PROBE_INTERVAL_S = 10.0
 
 
 class Suggestion(msgspec.Struct, kw_only=True):
@@ -84,11 +90,14 @@ class CompletionService:
         engine: Callable[[], Engine | None],
         executor: concurrent.futures.Executor | None = None,
         clock: Callable[[], float] = time.monotonic,
+        probe_clock: Callable[[], float] = time.monotonic,  # the probe's rate limit (tests advance it by hand)
     ) -> None:
         self.settings = settings
         self.builder = builder
         self._engine = engine
         self._clock = clock
+        self._probe_clock = probe_clock
+        self._generated_at = float("-inf")  # when the last generation for a request started (probe_clock)
         # Generations (and background prefills) run on one thread; prompts are built and planned on another,
         # so neither the event loop nor a prompt waits behind a decode.
         self._executor = executor or concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="complete")
@@ -248,7 +257,8 @@ class CompletionService:
             # instead (any later request preempts it and continues from the KV state it reached); should it be
             # done before the deadline with time left for a short suggestion, this request still gets one.
             prefill = self.background.prepare(engine, prepared.full_pieces)
-            replanned = await self._after_prefill(prefill, engine, prepared, deadline) if prefill else None
+            probe = self._probe_clock() - self._generated_at >= PROBE_INTERVAL_S
+            replanned = await self._after_prefill(prefill, engine, prepared, deadline, probe=probe) if prefill else None
             if self._seq[doc.uri] != mine:
                 return answer("", "superseded", plan=plan)
             if replanned is None:
@@ -287,9 +297,11 @@ class CompletionService:
         return shown
 
     async def _after_prefill(self, prefill: asyncio.Future[GenerationResult], engine: Engine, prepared: Prepared,
-                             deadline: float, wait_until: float | None = None) -> tuple[Prepared, Plan] | None:
+                             deadline: float, wait_until: float | None = None,
+                             probe: bool = False) -> tuple[Prepared, Plan] | None:
         """Wait (at most until ``wait_until``, by default the deadline) for a background prefill of the full
-        prompt; then the plan for it, if a short suggestion still fits by the deadline."""
+        prompt; then the plan for it, if a short suggestion still fits by the deadline (with ``probe``, a "probe"
+        plan even if the generation rate says it does not: see PROBE_INTERVAL_S)."""
         until = deadline if wait_until is None else wait_until
         # The prefill's own failure (the model unloaded by a reload: EngineUnavailable) is this request's "no
         # plan", never its error: it is read from the future below.
@@ -312,9 +324,12 @@ class CompletionService:
         figures = speed.figures(self.settings.context.budget_tokens)
         left = (deadline - time.monotonic()) * 1000
         tokens = affordable_tokens(figures, cost.new_tokens, left)
+        kind: Literal["prepared", "probe"] = "prepared"
         if tokens < MIN_USEFUL_TOKENS:
-            return None
-        plan = Plan(kind="prepared", rung=0, prompt_tokens=cost.prompt_tokens, new_tokens=cost.new_tokens,
+            if not probe or left <= 0:
+                return None
+            kind, tokens = "probe", MIN_USEFUL_TOKENS
+        plan = Plan(kind=kind, rung=0, prompt_tokens=cost.prompt_tokens, new_tokens=cost.new_tokens,
                     expected_tokens=tokens, remaining_ms=round(left, 1), held_suffix=prepared.full_holds[0],
                     held_definitions=prepared.full_holds[1])
         return Prepared(prepared.cursor, prepared.shape, pieces, prompt_key(pieces, prepared.shape), plan, pieces,
@@ -349,6 +364,8 @@ class CompletionService:
     def _start(self, engine: Engine, gen: Generation, pieces: list[PromptPiece], deadline: float | None,
                purpose: Literal["complete", "glance"] = "complete") -> None:
         loop = asyncio.get_running_loop()
+        if purpose == "complete":  # measured by the engine (a glance's own context is not)
+            self._generated_at = self._probe_clock()
         keep_going = deadline + self.settings.keep_generating_ms / 1000 if deadline is not None else None
         if purpose == "glance":
             keep_going = deadline  # the background prefill of the full prompt waits behind it: no keep-going

@@ -40,7 +40,7 @@ from codehearth.engine.decode_gate import DecodeGate
 from codehearth.engine.gguf import ModelError, check_gguf_file
 from codehearth.engine.native import NativeContext, NativeModel
 from codehearth.engine.speed import Sample, SpeedModel
-from codehearth.engine.speedcache import AUTO_THREADS, SpeedCache, speed_key
+from codehearth.engine.speedcache import AUTO_THREADS, SpeedCache, SpeedEntry, SpeedKey, speed_key
 from codehearth.engine.templates import (
     FILE_SEP_TEXTS,
     REPO_NAME_TEXTS,
@@ -87,6 +87,7 @@ class LlamaEngine:
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelError(f"llama.cpp could not load {self.path}: {exc}") from exc
         self.speed: SpeedModel | None = None
+        self._calibrated_as: tuple[SpeedCache, SpeedKey] | None = None  # where a disproved calibration is corrected
         self.thread_trials: dict[str, float] = {}
         self._chat: NativeContext | None = None
         self._chat_lock = threading.Lock()
@@ -124,6 +125,7 @@ class LlamaEngine:
             self._spare.set_threads(self.threads)
         key = speed_key(self.path, s, n_ctx, self.threads)
         self.speed = SpeedModel(calibrate(probe, self.threads, n_ctx, cache, key, fresh=fresh))
+        self._calibrated_as = (cache, key)
 
     # -- metadata -------------------------------------------------------------------------------
 
@@ -314,14 +316,30 @@ class LlamaEngine:
         else:
             result = self._run(ctx, tokens, request, step_gate=self._gate)
         self.counters.add(result.timings)
-        # A cancelled request may have waited for the gate; a background prefill never waits (it stops instead),
-        # so its batches measure the prompt rate even when a request preempted it.
-        measured = result.stop_reason != "cancelled" or request.purpose == "prepare"
+        # A cancelled explanation may have waited for the gate between its steps; a background prefill never waits
+        # (it stops instead), so its batches measure the prompt rate even when a request preempted it; a request
+        # (urgent) is timed inside the gate it holds throughout, so one the next keystroke cancelled measured clean
+        # rates too -- at typing speed most are, and without them a speed probe (complete/service.py) rarely counts.
+        measured = result.stop_reason != "cancelled" or request.purpose == "prepare" or urgent
         if ctx in self._mains() and self.speed is not None and measured:
             t = result.timings
             self.speed.update(len(tokens), Sample(evaluated=t.tokens_evaluated, prefill_ms=t.prefill_ms,
                                                   generated=t.tokens_generated, decode_ms=t.decode_ms))
+            self._correct_calibration()
         return result
+
+    def _correct_calibration(self) -> None:
+        """Once per load: requests disproved a too-low calibration (a moment of load), so the speed cache gets their
+        figures instead, for the next start and for `auto` (see ``SpeedModel.disproved_calibration``)."""
+        speed = self.speed
+        better = speed.disproved_calibration() if speed is not None and self._calibrated_as is not None else None
+        if speed is None or better is None or self._calibrated_as is None:
+            return
+        cache, key = self._calibrated_as
+        self._calibrated_as = None
+        log.info("the calibration (%.1f generated tokens/s) caught a moment of load: requests measure %.1f, cached",
+                 speed.calibrated.generated_tokens_per_s, better.generated_tokens_per_s)
+        cache.put(SpeedEntry(key=key, figures=better, measured_at=time.time()))
 
     def _run(
         self, ctx: NativeContext, tokens: list[int], req: GenerationRequest, step_gate: DecodeGate | None

@@ -48,6 +48,11 @@ CONTEXT_BUCKETS = (512, 1024, 2048, 4096)
 EMA_WEIGHT = 0.2  # weight of the newest request in the moving average
 MIN_PREFILL_SAMPLE = 8  # fewer evaluated tokens than this measure overhead, not the rate
 MIN_DECODE_SAMPLE = 2
+# Requests that measure several times the calibration's generation rate show that the calibration caught a moment
+# of load: their figures replace it in the speed cache, or every restart would start from it again (and `auto`
+# would judge the model by it). Only upwards: a figure measured by requests under load is never persisted.
+DISPROVED_FACTOR = 3.0
+DISPROVED_AFTER = 3  # generation samples, so one fluke cannot rewrite the cache
 
 
 def context_bucket(context_tokens: int) -> int:
@@ -81,14 +86,21 @@ class SpeedModel:
         self.calibrated = calibrated
         self._buckets: dict[int, SpeedFigures] = {}
         self.updates = 0
+        self.decode_samples = 0
 
     def figures(self, context_tokens: int = 0) -> SpeedFigures:
-        """The rates to plan a request with ``context_tokens`` in the context."""
-        return self._buckets.get(context_bucket(context_tokens), self.calibrated)
+        """The rates to plan a request with ``context_tokens`` in the context: its bucket's, else the nearest
+        shorter bucket's, else the calibration's. Requests measure the machine as it is now, where the calibration
+        (on a few dozen tokens) may have caught a moment of load; and the planner asks for the context budget's
+        bucket, so requests with shorter prompts (a small file) must still correct it."""
+        bucket = context_bucket(context_tokens)
+        measured = dict(self._buckets)  # one step under the GIL: the worker thread may add a bucket meanwhile
+        shorter = [b for b in measured if b <= bucket]
+        return measured[max(shorter)] if shorter else self.calibrated
 
     def update(self, context_tokens: int, sample: Sample) -> None:
         bucket = context_bucket(context_tokens)
-        old = self._buckets.get(bucket, self.calibrated)
+        old = self.figures(context_tokens)
         prompt_rate, gen_rate = old.prompt_tokens_per_s, old.generated_tokens_per_s
         changed = False
         if sample.evaluated >= MIN_PREFILL_SAMPLE and sample.prefill_ms > 0:
@@ -96,6 +108,7 @@ class SpeedModel:
             changed = True
         if sample.generated >= MIN_DECODE_SAMPLE and sample.decode_ms > 0:
             gen_rate = _ema(gen_rate, 1000.0 * sample.generated / sample.decode_ms)
+            self.decode_samples += 1
             changed = True
         if not changed:
             return
@@ -104,6 +117,16 @@ class SpeedModel:
             prompt_tokens_per_s=prompt_rate, generated_tokens_per_s=gen_rate, threads=old.threads,
             n_ctx=old.n_ctx, source="requests",
         )
+
+    def disproved_calibration(self) -> SpeedFigures | None:
+        """The requests' figures (shortest context measured) when they disprove a too-low calibration, else None."""
+        if self.decode_samples < DISPROVED_AFTER or not self._buckets:
+            return None
+        measured = self._buckets[min(self._buckets)]
+        if measured.generated_tokens_per_s < DISPROVED_FACTOR * self.calibrated.generated_tokens_per_s:
+            return None
+        return msgspec.structs.replace(measured, prompt_tokens_per_s=max(measured.prompt_tokens_per_s,
+                                                                         self.calibrated.prompt_tokens_per_s))
 
     def describe(self) -> dict[str, object]:
         """For stats, doctor and the editor's tooltip (camelCase, rounded)."""
