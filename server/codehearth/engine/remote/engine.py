@@ -4,9 +4,11 @@ Two dialects over one HTTP client (httpx, connections reused):
 
 - ``llama-server`` (llama.cpp's own server): ``/infill`` for FIM models, with the repository snippets in
   ``input_extra``, the text above and left of the cursor in ``input_prefix``/``input_suffix`` and the typed part of
-  the cursor's line in ``prompt`` (llama.cpp puts it after the middle token, as our own layout does, so typing only
-  appends tokens and ``cache_prompt`` keeps the rest); ``/completion`` for prefix-only models; ``/health`` and
-  ``/props`` at start-up; ``/v1/chat/completions`` for explanations (the server applies the model's template).
+  the cursor's line in ``prompt`` (llama.cpp's ``format_infill`` appends it to the prefix, before the suffix token,
+  unlike our own layout, which puts it after the middle token: so the server re-evaluates the suffix when the typed
+  part changes, and its model never sees a half-typed word inside the middle); ``/completion`` for prefix-only
+  models; ``/health`` and ``/props`` at start-up; ``/v1/chat/completions`` for explanations (the server applies the
+  model's template).
 - ``openai`` (vLLM, TGI, llama-cpp-python's server, ...): ``/v1/completions`` with our FIM prompt as text when the
   model has FIM tokens (plain prefix otherwise), ``/v1/chat/completions`` for explanations; both streamed (SSE).
 

@@ -39,7 +39,7 @@ class InfillParts(msgspec.Struct, kw_only=True):
     input_extra: list[dict[str, str]]
     input_prefix: str
     input_suffix: str
-    prompt: str  # the typed part of the cursor's line: llama.cpp puts it after the middle token
+    prompt: str  # the typed part of the cursor's line: llama.cpp appends it to the prefix (before the suffix token)
 
 
 def infill_parts(pieces: Sequence[PromptPiece], info: ModelInfo) -> InfillParts:
