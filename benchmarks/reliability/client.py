@@ -44,6 +44,7 @@ class RawServer:
         self.notifications: list[dict[str, Any]] = []
         self.server_requests: list[dict[str, Any]] = []
         self.received = 0  # messages read so far
+        self.unreadable_output = 0  # frames the server wrote that are not a JSON object
         self.arrival: dict[Any, int] = {}  # response id -> ``received`` when its (first) answer came
         self._cond = threading.Condition()
         self._write_lock = threading.Lock()  # the reader thread answers the server's requests too
@@ -152,10 +153,17 @@ class RawServer:
                     length = int(line.split(b":")[1])
                 elif line == b"\r\n":
                     break
-            assert length is not None
-            message = json.loads(out.read(length))
+            try:
+                message = json.loads(out.read(length)) if length is not None else None
+            except ValueError:
+                message = None
             with self._cond:
+                if not isinstance(message, dict):  # the server wrote something that is no JSON-RPC message
+                    self.unreadable_output += 1
+                    self._cond.notify_all()
+                    continue
                 self.received += 1
+                self._seen(message)
                 if "method" in message and "id" in message:
                     self.server_requests.append(message)
                     self._answer(message)
@@ -167,6 +175,9 @@ class RawServer:
                     self.arrival.setdefault(message["id"], self.received)
                     self.responses.setdefault(message["id"], []).append(message)
                 self._cond.notify_all()
+
+    def _seen(self, message: dict[str, Any]) -> None:
+        """Every message the server writes, as written, before it is filed (under ``_cond``); for subclasses."""
 
     def _answer(self, message: dict[str, Any]) -> None:
         """The server's own requests (work-done progress) get a null result, as an editor would send."""
@@ -181,6 +192,10 @@ class RawServer:
         for line in err:
             self._stderr.append(line)
             del self._stderr[:-200]
+            self._stderr_line(line)
+
+    def _stderr_line(self, line: bytes) -> None:
+        """Every line of the server's log; for subclasses."""
 
     def stderr_tail(self, lines: int = 20) -> str:
         return b"".join(self._stderr[-lines:]).decode("utf-8", "replace")

@@ -203,65 +203,23 @@ class FuzzedServer(RawServer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.all_messages: list[dict[str, Any]] = []
-        self.unreadable_output = 0
         self.tracebacks: list[str] = []
         self._tb_open: list[str] | None = None
         super().__init__(*args, **kwargs)
 
-    def _read(self) -> None:
-        out = self.proc.stdout
-        assert out is not None
-        while True:
-            length = None
-            while True:
-                line = out.readline()
-                if not line:
-                    return
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":")[1])
-                elif line == b"\r\n":
-                    break
-            if length is None:
-                with self._cond:
-                    self.unreadable_output += 1
-                continue
-            raw = out.read(length)
-            try:
-                message = json.loads(raw)
-            except ValueError:
-                with self._cond:
-                    self.unreadable_output += 1
-                continue
-            with self._cond:
-                self.received += 1
-                self.all_messages.append(message)
-                if "method" in message and "id" in message:
-                    self.server_requests.append(message)
-                    self._answer(message)
-                elif "method" in message:
-                    self.notifications.append(message)
-                elif message.get("id") is None:
-                    self.null_id_errors.append(message)
-                else:
-                    self.arrival.setdefault(message["id"], self.received)
-                    self.responses.setdefault(message["id"], []).append(message)
-                self._cond.notify_all()
+    def _seen(self, message: dict[str, Any]) -> None:
+        self.all_messages.append(message)
 
-    def _drain_stderr(self) -> None:
-        err = self.proc.stderr
-        assert err is not None
-        for line in err:
-            self._stderr.append(line)
-            del self._stderr[:-200]
-            text = line.decode("utf-8", "replace")
-            if text.startswith("Traceback"):
-                self._tb_open = [text]
-            elif self._tb_open is not None:
-                self._tb_open.append(text)
-                if not text.startswith((" ", "\t")):  # the exception line ends it
-                    if len(self.tracebacks) < 20:
-                        self.tracebacks.append("".join(self._tb_open[-12:])[:3000])
-                    self._tb_open = None
+    def _stderr_line(self, line: bytes) -> None:
+        text = line.decode("utf-8", "replace")
+        if text.startswith("Traceback"):
+            self._tb_open = [text]
+        elif self._tb_open is not None:
+            self._tb_open.append(text)
+            if not text.startswith((" ", "\t")):  # the exception line ends it
+                if len(self.tracebacks) < 20:
+                    self.tracebacks.append("".join(self._tb_open[-12:])[:3000])
+                self._tb_open = None
 
 
 class Run:
