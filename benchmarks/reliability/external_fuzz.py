@@ -257,6 +257,8 @@ class Run:
         self.hangs: list[dict[str, Any]] = []
         self.pad_bytes = 0
         self.restored = 0
+        self.settings_reached = 0  # fuzzed settings bodies still a didChangeConfiguration notification
+        self.settings_mutated_reached = 0  # ... of them changed by the mutation
         self.dead: set[int] = set()  # servers that died (their unanswered ids are the crash's)
 
     # -- server lifetime -------------------------------------------------------------------------------------
@@ -309,7 +311,6 @@ class Run:
             self.corpus.last_ids.append(msg_id)
         body = json.dumps(seed_msg).encode()
         self.kind_counts[seed_msg["method"]] += 1
-        ratio = self.rng.choice([0.0003, 0.0005, 0.001, 0.002, 0.004, 0.01, 0.03])
         protect = refuse = None
         byte_range = None
         style = self.rng.random()
@@ -319,6 +320,11 @@ class Run:
             refuse = '{}[]":,\\x00-\\x1f\\\\\\x80-\\xff'
         if self.rng.random() < 0.5 and (at := body.find(b'"params"')) >= 0:
             byte_range = (at + 9, len(body))  # the envelope stays: the mutation lands in params
+        # about 1 to 30 bits flipped in the bytes fuzzed, whatever the message's size (a settings tree is ten
+        # times a completion's: one ratio for both would leave no settings message readable)
+        flips = self.rng.choice([1, 1, 2, 3, 5, 10, 30])
+        fuzzed = (byte_range[1] - byte_range[0]) if byte_range else len(body)
+        ratio = min(0.5, flips / (8 * max(1, fuzzed)))
         self.zzuf_calls += 1
         mutated = zzuf(body, self.seed * 1_000_003 + self.zzuf_calls, ratio, protect=protect, refuse=refuse,
                        byte_range=byte_range)
@@ -342,6 +348,9 @@ class Run:
             return
         if is_settings:
             self.last_settings = mutated
+            if _reaches_settings(mutated):
+                self.settings_reached += 1
+                self.settings_mutated_reached += mutated != body
         self.sent_msgs += 1
         if shutdown:
             self.after_shutdown()
@@ -554,6 +563,8 @@ class Run:
             "errors_without_id": len(idless),
             "errors_without_id_samples": [json.dumps(m)[:400] for m in idless[:5]],
             "errors_with_null_id": null_id_errors,
+            "settings_messages_reaching_handler": self.settings_reached,
+            "settings_messages_reaching_handler_mutated": self.settings_mutated_reached,
             "internal_errors": len(internal),
             "internal_errors_after_settings": len(settings_internal),
             "internal_error_samples": internal[:8],
@@ -586,6 +597,14 @@ class Run:
             "send_s": round(send_s, 1),
             "duration_s": round(duration_s, 1),
         }
+
+
+def _reaches_settings(body: bytes) -> bool:
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and data.get("method") == "workspace/didChangeConfiguration" and "id" not in data
 
 
 def _is_shutdown(body: bytes) -> bool:
