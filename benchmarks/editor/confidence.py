@@ -129,6 +129,15 @@ def curve(readings: list[dict[str, Any]], cost: float) -> dict[str, Any]:
                                      "objective": best["objective"]}, "best_point": best}
 
 
+def score_test_split(readings: list[dict[str, Any]], best: dict[str, Any]) -> dict[str, Any]:
+    """The test split ungated and gated at the choice made on the tuning split (both report paths use it)."""
+    test = [r for r in readings if r["split"] == "test"]
+    gated_test = gated(test, best["measure"], best["threshold"])
+    return {"ungated": scoring.breakdown(test)["test"],
+            "gated_at_tuning_choice": scoring.breakdown(gated_test)["test"],
+            "gated_by_class": scoring.breakdown(gated_test)["by_class"]}
+
+
 def from_editor_run(results: dict[str, Any], work: Path, cadence: int, cost: float) -> dict[str, Any]:
     """The same analysis on a finished ``python -m benchmarks.editor`` run: its results (compact readings per row)
     and its work folder (each codehearth row's Neovim lsp.log, whose answer lines carry the confidence)."""
@@ -151,12 +160,7 @@ def from_editor_run(results: dict[str, Any], work: Path, cadence: int, cost: flo
             entry.update(untraced_ghosts=attach(readings, answers), calibrated=CALIBRATED.findall(text),
                          answers_with_confidence=sum(a["min"] is not None for a in answers))
             entry.update(curve([r for r in readings if r["split"] == "tuning"], cost))
-            best = entry["best"]
-            test = [r for r in readings if r["split"] == "test"]
-            gated_test = gated(test, best["measure"], best["threshold"])
-            entry["test"] = {"ungated": scoring.breakdown(test)["test"],
-                             "gated_at_tuning_choice": scoring.breakdown(gated_test)["test"],
-                             "gated_by_class": scoring.breakdown(gated_test)["by_class"]}
+            entry["test"] = score_test_split(readings, entry["best"])
         else:
             entry["test"] = {"ungated": row["summary"].get("test"), "by_class": row["summary"].get("by_class")}
         out["rows"][name] = entry
@@ -245,12 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             tuning = [r for r in readings if r["split"] == "tuning"]
             entry.update(curve(tuning, args.cost))  # chosen on the tuning split only
             if "test" in splits:
-                best = entry["best"]
-                test = [r for r in readings if r["split"] == "test"]
-                gated_test = gated(test, best["measure"], best["threshold"])
-                entry["test"] = {"ungated": scoring.breakdown(test)["test"],
-                                 "gated_at_tuning_choice": scoring.breakdown(gated_test)["test"],
-                                 "gated_by_class": scoring.breakdown(gated_test)["by_class"]}
+                entry["test"] = score_test_split(readings, entry["best"])
         else:
             entry["test"] = {"ungated": row["summary"].get("test"), "by_class": row["summary"].get("by_class")}
         out["rows"][name] = entry
