@@ -24,6 +24,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -57,6 +58,37 @@ def available_models() -> list[str]:
 
 def _get(params: Any, key: str) -> Any:
     return params.get(key) if isinstance(params, dict) else getattr(params, key, None)
+
+
+def stats_requester(client: Any) -> Callable[[], Awaitable[dict[str, Any]]]:
+    """Ignores the client's codehearth/status notifications and returns a codehearth/stats request (its keys as
+    the server wrote them once keep_raw_results is on); both explanation benchmarks drive the server this way."""
+    from benchmarks.latency.lsp_driver import to_dict
+
+    @client.feature("codehearth/status")
+    def _status(params: Any) -> None:
+        pass
+
+    async def stats() -> dict[str, Any]:
+        return dict(to_dict(await client.protocol.send_request_async("codehearth/stats", None)))
+
+    return stats
+
+
+async def initialize(client: Any, workspace: Path, settings: dict[str, Any]) -> None:
+    """initialize and initialized as VS Code would, without work-done progress, on one workspace folder."""
+    from lsprotocol import types
+    from pytest_lsp import client_capabilities
+
+    caps = client_capabilities("visual-studio-code")
+    caps.window.work_done_progress = False  # type: ignore[union-attr]
+    params = types.InitializeParams(
+        capabilities=caps, process_id=os.getpid(), root_uri=workspace.as_uri(),
+        workspace_folders=[types.WorkspaceFolder(uri=workspace.as_uri(), name="ws")],
+        initialization_options=settings)
+    client.capabilities = params.capabilities
+    await client.initialize_async(params)
+    client.initialized(types.InitializedParams())
 
 
 def measure(sent: float, answered: float, chunks: list[tuple[float, str]], tokens: int | None) -> dict[str, Any]:
@@ -100,9 +132,9 @@ def speed_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
 async def explain_model(model: str, stripped: str, tasks: list[Task], known: set[str], work: Path,
                         box_s: float) -> dict[str, Any]:
     from lsprotocol import types
-    from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+    from pytest_lsp import ClientServerConfig, LanguageClient
 
-    from benchmarks.latency.lsp_driver import keep_raw_results, to_dict
+    from benchmarks.latency.lsp_driver import keep_raw_results
     from benchmarks.reliability.client import server_env
 
     workspace = work / "ws"
@@ -121,12 +153,7 @@ async def explain_model(model: str, stripped: str, tasks: list[Task], known: set
     def _chunk(params: Any) -> None:
         chunks.setdefault(str(_get(params, "id")), []).append((time.monotonic(), str(_get(params, "text") or "")))
 
-    @client.feature("codehearth/status")
-    def _status(params: Any) -> None:
-        pass
-
-    async def stats() -> dict[str, Any]:
-        return dict(to_dict(await client.protocol.send_request_async("codehearth/stats", None)))
+    stats = stats_requester(client)
 
     records: list[dict[str, Any]] = []
     checks: list[Check] = []
@@ -134,18 +161,10 @@ async def explain_model(model: str, stripped: str, tasks: list[Task], known: set
     load_s: float | None = None
     served_by: Any = None
     try:
-        caps = client_capabilities("visual-studio-code")
-        caps.window.work_done_progress = False  # type: ignore[union-attr]
         t0 = time.monotonic()
-        params = types.InitializeParams(
-            capabilities=caps, process_id=os.getpid(), root_uri=workspace.as_uri(),
-            workspace_folders=[types.WorkspaceFolder(uri=workspace.as_uri(), name="ws")],
-            # The explanation alone: no prefill of completion prompts beside it.
-            initialization_options={"completionModel": model, "explanationModel": model,
-                                    "prepareWhilePaused": False, "prefetchNext": False})
-        client.capabilities = params.capabilities
-        await client.initialize_async(params)
-        client.initialized(types.InitializedParams())
+        # The explanation alone: no prefill of completion prompts beside it.
+        await initialize(client, workspace, {"completionModel": model, "explanationModel": model,
+                                             "prepareWhilePaused": False, "prefetchNext": False})
         state: dict[str, Any] = {}
         while time.monotonic() < t0 + 600:
             state = await stats()

@@ -36,7 +36,7 @@ from benchmarks.common import (
     pct,
     write_results_file,
 )
-from benchmarks.quality.explain import MODULE, SERVER, _get
+from benchmarks.quality.explain import MODULE, SERVER, _get, initialize, stats_requester
 from benchmarks.quality.explain_tasks import build_tasks
 
 FIRST_CHUNK_TIMEOUT_S = 120.0
@@ -45,9 +45,9 @@ FIRST_CHUNK_TIMEOUT_S = 120.0
 async def run_mode(name: str, settings: dict[str, Any], stripped: str, tasks: list[Any], work: Path,
                    rest_s: float) -> dict[str, Any]:
     from lsprotocol import types
-    from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+    from pytest_lsp import ClientServerConfig, LanguageClient
 
-    from benchmarks.latency.lsp_driver import keep_raw_results, to_dict
+    from benchmarks.latency.lsp_driver import keep_raw_results
     from benchmarks.reliability.client import server_env
 
     workspace = work / name / "ws"
@@ -75,25 +75,12 @@ async def run_mode(name: str, settings: dict[str, Any], stripped: str, tasks: li
         if str(_get(params, "text") or "").strip() and sid not in first:
             first[sid] = time.monotonic()
 
-    @client.feature("codehearth/status")
-    def _status(params: Any) -> None:
-        pass
-
-    async def stats() -> dict[str, Any]:
-        return dict(to_dict(await client.protocol.send_request_async("codehearth/stats", None)))
+    stats = stats_requester(client)
 
     records: list[dict[str, Any]] = []
     served: Any = None
     try:
-        caps = client_capabilities("visual-studio-code")
-        caps.window.work_done_progress = False  # type: ignore[union-attr]
-        params = types.InitializeParams(
-            capabilities=caps, process_id=os.getpid(), root_uri=workspace.as_uri(),
-            workspace_folders=[types.WorkspaceFolder(uri=workspace.as_uri(), name="ws")],
-            initialization_options=settings)
-        client.capabilities = params.capabilities
-        await client.initialize_async(params)
-        client.initialized(types.InitializedParams())
+        await initialize(client, workspace, settings)
         state: dict[str, Any] = {}
         for _ in range(3000):
             state = await stats()
