@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from nvim_driver import SAMPLE_PY, NvimFactory, line_of, open_at, python_exe
+from nvim_driver import SAMPLE_PY, Nvim, NvimFactory, line_of, open_at, python_exe
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 
@@ -25,6 +25,18 @@ def setup_opts(**kw: object) -> dict[str, object]:
     }
     opts.update(kw)
     return opts
+
+
+def typing_into_new_function(make_nvim: NvimFactory, workspace: Path) -> Nvim:
+    """A new file holding ``def add(a, b):``, with the cursor on an indented line below it in insert mode (no
+    auto-indent, so the indentation is exactly what was typed): where the fake server offers its ghost text."""
+    nv = make_nvim(setup_opts())
+    src = workspace / "new.py"
+    src.write_text("def add(a, b):\n")
+    open_at(nv, src, 1)
+    nv.cmd("setlocal indentexpr= noautoindent nosmartindent")
+    nv.input("Go    ")
+    return nv
 
 
 def test_init_options_sent(make_nvim: NvimFactory, workspace: Path) -> None:
@@ -109,12 +121,7 @@ def test_server_killed_mid_stream(make_nvim: NvimFactory, workspace: Path) -> No
 
 
 def test_ghost_text_streams_and_accepts(make_nvim: NvimFactory, workspace: Path) -> None:
-    nv = make_nvim(setup_opts())
-    src = workspace / "new.py"
-    src.write_text("def add(a, b):\n")
-    open_at(nv, src, 1)
-    nv.cmd("setlocal indentexpr= noautoindent nosmartindent")
-    nv.input("Go    ")
+    nv = typing_into_new_function(make_nvim, workspace)
     st = nv.wait_for(f"local s = {T}.ghost_state(); return s.visible and s.answered and s", timeout=10)
     assert st["text"] == "total = a + b\n    return total"
     assert st["extmarks"] == ["total = a + b\n    return total"]
@@ -130,12 +137,7 @@ def test_ghost_text_streams_and_accepts(make_nvim: NvimFactory, workspace: Path)
 
 
 def test_ghost_accept_word_and_line(make_nvim: NvimFactory, workspace: Path) -> None:
-    nv = make_nvim(setup_opts())
-    src = workspace / "new.py"
-    src.write_text("def add(a, b):\n")
-    open_at(nv, src, 1)
-    nv.cmd("setlocal indentexpr= noautoindent nosmartindent")
-    nv.input("Go    ")
+    nv = typing_into_new_function(make_nvim, workspace)
     nv.wait_for(f"local s = {T}.ghost_state(); return s.visible and s.answered")
     nv.input("<M-w>")
     nv.wait_for(f"return {T}.buffer_text():find('    total$') ~= nil")
@@ -157,12 +159,7 @@ def test_ghost_accept_word_and_line(make_nvim: NvimFactory, workspace: Path) -> 
 
 
 def test_ghost_cleared_on_cursor_move_and_tab_falls_back(make_nvim: NvimFactory, workspace: Path) -> None:
-    nv = make_nvim(setup_opts())
-    src = workspace / "new.py"
-    src.write_text("def add(a, b):\n")
-    open_at(nv, src, 1)
-    nv.cmd("setlocal indentexpr= noautoindent nosmartindent")
-    nv.input("Go    ")
+    nv = typing_into_new_function(make_nvim, workspace)
     nv.wait_for(f"local s = {T}.ghost_state(); return s.visible and s.answered")
     nv.input("<Left>")
     nv.wait_for(f"local s = {T}.ghost_state(); return not s.visible and #s.extmarks == 0")
