@@ -342,6 +342,20 @@ class CodehearthProtocol(LanguageServerProtocol):
         finally:
             self._generator_result = outer
 
+    @lsp_method(types.SHUTDOWN)
+    def lsp_shutdown(self, *args: Any) -> Generator[Any, Any, None]:
+        """pygls's own, over a copy of the table: cancelling a concurrent Future (a generator handler's request,
+        e.g. a running explanation) runs its done callbacks at once, and they take it out of the table, so
+        iterating the table itself raised and shutdown answered -32603 (found by the external zzuf fuzz)."""
+        if (user_handler := self.fm.features.get(types.SHUTDOWN)) is not None:
+            yield user_handler, args, None
+        current_id = self.msg_id  # this request's own future is not cancelled
+        for msg_id, future in list(self._request_futures.items()):
+            if msg_id != current_id and not future.done():
+                future.cancel()
+        self._shutdown = True
+        return None
+
     def _forget_handler(self, msg_id: MsgId, done: Future[Any]) -> None:
         # Only that future: a client may reuse a request id once it has been answered.
         if self._request_futures.get(msg_id) is done:
