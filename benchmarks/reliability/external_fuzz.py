@@ -257,6 +257,7 @@ class Run:
         self.hangs: list[dict[str, Any]] = []
         self.pad_bytes = 0
         self.restored = 0
+        self.last_stats: dict[str, Any] = {}
         self.settings_reached = 0  # fuzzed settings bodies still a didChangeConfiguration notification
         self.settings_mutated_reached = 0  # ... of them changed by the mutation
         self.dead: set[int] = set()  # servers that died (their unanswered ids are the crash's)
@@ -498,6 +499,12 @@ class Run:
         assert self.server is not None
         self.settle(self.server, 120)
         self.probe()
+        try:  # the last server's own counts (the model's answers among them): the run really reached the engine
+            stats = self.server.call("codehearth/stats", timeout=30).get("result") or {}
+            self.last_stats = {k: stats.get(k) for k in ("state", "model", "requests", "sources", "modelCalls",
+                                                         "errors", "cancelled", "superseded")}
+        except (OSError, TimeoutError):
+            pass
         exit_code = self.server.close(60) if self.alive() else self.server.proc.returncode
         if exit_code != 0:
             self.crashes.append({"when": "shutdown + exit at the end", "exit_code": exit_code,
@@ -592,6 +599,7 @@ class Run:
                                 if self.probe_latencies else None},
             "padding_bytes_for_resync": self.pad_bytes,
             "settings_restored": self.restored,
+            "last_server_stats": self.last_stats,
             "exit_code_at_end": exit_code,
             "model_load_s": round(load_s, 1),
             "send_s": round(send_s, 1),
