@@ -31,195 +31,23 @@ import json
 import os
 import random
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.reliability.client import ROOT, RawServer, frame
+from benchmarks.reliability.client import ROOT, frame
+from benchmarks.reliability.zzuf_corpus import SETTINGS, SOURCE, Corpus, notification, request
+from benchmarks.reliability.zzuf_mutate import ZZUF, zzuf, zzuf_version
+from benchmarks.reliability.zzuf_server import FuzzedServer, is_shutdown, owed, reaches_settings
 
-ZZUF = "zzuf"
-SOURCE = '''import math
+# owed and zzuf are also this module's own: tests/bench/test_external_fuzz.py imports them from here
+__all__ = ["Run", "main", "owed", "verdict", "zzuf"]
 
-
-def circle_area(radius: float) -> float:
-    """The area of a circle."""
-    return math.pi * radius ** 2
-
-
-def total(values: list[float]) -> float:
-    result = 0.0
-    for value in values:
-        result += '''
-# The server's settings for the run: the small model on one thread, small budgets so answers come quickly.
-SETTINGS: dict[str, Any] = {
-    "model": "smollm2-135m-instruct", "latencyBudgetMs": 300, "maxTokensSingleLine": 8, "maxTokensMultiLine": 16,
-    "keepGeneratingMs": 0, "debounceMs": 0, "prefetchNext": False, "prepareWhilePaused": False,
-    "minConfidence": -1.0, "logLevel": "info", "disabledLanguages": ["markdown"],
-    "engine": {"kind": "embedded", "nThreads": 1, "nCtx": 2048, "nBatch": 256, "calibrate": False,
-               "secondContext": False, "timeoutMs": 10000},
-    "context": {"budgetTokens": 256, "indexWorkers": 1, "prefixShare": 0.55, "suffixShare": 0.15,
-                "repoShare": 0.3, "maxFileBytes": 100000, "exclude": ["*.log"], "similarFiles": 2},
-    "explain": {"maxTokens": 16, "budgetTokens": 512, "readAheadMs": 0},
-}
 WINDOW = 32  # readable requests in flight at once
 PROBE_EVERY = 100  # messages between liveness probes
 RESTORE_EVERY = 150  # messages between the run's own settings sent again (valid, not counted as fuzz)
 PROBE_TIMEOUT_S = 30.0
-
-
-# -- the external mutator ------------------------------------------------------------------------------------------
-
-
-def zzuf_version() -> str:
-    out = subprocess.run([ZZUF, "-V"], capture_output=True, text=True, timeout=10).stdout
-    return out.splitlines()[0].strip() if out else "unknown"
-
-
-def zzuf(data: bytes, seed: int, ratio: float, *, protect: str | None = None, refuse: str | None = None,
-         byte_range: tuple[int, int] | None = None) -> bytes:
-    """zzuf as a filter: ``data`` on its stdin, the mutated bytes on its stdout."""
-    cmd = [ZZUF, "-s", str(seed), "-r", f"{ratio:g}"]
-    if protect:
-        cmd += ["-P", protect]
-    if refuse:
-        cmd += ["-R", refuse]
-    if byte_range:
-        cmd += ["-b", f"{byte_range[0]}-{byte_range[1]}"]
-    return subprocess.run(cmd, input=data, capture_output=True, timeout=30, check=True).stdout
-
-
-# -- the seed corpus -----------------------------------------------------------------------------------------------
-
-
-class Corpus:
-    """Valid messages the server accepts; requests get a fresh id each time they are drawn."""
-
-    def __init__(self, workspace: Path, rng: random.Random) -> None:
-        self.rng = rng
-        self.uri = (workspace / "m.py").as_uri()
-        self.workspace = workspace
-        self.last_ids: collections.deque[Any] = collections.deque(maxlen=8)
-        self.version = 1
-
-    def position(self) -> dict[str, int]:
-        lines = SOURCE.split("\n")
-        line = self.rng.randrange(len(lines))
-        return {"line": line, "character": self.rng.randint(0, len(lines[line]))}
-
-    def draw(self, msg_id: Any) -> dict[str, Any]:
-        kind = self.rng.choices(
-            ["initialize", "initialized", "didOpen", "didChange", "completion", "inline", "codeAction", "explain",
-             "settings", "settings-small", "cancel", "cancelExplain", "stats", "shutdown"],
-            [2, 2, 6, 10, 12, 12, 8, 8, 14, 8, 8, 3, 3, 1])[0]
-        pos = self.position()
-        doc = {"uri": self.uri}
-        if kind == "initialize":
-            return _request(msg_id, "initialize", {
-                "processId": os.getpid(), "rootUri": self.workspace.as_uri(),
-                "capabilities": {"general": {"positionEncodings": ["utf-16"]}, "textDocument": {"inlineCompletion": {}}},
-                "workspaceFolders": [{"uri": self.workspace.as_uri(), "name": "ws"}],
-                "initializationOptions": SETTINGS})
-        if kind == "initialized":
-            return {"jsonrpc": "2.0", "method": "initialized", "params": {}}
-        if kind == "didOpen":
-            return _notify("textDocument/didOpen", {"textDocument": {**doc, "languageId": "python", "version": 1,
-                                                                     "text": SOURCE}})
-        if kind == "didChange":
-            self.version += 1
-            return _notify("textDocument/didChange", {
-                "textDocument": {**doc, "version": self.version},
-                "contentChanges": [{"range": {"start": pos, "end": pos}, "text": self.rng.choice(["x", "(", "\n", " "])}]})
-        if kind == "completion":
-            return _request(msg_id, "textDocument/completion", {"textDocument": doc, "position": pos,
-                                                                "context": {"triggerKind": 1}})
-        if kind == "inline":
-            return _request(msg_id, "textDocument/inlineCompletion", {
-                "textDocument": doc, "position": pos, "context": {"triggerKind": self.rng.choice([1, 2])}})
-        if kind == "codeAction":
-            return _request(msg_id, "textDocument/codeAction", {
-                "textDocument": doc, "range": {"start": pos, "end": pos},
-                "context": {"diagnostics": [], "triggerKind": 1}})
-        if kind == "explain":
-            return _request(msg_id, "workspace/executeCommand", {
-                "command": "codehearth.explain", "arguments": [self.uri, {"line": 4, "character": 4}, {"id": f"e{msg_id}"}]})
-        if kind == "settings":
-            return _notify("workspace/didChangeConfiguration", {"settings": {"codehearth": SETTINGS}})
-        if kind == "settings-small":
-            key, value = self.rng.choice([("latencyBudgetMs", 250), ("engine", {"nCtx": 1024}),
-                                          ("context", {"budgetTokens": 200}), ("explain", {"maxTokens": 8}),
-                                          ("maxTokensSingleLine", 6), ("engine", {"nBatch": 128})])
-            return _notify("workspace/didChangeConfiguration", {"settings": {"codehearth": {**SETTINGS, key: value}}})
-        if kind == "cancel":
-            target = self.rng.choice(list(self.last_ids)) if self.last_ids else msg_id
-            return _notify("$/cancelRequest", {"id": target})
-        if kind == "cancelExplain":
-            target = self.rng.choice(list(self.last_ids)) if self.last_ids else msg_id
-            return _notify("codehearth/cancelExplain", {"id": f"e{target}"})
-        if kind == "stats":
-            return _request(msg_id, "codehearth/stats", None)
-        return _request(msg_id, "shutdown", None)
-
-
-def _request(msg_id: Any, method: str, params: Any) -> dict[str, Any]:
-    message: dict[str, Any] = {"jsonrpc": "2.0", "id": msg_id, "method": method}
-    if params is not None:
-        message["params"] = params
-    return message
-
-
-def _notify(method: str, params: Any) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "method": method, "params": params}
-
-
-def owed(body: bytes) -> tuple[str, Any]:
-    """What JSON-RPC says the server owes for a body framed with its true length: ``("answer", id)``, ``("null",
-    None)`` for an error with ``"id": null``, or ``("nothing", None)`` (a notification, or a response)."""
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        return "null", None
-    if not isinstance(data, dict):
-        return "null", None
-    has_id = "id" in data
-    msg_id = data.get("id")
-    valid = (isinstance(msg_id, int) and not isinstance(msg_id, bool)) or isinstance(msg_id, str)
-    if "method" in data:
-        if not has_id:
-            return "nothing", None
-        return ("answer", msg_id) if valid else ("null", None)
-    if has_id and valid and ("result" in data or "error" in data):
-        return "nothing", None  # an answer to one of the server's requests
-    return ("answer", msg_id) if valid else ("null", None)
-
-
-# -- the server under fuzz -----------------------------------------------------------------------------------------
-
-
-class FuzzedServer(RawServer):
-    """RawServer that keeps every message exactly as written (an error with no ``id`` member is told apart from
-    one with ``"id": null``) and counts tracebacks in the log."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.all_messages: list[dict[str, Any]] = []
-        self.tracebacks: list[str] = []
-        self._tb_open: list[str] | None = None
-        super().__init__(*args, **kwargs)
-
-    def _seen(self, message: dict[str, Any]) -> None:
-        self.all_messages.append(message)
-
-    def _stderr_line(self, line: bytes) -> None:
-        text = line.decode("utf-8", "replace")
-        if text.startswith("Traceback"):
-            self._tb_open = [text]
-        elif self._tb_open is not None:
-            self._tb_open.append(text)
-            if not text.startswith((" ", "\t")):  # the exception line ends it
-                if len(self.tracebacks) < 20:
-                    self.tracebacks.append("".join(self._tb_open[-12:])[:3000])
-                self._tb_open = None
 
 
 class Run:
@@ -344,12 +172,12 @@ class Run:
             self.expected_null[index] += 1
         else:
             self.readable_bodies += 1
-        shutdown = _is_shutdown(mutated)
+        shutdown = is_shutdown(mutated)
         if not self.write(frame(mutated)):
             return
         if is_settings:
             self.last_settings = mutated
-            if _reaches_settings(mutated):
+            if reaches_settings(mutated):
                 self.settings_reached += 1
                 self.settings_mutated_reached += mutated != body
         self.sent_msgs += 1
@@ -378,7 +206,7 @@ class Run:
             msg_id = f"s-{self.new_id()}"
             message = self.corpus.draw(msg_id)
             if message["method"] == "shutdown":
-                message = _request(msg_id, "codehearth/stats", None)  # a clean shutdown is body mode's
+                message = request(msg_id, "codehearth/stats", None)  # a clean shutdown is body mode's
             self.kind_counts[message["method"]] += 1
             parts.append(frame(json.dumps(message).encode()))
         stream = b"".join(parts)
@@ -399,7 +227,7 @@ class Run:
         pad = 16 * 1024
         while True:
             probe = f"sync-{self.new_id()}"
-            self.write(frame(json.dumps(_request(probe, "codehearth/stats", None)).encode()))
+            self.write(frame(json.dumps(request(probe, "codehearth/stats", None)).encode()))
             if self.wait_for(probe, 5.0):
                 self.expected[-1][probe] = 1
                 return
@@ -446,7 +274,7 @@ class Run:
         assert self.server is not None
         probe = f"probe-{self.new_id()}"
         started = time.monotonic()
-        self.write(frame(json.dumps(_request(probe, "codehearth/stats", None)).encode()))
+        self.write(frame(json.dumps(request(probe, "codehearth/stats", None)).encode()))
         self.expected[-1][probe] = 1
         if self.wait_for(probe, PROBE_TIMEOUT_S):
             self.probe_latencies.append(time.monotonic() - started)
@@ -467,8 +295,8 @@ class Run:
 
     def restore(self) -> None:
         """The run's own settings again (valid), so the fuzz goes on against a server configured as intended."""
-        self.write(frame(json.dumps(_notify("workspace/didChangeConfiguration",
-                                            {"settings": {"codehearth": SETTINGS}})).encode()))
+        self.write(frame(json.dumps(notification("workspace/didChangeConfiguration",
+                                                 {"settings": {"codehearth": SETTINGS}})).encode()))
         self.restored += 1
 
     # -- the run -------------------------------------------------------------------------------------------
@@ -605,23 +433,6 @@ class Run:
             "send_s": round(send_s, 1),
             "duration_s": round(duration_s, 1),
         }
-
-
-def _reaches_settings(body: bytes) -> bool:
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        return False
-    return isinstance(data, dict) and data.get("method") == "workspace/didChangeConfiguration" and "id" not in data
-
-
-def _is_shutdown(body: bytes) -> bool:
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        return False
-    return isinstance(data, dict) and data.get("method") == "shutdown" and "id" in data and (
-        isinstance(data["id"], int | str) and not isinstance(data["id"], bool))
 
 
 def verdict(result: dict[str, Any]) -> list[str]:
