@@ -26,7 +26,7 @@ from typing import Any
 
 from benchmarks.editor.passages import Key, Passage
 from benchmarks.editor.typist import Look
-from benchmarks.latency.llama_server import SERVER_PRESET, free_port, server_command
+from benchmarks.latency.llama_server import SERVER_PRESET, free_port, running, server_command
 
 # llama.vim's defaults (autoload/llama.vim:65-96)
 N_PREFIX = 256
@@ -67,29 +67,9 @@ class Server:
 
 @contextlib.contextmanager
 def llama_server(model_path: Path, threads: int, log: Path, extra: list[str] | None = None) -> Iterator[Server]:
-    port = free_port()
-    cmd = server_command(model_path, threads, port, extra)
-    with log.open("w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            url = f"http://127.0.0.1:{port}"
-            end = time.monotonic() + 180
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"llama-server exited: {log.read_text()[-2000:]}")
-                with contextlib.suppress(OSError), urllib.request.urlopen(url + "/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-                if time.monotonic() > end:
-                    raise RuntimeError("llama-server did not become healthy")
-                time.sleep(0.3)
-            yield Server(url, log, cmd, proc.pid)
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    cmd = server_command(model_path, threads, free_port(), extra)
+    with running(cmd, log, new_session=True) as (url, proc):
+        yield Server(url, log, cmd, proc.pid)
 
 
 def post(url: str, body: dict[str, Any], timeout: float = 120) -> dict[str, Any]:

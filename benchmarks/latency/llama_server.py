@@ -47,31 +47,37 @@ def server_command(model_path: Path, threads: int, port: int, extra: list[str] |
 
 
 @contextlib.contextmanager
-def llama_server(model_path: Path, threads: int, log: Path) -> Iterator[str]:
-    """llama.cpp's server with llama.vim's documented preset (``SERVER_PRESET``) and ``threads`` threads."""
-    port = free_port()
-    cmd = server_command(model_path, threads, port)
+def running(cmd: list[str], log: Path, new_session: bool = False) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """Start llama-server with ``cmd`` (its output to ``log``), wait until /health answers, stop it afterwards."""
+    port = cmd[cmd.index("--port") + 1]
     with log.open("w") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=new_session)
         try:
             url = f"http://127.0.0.1:{port}"
             end = time.monotonic() + 180
             while time.monotonic() < end:
                 if proc.poll() is not None:
-                    raise RuntimeError(f"llama-server exited ({proc.returncode}); see {log}")
+                    raise RuntimeError(f"llama-server exited ({proc.returncode}): {log.read_text()[-2000:]}")
                 with contextlib.suppress(httpx.HTTPError):
                     if httpx.get(url + "/health", timeout=2).status_code == 200:
                         break
                 time.sleep(0.3)
             else:
                 raise RuntimeError("llama-server never became healthy")
-            yield url
+            yield url, proc
         finally:
             proc.terminate()
             try:
                 proc.wait(10)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+@contextlib.contextmanager
+def llama_server(model_path: Path, threads: int, log: Path) -> Iterator[str]:
+    """llama.cpp's server with llama.vim's documented preset (``SERVER_PRESET``) and ``threads`` threads."""
+    with running(server_command(model_path, threads, free_port()), log) as (url, _):
+        yield url
 
 
 def server_request(shape: str, key: Keystroke) -> tuple[str, dict[str, Any]]:
