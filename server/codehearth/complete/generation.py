@@ -163,3 +163,20 @@ def text_kind_at(doc: Document, point: Point) -> TextKind:
     except Exception as exc:  # a grammar quirk must never break completion
         log_once(log, "telling code from prose", exc)
         return CODE
+
+
+def skip_reason(doc: Document, point: Point, language_enabled: bool) -> str:
+    """Why a completion at ``point`` is not asked of the model at all ("" when it is)."""
+    if not language_enabled:
+        return f"completions disabled for {doc.language}"
+    line = doc.line(point.row)
+    right = line.encode("utf-8")[point.column :].decode("utf-8", errors="ignore")
+    if len(right.strip()) > 40 and not _only_closers(right):
+        return "long text right of the cursor"
+    if text_kind_at(doc, point).kind == "string":  # one-line strings: not measured yet (docstrings, comments
+        return "inside a string literal"          # and multi-line strings are completed as prose)
+    return ""
+
+
+def _only_closers(text: str) -> bool:
+    return all(ch in ")]}'\"`;:, \t" for ch in text)

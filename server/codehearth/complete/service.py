@@ -23,7 +23,7 @@ import msgspec
 from codehearth import threads
 from codehearth.complete.background import Background
 from codehearth.complete.confidence import Confidence, below
-from codehearth.complete.generation import Anchor, Generation, offset_of, text_kind_at
+from codehearth.complete.generation import Anchor, Generation, offset_of, skip_reason
 from codehearth.complete.planner import MIN_USEFUL_TOKENS, Plan, affordable_tokens
 from codehearth.complete.planning_thread import PlanningThread
 from codehearth.complete.postprocess import block_shape_stop, indentation, line_shape_stop, postprocess
@@ -159,7 +159,7 @@ class CompletionService:
                               held_suffix=made.held_suffix if made is not None else False,
                               held_definitions=made.held_definitions if made is not None else False)
 
-        skip = self._skip_reason(doc, point)
+        skip = skip_reason(doc, point, self.settings.language_enabled(doc.language))
         if skip:
             return answer("", "skipped", skip)
         offset = offset_of(doc, point)
@@ -457,17 +457,6 @@ class CompletionService:
         """An edit happened (``cursor``: where it ended); background work may start when the user pauses."""
         self.background.note_edit(doc, cursor)
 
-    def _skip_reason(self, doc: Document, point: Point) -> str:
-        if not self.settings.language_enabled(doc.language):
-            return f"completions disabled for {doc.language}"
-        line = doc.line(point.row)
-        right = line.encode("utf-8")[point.column :].decode("utf-8", errors="ignore")
-        if len(right.strip()) > 40 and not _only_closers(right):
-            return "long text right of the cursor"
-        if text_kind_at(doc, point).kind == "string":  # one-line strings: not measured yet (docstrings, comments
-            return "inside a string literal"          # and multi-line strings are completed as prose)
-        return ""
-
     def forget(self, uri: str) -> None:
         threads.check_owner(self._owner, "completion service")
         self._seq.pop(uri, None)  # a request still building its prompt for this document answers empty
@@ -495,10 +484,6 @@ class CompletionService:
 def _climbs(engine: Engine, plan: Plan) -> bool:
     """An answer from a smaller rung, by an engine with a second completion context to read the full prompt in."""
     return bool(getattr(engine, "second_context", False)) and plan.rung > 0 and plan.kind not in ("glance", "none")
-
-
-def _only_closers(text: str) -> bool:
-    return all(ch in ")]}'\"`;:, \t" for ch in text)
 
 
 def _stops_for(engine: Engine) -> list[str]:
