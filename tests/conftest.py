@@ -56,6 +56,14 @@ def default_model() -> Path:
 
 
 @pytest.fixture(scope="session")
+def qwen_model() -> Path:
+    """The real FIM model (Qwen2.5-Coder-0.5B), fetched and verified by the project's own registry."""
+    from codehearth.models.registry import Registry
+
+    return Registry().pull("qwen2.5-coder-0.5b-instruct")
+
+
+@pytest.fixture(scope="session")
 def engine(default_model: Path):  # type: ignore[no-untyped-def]
     from codehearth.config import EngineSettings
     from codehearth.engine.llama import LlamaEngine

@@ -30,7 +30,8 @@ ANSWER = re.compile(r"completion (\S+) in (\d+) ms at (\d+):(\d+) plan=(\S+) run
 @dataclass
 class Row:
     """``defaults``, ``MODEL@MS`` or ``defaults@MS`` (codehearth's plugin), ``llama.vim`` (the real plugin) or
-    ``replica`` (the Python replica of llama.vim)."""
+    ``replica`` (the Python replica of llama.vim). A codehearth row may end in ``+SETTING=VALUE`` (a JSON value),
+    e.g. ``defaults+tokenHealing=false``: that server setting changed, for an A/B beside the row without it."""
 
     name: str
     kind: str
@@ -39,16 +40,20 @@ class Row:
     readings: list[dict[str, Any]] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     cadence_ms: int | None = None  # only at this cadence (``replica@150``: the replica's check beside the plugin)
+    settings: dict[str, Any] = field(default_factory=dict)  # server settings changed from the defaults
 
     @classmethod
     def parse(cls, spec: str) -> Row:
         kind, _, at = spec.partition("@")
         if kind in ("llama.vim", "replica"):
             return cls(kind, kind, cadence_ms=int(at) if at else None)
-        if spec == "defaults":
-            return cls(spec, "codehearth")
-        model, _, ms = spec.partition("@")
-        return cls(spec, "codehearth", None if model == "defaults" else model, int(ms) if ms else None)
+        base, *changes = spec.split("+")
+        settings = {key: json.loads(value) for key, _, value in (c.partition("=") for c in changes)}
+        if base == "defaults":
+            return cls(spec, "codehearth", settings=settings)
+        model, _, ms = base.partition("@")
+        return cls(spec, "codehearth", None if model == "defaults" else model, int(ms) if ms else None,
+                   settings=settings)
 
 
 def model_path(model: str) -> Path:
@@ -187,6 +192,7 @@ def run_cadence(all_rows: list[Row], passages: list[passages_mod.Passage], ws: P
                     setup["settings"]["engine"] = {"nThreads": threads}
                 if row.budget_ms:
                     setup["latency_budget_ms"] = row.budget_ms
+                setup["settings"].update(row.settings)
                 env = codehearth_env(state, models_dir)
                 env["EDITOR_BENCH_SETUP"] = json.dumps(setup)
                 nv = NvimEditor("codehearth", ws, state, env, PLUGIN_DIR, "codehearth.ghost")
@@ -222,7 +228,8 @@ def run_cadence(all_rows: list[Row], passages: list[passages_mod.Passage], ws: P
                       flush=True)
         for row in rows:
             ed = editors[row.name]
-            info: dict[str, Any] = {"kind": row.kind, "model": row.model, "budget_ms": row.budget_ms}
+            info: dict[str, Any] = {"kind": row.kind, "model": row.model, "budget_ms": row.budget_ms,
+                                    "settings": row.settings}
             if isinstance(ed, NvimEditor) and row.kind == "codehearth":
                 stats = ed.stats()
                 answers = parse_answers(ed.lsp_log())

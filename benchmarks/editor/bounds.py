@@ -129,11 +129,13 @@ def ceiling_llama_server(server_infill: str, passages: list[Passage], workspace:
 
 
 async def _ceiling_ours(model: str, passages: list[Passage], workspace: Path, stride: int, box_s: float,
-                        work: Path, threads: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+                        work: Path, threads: int, settings: dict[str, Any] | None = None,
+                        ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     from benchmarks.latency.lsp_driver import inline_text, lsp_session
 
     out: list[dict[str, Any]] = []
-    options = {"model": model, "latencyBudgetMs": CEILING_BUDGET_MS, "engine": {"nThreads": threads}}
+    options = {"model": model, "latencyBudgetMs": CEILING_BUDGET_MS, "engine": {"nThreads": threads},
+               **(settings or {})}
     work.mkdir(parents=True, exist_ok=True)
     async with lsp_session(workspace, work / "cache", work / "trace.jsonl", options) as editor:
         opened: set[str] = set()
@@ -161,6 +163,7 @@ async def _ceiling_ours(model: str, passages: list[Passage], workspace: Path, st
 
 
 def ceiling_ours(model: str, passages: list[Passage], workspace: Path, stride: int, box_s: float, work: Path,
-                 threads: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Ours' full prompt: the real server over LSP with a 60 s budget, each sampled request waited for."""
-    return asyncio.run(_ceiling_ours(model, passages, workspace, stride, box_s, work, threads))
+                 threads: int, settings: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Ours' full prompt: the real server over LSP with a 60 s budget, each sampled request waited for
+    (``settings``: other server settings, for an A/B of one of them)."""
+    return asyncio.run(_ceiling_ours(model, passages, workspace, stride, box_s, work, threads, settings))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,16 @@ def fit_drift(samples: list[dict[str, Any]], key: str) -> dict[str, Any]:
         "fitted": round(rise / at_start, 4) if at_start else None,
         "slope_per_minute": round(slope, 4),
     }
+
+
+def steady_samples(samples: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The samples taken with the steady state's llama contexts: from minute 5, the set of contexts held by most
+    samples (a sample without a record of them, from an older server, counts as any)."""
+    late = [tuple(s["contexts"]) for s in samples if s["minute"] >= DRIFT_FROM_MIN and s.get("contexts")]
+    if not late:
+        return list(samples)
+    steady = Counter(late).most_common(1)[0][0]
+    return [s for s in samples if not s.get("contexts") or tuple(s["contexts"]) == steady]
 
 
 def plot(results: dict[str, Any], path: Path) -> None:

@@ -28,9 +28,11 @@ def proc_sample(pid: int) -> dict[str, Any]:
 
 
 
-async def wait_until_loaded(client: LanguageClient, disturber: Disturber | None, timeout: float = 60) -> None:
-    """Before a sample: the model loaded (not between a reload's unload and load, nor with two copies mapped)."""
+async def wait_until_loaded(client: LanguageClient, disturber: Disturber | None, timeout: float = 60) -> dict[str, Any]:
+    """Before a sample: the models loaded (not between a reload's unload and load, nor with two copies mapped).
+    Returns the server's stats then: their ``contexts`` say which llama contexts exist at the sample."""
     end = time.monotonic() + timeout
+    stats: dict[str, Any] = {}
     if disturber is not None:
         while time.monotonic() < min(end, disturber.reloading_until):
             stats = to_dict(await client.protocol.send_request_async("codehearth/stats", None))
@@ -38,9 +40,11 @@ async def wait_until_loaded(client: LanguageClient, disturber: Disturber | None,
                 break  # the reload is over (at least 5 s after it began, and ready)
             await asyncio.sleep(0.5)
     while time.monotonic() < end:
-        if to_dict(await client.protocol.send_request_async("codehearth/stats", None))["state"] == "ready":
-            return
+        stats = to_dict(await client.protocol.send_request_async("codehearth/stats", None))
+        if stats["state"] == "ready":
+            break
         await asyncio.sleep(0.5)
+    return stats
 
 
 async def memory_split(client: LanguageClient, top: int = 0) -> dict[str, Any]:

@@ -122,6 +122,9 @@ class Settings(_Base):
     # -1.0 (mean) chosen on the editor benchmark's tuning split (benchmarks/results/editor-sweep-t2.md, defaults row:
     # wrong ghost text on 15.4% of keystrokes -> 12.5%, useful characters per keystroke 2.66 -> 2.63)
     min_confidence: LogProb = -1.0
+    # Token healing (embedded engine): the end of a half-typed word is taken back from the prompt and the model
+    # spells it out again, so it completes the word it would have written rather than the tokenizer's cut
+    token_healing: bool = True
     confidence_measure: Literal["min", "mean"] = "mean"
     engine: EngineSettings = msgspec.field(default_factory=EngineSettings)
     context: ContextSettings = msgspec.field(default_factory=ContextSettings)

@@ -392,6 +392,7 @@ class CompletionService:
             purpose=purpose,
             stop=_stops_for(engine),
             document=gen.uri,
+            heal=self.settings.token_healing,
         )
         future = loop.run_in_executor(self._executor, engine.generate, request)
         future.add_done_callback(lambda f: self._finish(gen, f))

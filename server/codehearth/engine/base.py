@@ -112,6 +112,9 @@ class GenerationRequest:
     # "read-ahead": an explanation's prompt prefilled into the explanation context while the cursor rests in a
     # function, at idle priority like "prepare" (stopped by any completion), so the explanation starts at once
     purpose: Literal["complete", "chat", "prepare", "glance", "read-ahead"] = "complete"
+    # Token healing (engine/healing.py): take back the end of the typed word and let the model spell it out again
+    # (engines that see the logits; the answer still starts after the prompt)
+    heal: bool = False
     label: str = field(default="")
     document: str = ""  # the file the prompt is about (the remote audit log records it)
     # Filled while generating by engines that see the logits: (end of the token's text in the text so far, the

@@ -38,6 +38,7 @@ from codehearth.engine.base import (
 )
 from codehearth.engine.decode_gate import DecodeGate
 from codehearth.engine.gguf import ModelError, check_gguf_file
+from codehearth.engine.healing import Healer, Healing
 from codehearth.engine.native import NativeContext, NativeModel
 from codehearth.engine.speed import Sample, SpeedModel
 from codehearth.engine.speedcache import AUTO_THREADS, SpeedCache, SpeedEntry, SpeedKey, speed_key
@@ -100,6 +101,7 @@ class LlamaEngine:
         self.info = self._read_model_info()
         self._eog_cache: dict[int, bool] = {}
         self._closed = False
+        self.healer = Healer(self._model)
         if self.settings.calibrate:
             self.calibrate()
 
@@ -215,6 +217,11 @@ class LlamaEngine:
         return PromptCost(prompt_tokens=len(tokens), cached_tokens=held)
 
     @property
+    def contexts(self) -> list[str]:
+        """The llama contexts made so far: the spare and the explanation context are made on first use."""
+        return self._model.context_labels
+
+    @property
     def second_context(self) -> bool:
         """Whether a background prefill may go to a second completion context (see ``choose_context``)."""
         return self.settings.second_context
@@ -305,6 +312,7 @@ class LlamaEngine:
             raise EngineUnavailable("the model was unloaded")
         urgent = request.purpose in ("complete", "glance")
         tokens = self.prompt_tokens(request.prompt, add_bos=request.add_bos)
+        tokens, healing = self.healer.heal(request, tokens)
         ctx = self._context_for(request.purpose, tokens)
         if request.purpose == "complete":
             self._last_request = ctx
@@ -312,9 +320,9 @@ class LlamaEngine:
             raise EngineError(f"prompt of {len(tokens)} tokens does not fit the context of {ctx.n_ctx}")
         if urgent:
             with self._gate.hold(urgent=True):
-                result = self._run(ctx, tokens, request, step_gate=None)
+                result = self._run(ctx, tokens, request, step_gate=None, healing=healing)
         else:
-            result = self._run(ctx, tokens, request, step_gate=self._gate)
+            result = self._run(ctx, tokens, request, step_gate=self._gate, healing=healing)
         self.counters.add(result.timings)
         # A cancelled explanation may have waited for the gate between its steps; a background prefill never waits
         # (it stops instead), so its batches measure the prompt rate even when a request preempted it; a request
@@ -342,7 +350,8 @@ class LlamaEngine:
         cache.put(SpeedEntry(key=key, figures=better, measured_at=time.time()))
 
     def _run(
-        self, ctx: NativeContext, tokens: list[int], req: GenerationRequest, step_gate: DecodeGate | None
+        self, ctx: NativeContext, tokens: list[int], req: GenerationRequest, step_gate: DecodeGate | None,
+        healing: Healing | None = None,
     ) -> GenerationResult:
         """Prefill what the KV cache lacks, then decode greedily, checking stop conditions after each token."""
         start = time.monotonic()
@@ -403,7 +412,10 @@ class LlamaEngine:
                 reason = interrupted
                 break
             with gated():
-                token, logprob = self._pick(ctx, generated, req)
+                if healing is not None and healing.active:
+                    token, logprob = healing.pick(ctx.logits())
+                else:
+                    token, logprob = self._pick(ctx, generated, req)
                 if self._is_eog(token):
                     reason = "eos"
                     break
@@ -412,7 +424,12 @@ class LlamaEngine:
                     break
                 ctx.eval([token])
             generated.append(token)
-            text += decoder.decode(self._model.detokenize([token], special=False))
+            piece = self._model.detokenize([token], special=False)
+            if healing is not None:
+                piece = healing.consume(piece)  # the taken-back text is the prompt's, not the answer's
+                if not piece:
+                    continue
+            text += decoder.decode(piece)
             req.token_logprobs.append((len(text), logprob))
             text, stopped = req.check_text(text, req.stop)
             if stopped:

@@ -12,6 +12,7 @@ reported to crash (e.g. LLamaSharp#595, nobodywho#82); on a CPU they would only 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -76,13 +77,36 @@ class NativeModel:
 
     def detokenize(self, tokens: Sequence[int], special: bool = False) -> bytes:
         with self.using():
-            return bytes(self.model.detokenize(list(tokens), special=special))
+            return b"".join(self._piece(int(t), special) for t in tokens)
+
+    def pieces(self, tokens: Sequence[int]) -> list[bytes]:
+        """Each token's own bytes (a vocabulary read: one lock for many tokens)."""
+        with self.using():
+            return [self._piece(int(t), False) for t in tokens]
+
+    def _piece(self, token: int, special: bool) -> bytes:
+        # Not llama-cpp-python's detokenize: its 32-byte buffer drops every longer token (Qwen2.5's runs of 33+
+        # spaces of indentation, its '-' * 64 separator) from the text. llama.cpp returns the size it needs instead.
+        import llama_cpp
+
+        size = 64
+        while True:
+            buffer = ctypes.create_string_buffer(size)
+            n = llama_cpp.llama_token_to_piece(self.vocab, token, buffer, size, 0, special)
+            if n >= 0:
+                return buffer.raw[:n]
+            size = -n
 
     def context(self, label: str, n_ctx: int, n_batch: int, threads: int) -> NativeContext:
         """A new context (its own KV cache) on these weights."""
         ctx = NativeContext(self, label, n_ctx, n_batch, threads)
         self._contexts.append(ctx)
         return ctx
+
+    @property
+    def context_labels(self) -> list[str]:
+        """The contexts made so far (some are made on first use, so resident memory depends on which exist)."""
+        return [ctx.label for ctx in self._contexts]
 
     def close(self) -> None:
         """Free the contexts, then the model (llama.cpp needs that order)."""

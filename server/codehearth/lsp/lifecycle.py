@@ -8,7 +8,7 @@ from typing import Any
 
 from lsprotocol import types
 
-from codehearth.app import uri_to_path
+from codehearth.app import Assistant, uri_to_path
 from codehearth.engine.base import token_counts
 from codehearth.lsp import convert
 from codehearth.lsp.server import CodehearthServer
@@ -98,6 +98,13 @@ def _answers_since(params: Any) -> int | None:
     return since if isinstance(since, int) and not isinstance(since, bool) else None
 
 
+def engine_contexts(assistant: Assistant) -> list[str]:
+    """The llama contexts the embedded engines have made, per model (a soak compares memory only between samples
+    with the same ones: the spare and explanation contexts are made on first use, after every reload)."""
+    engines = {id(e): e for e in (assistant.engine(), assistant.explain_engine()) if e is not None}
+    return sorted(f"{e.info.name}:{label}" for e in engines.values() for label in getattr(e, "contexts", ()))
+
+
 def collect_stats(ls: CodehearthServer) -> dict[str, Any]:
     assistant = ls.assistant
     s = assistant.completions.stats
@@ -128,5 +135,6 @@ def collect_stats(ls: CodehearthServer) -> dict[str, Any]:
         # measured rates of this machine and model (calibration, then the moving average per context length)
         "speed": speed.describe() if speed is not None else None,
         "threads": getattr(engine, "threads", None),
+        "contexts": engine_contexts(assistant),
         **s.planning(),
     }

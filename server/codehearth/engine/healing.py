@@ -1,0 +1,156 @@
+"""Token healing: complete a half-typed word as the model would have written it, not from where the tokenizer cut it.
+
+A prompt that ends in the middle of a word ends in a token boundary training seldom saw: ``    retu`` tokenizes as
+``"   ", " ret", "u"``, where the model itself would write `` return`` as one token, so what it predicts after ``u``
+is poor, and the editor benchmark's ceiling found most of our misses there (a half-typed word, or a typed space
+followed by a model's space-led word). So the engine takes back the last few tokens of the typed text (the end of
+the last word, or the one token of a space or punctuation) and constrains the first tokens it generates to spell
+them out again: each must begin with what is left of the taken-back text, or be a prefix of it. The taken-back
+text is not part of the answer; the caller sees only what comes after it, as without healing.
+
+The log-probability of a constrained token is taken among the tokens allowed at that step (the model's belief
+given what is typed), so the confidence gate judges the suggestion, not the tokenizer's cut.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import threading
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from codehearth.engine.base import EngineUnavailable, GenerationRequest
+from codehearth.engine.native import NativeModel
+
+log = logging.getLogger(__name__)
+
+MAX_HEALED_TOKENS = 4  # a word's tail; more would make the model rewrite what is typed
+MAX_HEALED_BYTES = 32
+
+
+def _word_byte(byte: int) -> bool:
+    return chr(byte).isalnum() or byte == ord("_") or byte >= 0x80  # UTF-8 continuation and lead bytes count
+
+
+class Vocabulary:
+    """The model's tokens as the bytes they spell, ordered, to find every token that starts with some bytes."""
+
+    def __init__(self, pieces: Sequence[bytes]) -> None:
+        ordered = sorted((piece, token) for token, piece in enumerate(pieces) if piece)
+        self._keys = [piece for piece, _ in ordered]
+        self._tokens = np.array([token for _, token in ordered], dtype=np.intp)
+        self._exact: dict[bytes, list[int]] = {}
+        for piece, token in ordered:
+            self._exact.setdefault(piece, []).append(token)
+        self.size = len(pieces)
+
+    def starting_with(self, prefix: bytes) -> np.ndarray:
+        # In byte order every key from ``prefix`` up to ``prefix`` followed by 0xff bytes starts with ``prefix``.
+        lo = bisect.bisect_left(self._keys, prefix)
+        hi = bisect.bisect_right(self._keys, prefix + b"\xff" * 64, lo=lo)
+        return self._tokens[lo:hi]
+
+    def allowed(self, remaining: bytes) -> np.ndarray:
+        """Tokens that may come next while ``remaining`` is still to be spelled: those starting with all of it,
+        and those that are a shorter prefix of it."""
+        shorter = [t for end in range(1, len(remaining)) for t in self._exact.get(remaining[:end], ())]
+        return np.concatenate([self.starting_with(remaining), np.array(shorter, dtype=np.intp)])
+
+
+def tokens_to_heal(tokens: Sequence[int], piece: Callable[[int], bytes], typed_tokens: int) -> int:
+    """How many tokens at the end of ``tokens`` to take back: the last one (if it is typed text), and before it
+    those that continue the same word, at most ``MAX_HEALED_TOKENS`` and ``MAX_HEALED_BYTES``; never more than the
+    ``typed_tokens`` that come from the prompt's last text (nor a control token: those spell nothing)."""
+    count, healed = 0, b""
+    limit = min(typed_tokens, MAX_HEALED_TOKENS, len(tokens))
+    while count < limit:
+        text = piece(tokens[len(tokens) - 1 - count])
+        if not text or len(text) + len(healed) > MAX_HEALED_BYTES:
+            break
+        if count and not (_word_byte(healed[0]) and _word_byte(text[-1])):
+            break  # the word begins at the start of what is already taken back
+        healed = text + healed
+        count += 1
+    return count
+
+
+class Healing:
+    """One generation's healing: the bytes still to be spelled out by the tokens it generates."""
+
+    def __init__(self, vocabulary: Vocabulary, healed: bytes) -> None:
+        self.vocabulary = vocabulary
+        self.healed = healed
+        self.remaining = healed
+
+    @property
+    def active(self) -> bool:
+        return bool(self.remaining)
+
+    def pick(self, logits: np.ndarray) -> tuple[int, float]:
+        """The most likely allowed token, and its log-probability among the allowed ones."""
+        allowed = self.vocabulary.allowed(self.remaining)
+        allowed = allowed[allowed < logits.shape[0]]
+        values = logits[allowed].astype(np.float64)
+        best = int(np.argmax(values))
+        top = float(values[best])
+        logprob = -float(np.log(np.sum(np.exp(values - top))))
+        return int(allowed[best]), logprob
+
+    def consume(self, piece: bytes) -> bytes:
+        """Record a generated token's bytes; returns the part of them beyond the healed text (what is shown)."""
+        if not self.remaining:
+            return piece
+        if piece.startswith(self.remaining):
+            visible = piece[len(self.remaining):]
+            self.remaining = b""
+            return visible
+        assert self.remaining.startswith(piece), "a token outside the healing constraint"
+        self.remaining = self.remaining[len(piece):]
+        return b""
+
+
+class Healer:
+    """Heals the prompts of one model: reads its vocabulary once, on a thread of its own at the first request to
+    heal (a few hundred ms for a 150k vocabulary, kept off the request path; requests go unhealed meanwhile)."""
+
+    def __init__(self, model: NativeModel) -> None:
+        self._model = model
+        self.vocabulary: Vocabulary | None = None  # assigned once, whole, by the reading thread
+        self._reading = threading.Lock()
+
+    def heal(self, request: GenerationRequest, tokens: list[int]) -> tuple[list[int], Healing | None]:
+        """The prompt's tokens without the end of the typed word, and the healing that spells it out again; the
+        prompt unchanged when it does not end in typed text or the vocabulary is not read yet."""
+        if not request.heal:
+            return tokens, None
+        vocabulary = self.vocabulary
+        if vocabulary is None:
+            if self._reading.acquire(blocking=False):  # the first such request starts the read, once
+                threading.Thread(target=self.read_vocabulary, name="codehearth-vocabulary", daemon=True).start()
+            return tokens, None
+        last = request.prompt[-1] if request.prompt else None
+        if not isinstance(last, str) or not last:
+            return tokens, None  # the prompt ends in a control token (e.g. FIM's middle, nothing typed yet)
+        with self._model.using():
+            count = tokens_to_heal(tokens, self._piece, len(last.encode("utf-8")))
+            healed = b"".join(self._piece(t) for t in tokens[len(tokens) - count:]) if count else b""
+        if not healed or not len(vocabulary.allowed(healed)):
+            return tokens, None
+        return tokens[: len(tokens) - count], Healing(vocabulary, healed)
+
+    def _piece(self, token: int) -> bytes:
+        return self._model.detokenize([token], special=False)
+
+    def read_vocabulary(self) -> None:
+        try:
+            n_vocab = self._model.n_vocab
+            pieces: list[bytes] = []
+            for start in range(0, n_vocab, 4096):  # the model lock is held briefly, never for the whole read
+                pieces += self._model.pieces(range(start, min(n_vocab, start + 4096)))
+            self.vocabulary = Vocabulary(pieces)
+        except EngineUnavailable:
+            return  # unloaded while reading: nothing to heal with
+        except Exception:
+            log.exception("reading the vocabulary for token healing failed; completions go on without it")
