@@ -6,6 +6,7 @@ import asyncio
 import concurrent.futures
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -15,6 +16,7 @@ import msgspec
 from codehearth import threads
 from codehearth.config import Settings
 from codehearth.context.builder import ContextBuilder, ExplainContext
+from codehearth.context.builder.paths import resolved_path
 from codehearth.context.document import Document, Point
 from codehearth.engine.base import CancelToken, ChatMessage, Engine, EngineError, GenerationRequest, Timings
 
@@ -43,13 +45,17 @@ class Explanation(msgspec.Struct, kw_only=True):
     timings: Timings | None = None
 
 
-def explain_messages(ctx: ExplainContext, path: str, language: str | None) -> list[ChatMessage]:
+def explain_messages(
+    ctx: ExplainContext, path: str, language: str | None, source_path: Callable[[str], str] = str
+) -> list[ChatMessage]:
+    """``source_path``: how a callee's file is named (the service names it as the workspace does, see
+    ``ExplainService._source_path``); its line is 1-based, as editors show it (Definition's is 0-based)."""
     parts = [f"File: {path}" + (f" ({language})" if language else "")]
     if ctx.header.strip():
         parts.append(f"It is defined inside:\n```\n{ctx.header.rstrip()}\n```")
     if ctx.callees:
         defs = "\n\n".join(
-            f"# {d.path}:{d.start_line}\n{(d.text or d.signature).rstrip()}" for d in ctx.callees
+            f"# {source_path(d.path)}:{d.start_line + 1}\n{(d.text or d.signature).rstrip()}" for d in ctx.callees
         )
         parts.append(f"Definitions of functions it calls:\n```\n{defs}\n```")
     cut = " (cut to fit; the rest of the body is omitted)" if ctx.truncated else ""
@@ -132,7 +138,7 @@ class ExplainService:
         cancel = CancelToken()
         self._ahead = (key, cancel)
         request = GenerationRequest(
-            prompt=engine.chat_prompt(explain_messages(ctx, self._display_path(doc), doc.language)),
+            prompt=engine.chat_prompt(self._messages(ctx, doc)),
             max_tokens=0, cancel=cancel, purpose="read-ahead", document=doc.uri, add_bos=False)
         self.read_aheads += 1
         try:
@@ -204,7 +210,7 @@ class ExplainService:
         cancel = cancel or CancelToken()
         self._active.add(cancel)
         request = GenerationRequest(
-            prompt=engine.chat_prompt(explain_messages(ctx, self._display_path(doc), doc.language)),
+            prompt=engine.chat_prompt(self._messages(ctx, doc)),
             max_tokens=self.settings.explain.max_tokens,
             cancel=cancel,
             on_text=lambda text: _call_in(loop, deliver, text.strip()),  # small models open with blank lines
@@ -239,8 +245,27 @@ class ExplainService:
             timings=result.timings,
         )
 
+    def _messages(self, ctx: ExplainContext, doc: Document) -> list[ChatMessage]:
+        """The prompt, the same for a read-ahead and the explanation that continues from it."""
+        return explain_messages(ctx, self._display_path(doc), doc.language, lambda p: self._source_path(p, doc))
+
     def _display_path(self, doc: Document) -> str:
-        return doc.path.name if doc.path is not None else doc.uri
+        if doc.path is None:
+            return doc.uri
+        return self._relative(resolved_path(doc.path)) or doc.path.name
+
+    def _source_path(self, path: str, doc: Document) -> str:
+        """A callee's file as the prompt names it: workspace-relative, like the document's own "File:" line and
+        the completion prompts (the index holds absolute paths: the user's folders cost ~10-20 prompt tokens per
+        callee, read before the first chunk, and told the model nothing)."""
+        if doc.path is not None and resolved_path(path) == resolved_path(doc.path):
+            return self._display_path(doc)
+        return self._relative(path) or path
+
+    def _relative(self, path: str) -> str | None:
+        index = self.builder.index
+        rel = index.relpath(path) if index is not None else None
+        return rel if rel is not None and not os.path.isabs(rel) else None
 
     @staticmethod
     def _cache_key(ctx: ExplainContext, engine: Engine) -> str:
