@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +20,6 @@ SUFFIX = "\n\n\ndef main():\n    pass\n"
 @pytest.fixture(scope="module")
 def qwen(qwen_model: Path):  # type: ignore[no-untyped-def]
     engine = LlamaEngine(qwen_model, EngineSettings(n_ctx=1024, n_threads=1, calibrate=False))
-    engine.healer.read_vocabulary()
     yield engine
     engine.close()
 
@@ -47,17 +45,6 @@ def test_no_doubled_space_after_a_typed_space_or_dot(qwen: LlamaEngine) -> None:
     assert not complete(qwen, "        lines = fh.", heal=True).startswith(" ")
 
 
-def test_the_first_request_reads_the_vocabulary_and_goes_unhealed(qwen_model: Path) -> None:
-    engine = LlamaEngine(qwen_model, EngineSettings(n_ctx=512, n_threads=1, calibrate=False))
-    try:
-        assert engine.healer.vocabulary is None
-        first = complete(engine, "        retu", heal=True)
-        assert first.startswith(" =")  # unhealed: the vocabulary is being read meanwhile
-        for _ in range(200):
-            if engine.healer.vocabulary is not None:
-                break
-            time.sleep(0.05)
-        assert engine.healer.vocabulary is not None and engine.healer.vocabulary.size == 151936
-        assert complete(engine, "        retu", heal=True).startswith("rn ")
-    finally:
-        engine.close()
+def test_the_vocabulary_is_read_at_load(qwen: LlamaEngine) -> None:
+    # Read at load, so that the first keystroke is healed and no thread competes with a request's decode loop.
+    assert qwen.healer.vocabulary is not None and qwen.healer.vocabulary.size == 151936

@@ -102,6 +102,7 @@ class LlamaEngine:
         self._eog_cache: dict[int, bool] = {}
         self._closed = False
         self.healer = Healer(self._model)
+        self.healer.read_vocabulary()
         if self.settings.calibrate:
             self.calibrate()
 

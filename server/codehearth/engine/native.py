@@ -80,9 +80,18 @@ class NativeModel:
             return b"".join(self._piece(int(t), special) for t in tokens)
 
     def pieces(self, tokens: Sequence[int]) -> list[bytes]:
-        """Each token's own bytes (a vocabulary read: one lock for many tokens)."""
+        """Each token's own bytes (a vocabulary read: one lock and one buffer for many tokens)."""
+        import llama_cpp
+
+        size = 256
+        buffer = ctypes.create_string_buffer(size)
+        to_piece, vocab = llama_cpp.llama_token_to_piece, self.vocab
+        out: list[bytes] = []
         with self.using():
-            return [self._piece(int(t), False) for t in tokens]
+            for token in tokens:
+                n = to_piece(vocab, token, buffer, size, 0, False)
+                out.append(buffer.raw[:n] if n >= 0 else self._piece(int(token), False))
+        return out
 
     def _piece(self, token: int, special: bool) -> bytes:
         # Not llama-cpp-python's detokenize: its 32-byte buffer drops every longer token (Qwen2.5's runs of 33+
