@@ -4,13 +4,17 @@ explanation context at idle priority, so "Explain this function" starts from it 
 from __future__ import annotations
 
 import asyncio
+import logging
+from typing import Any
 
+import pytest
 from tests.fakes import CachingFakeEngine
 
 from codehearth.config import ContextSettings, ExplainSettings, Settings
 from codehearth.context.builder import ContextBuilder
 from codehearth.context.document import Document, Point
-from codehearth.explain.service import ExplainService
+from codehearth.engine.base import ChatMessage, EngineUnavailable, PromptPiece
+from codehearth.explain.service import ExplainError, ExplainService
 
 SOURCE = '''def area(r):
     """The area of a circle of radius r."""
@@ -77,3 +81,24 @@ async def test_read_ahead_off_and_outside_a_function_reads_nothing() -> None:
     assert engine.log == [] and off.read_aheads == on.read_aheads == 0
     off.close()
     on.close()
+
+
+class UnloadedEngine(CachingFakeEngine):
+    """A model a reload closed after the service chose the engine: tokenizing says so."""
+
+    def chat_prompt(self, messages: list[ChatMessage]) -> list[PromptPiece]:
+        raise EngineUnavailable("the model was unloaded")
+
+
+async def test_a_model_unloaded_before_the_prompt_is_tokenized_is_said_not_an_internal_error(caplog: Any) -> None:
+    engine = UnloadedEngine()
+    svc = service(engine)
+    doc = Document("file:///t/shapes.py", SOURCE, "python")
+    with caplog.at_level(logging.ERROR):
+        svc.rest_at(doc, Point(2, 8))  # the read-ahead gives up quietly; the next rest reads again
+        await asyncio.sleep(0.1)
+    assert svc.read_aheads == 0 and not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    with pytest.raises(ExplainError, match=r"^the model was unloaded$"):
+        await svc.explain(doc, Point(2, 8))
+    assert not svc._active  # nothing left behind to block later read-aheads
+    svc.close()

@@ -135,11 +135,15 @@ class ExplainService:
             return  # read already (or being read), or answered from the disk cache at once anyway
         if self._ahead is not None:
             self._ahead[1].cancel()
+        try:
+            prompt = engine.chat_prompt(self._messages(ctx, doc))
+        except EngineError as exc:  # unloaded by a reload since it was chosen: the next rest reads again
+            log.debug("read-ahead: %s", exc)
+            return
         cancel = CancelToken()
         self._ahead = (key, cancel)
         request = GenerationRequest(
-            prompt=engine.chat_prompt(self._messages(ctx, doc)),
-            max_tokens=0, cancel=cancel, purpose="read-ahead", document=doc.uri, add_bos=False)
+            prompt=prompt, max_tokens=0, cancel=cancel, purpose="read-ahead", document=doc.uri, add_bos=False)
         self.read_aheads += 1
         try:
             result = await asyncio.get_running_loop().run_in_executor(self._executor, engine.generate, request)
@@ -208,9 +212,13 @@ class ExplainService:
                 on_chunk(delta)
 
         cancel = cancel or CancelToken()
+        try:
+            prompt = engine.chat_prompt(self._messages(ctx, doc))  # tokenizes: the model must still be loaded
+        except EngineError as exc:  # a reload unloaded it since it was chosen: said, not an internal error
+            raise ExplainError(str(exc)) from exc
         self._active.add(cancel)
         request = GenerationRequest(
-            prompt=engine.chat_prompt(self._messages(ctx, doc)),
+            prompt=prompt,
             max_tokens=self.settings.explain.max_tokens,
             cancel=cancel,
             on_text=lambda text: _call_in(loop, deliver, text.strip()),  # small models open with blank lines
