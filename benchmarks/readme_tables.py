@@ -44,15 +44,15 @@ def humaneval_table(result: dict[str, Any], results_name: str) -> str:
     return "\n".join(lines)
 
 
-def editor_table(result: dict[str, Any]) -> str:
-    """The editor benchmark's rows, both cadences in one table, every figure from editor.json."""
+def editor_table(result: dict[str, Any], stem: str = "editor") -> str:
+    """The editor benchmark's rows, both cadences in one table, every figure from its results file."""
     from benchmarks.editor.report import _f
 
     m = result["machine"]
     lines = [f"Run of {result['started'][:10]} (commit `{result['git_commit'][:10]}`, {result.get('threads')} "
              f"thread(s) for llama-server and every chosen model, {m.get('cpu', '?')}, {m.get('cores', '?')} cores, "
              f"load {(m.get('loadavg_start') or ['?'])[0]} at the start, rows interleaved passage by passage; "
-             "[results](benchmarks/results/editor.md)):", "",
+             f"[results](benchmarks/results/{stem}.md)):", "",
              "| row | cadence | useful chars / keystroke | test split | ghost text shown | wrong ghost text | "
              "exact rest of line | keys saved / 100 | share of ceiling |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -63,9 +63,13 @@ def editor_table(result: dict[str, Any]) -> str:
             if row["kind"] == "codehearth":
                 model = row.get("model_used") or row.get("model") or "auto"
                 budget = f"{row['budget_ms']} ms" if row.get("budget_ms") else "default budget"
-                label = (f"codehearth defaults (`auto` → {model}, {budget}, {threads} thread(s))" if name == "defaults"
-                         else f"codehearth `auto` → {model} at {budget} ({threads} thread(s))" if name.startswith("defaults@")
-                         else f"codehearth {model} at {budget} ({threads} thread(s))")
+                base = name.split("+")[0]
+                changed = "".join(f", `{k}` {json.dumps(v)}" for k, v in (row.get("settings") or {}).items())
+                label = (f"codehearth defaults (`auto` → {model}, {budget}{changed}, {threads} thread(s))"
+                         if base == "defaults"
+                         else f"codehearth `auto` → {model} at {budget}{changed} ({threads} thread(s))"
+                         if base.startswith("defaults@")
+                         else f"codehearth {model} at {budget}{changed} ({threads} thread(s))")
             else:
                 kind = "llama.vim, the real plugin" if row["kind"] == "llama.vim" else "llama.vim replica (Python)"
                 label = f"{kind} ({threads} thread(s))"
@@ -105,10 +109,11 @@ def update(readme: Path, results: Path) -> list[str]:
     if useful.is_file():
         text = replace_between(text, "useful", useful_markdown(json.loads(useful.read_text())).replace("\n### ", "\n#### "))
         done.append("useful")
-    editor = results / "editor.json"
-    if editor.is_file():
-        text = replace_between(text, "editor", editor_table(json.loads(editor.read_text())))
-        done.append("editor")
+    for stem in ("editor", "editor-healing"):
+        editor = results / f"{stem}.json"
+        if editor.is_file():
+            text = replace_between(text, stem, editor_table(json.loads(editor.read_text()), stem))
+            done.append(stem)
     for name, stem in (("humaneval-lines", "humaneval-lines-qwen2.5"), ("humaneval-blocks", "humaneval-blocks-qwen2.5")):
         path = results / f"{stem}.json"
         if path.is_file():
