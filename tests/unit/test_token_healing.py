@@ -16,7 +16,7 @@ def ids(*pieces: bytes) -> list[int]:
 
 
 def heal_count(*pieces: bytes, typed_bytes: int = 100) -> int:
-    return tokens_to_heal(ids(*pieces), lambda t: PIECES[t], typed_bytes)
+    return tokens_to_heal(ids(*pieces), lambda t: PIECES[t], typed_bytes)[0]
 
 
 def test_the_tail_of_a_half_typed_word_is_taken_back_up_to_its_start() -> None:

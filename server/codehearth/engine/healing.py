@@ -37,6 +37,7 @@ class Vocabulary:
     """The model's tokens as the bytes they spell, ordered, to find every token that starts with some bytes."""
 
     def __init__(self, pieces: Sequence[bytes]) -> None:
+        self.pieces = list(pieces)  # by token id
         order = [t for t in sorted(range(len(pieces)), key=pieces.__getitem__) if pieces[t]]
         self._keys = [pieces[t] for t in order]
         self._tokens = np.array(order, dtype=np.intp)
@@ -60,21 +61,22 @@ class Vocabulary:
         return np.concatenate([self.starting_with(remaining), np.array(shorter, dtype=np.intp)])
 
 
-def tokens_to_heal(tokens: Sequence[int], piece: Callable[[int], bytes], typed_tokens: int) -> int:
-    """How many tokens at the end of ``tokens`` to take back: the last one (if it is typed text), and before it
-    those that continue the same word, at most ``MAX_HEALED_TOKENS`` and ``MAX_HEALED_BYTES``; never more than the
-    ``typed_tokens`` that come from the prompt's last text (nor a control token: those spell nothing)."""
+def tokens_to_heal(tokens: Sequence[int], piece: Callable[[int], bytes], typed_bytes: int) -> tuple[int, bytes]:
+    """How many tokens at the end of ``tokens`` to take back, and the bytes they spell: the last one (if it is
+    typed text), and before it those that continue the same word, at most ``MAX_HEALED_TOKENS`` and
+    ``MAX_HEALED_BYTES``; never more than the ``typed_bytes`` of the prompt's last text (nor a control token: those
+    spell nothing)."""
     count, healed = 0, b""
-    limit = min(typed_tokens, MAX_HEALED_TOKENS, len(tokens))
+    limit = min(MAX_HEALED_TOKENS, len(tokens))
     while count < limit:
         text = piece(tokens[len(tokens) - 1 - count])
-        if not text or len(text) + len(healed) > MAX_HEALED_BYTES:
+        if not text or len(text) + len(healed) > min(MAX_HEALED_BYTES, typed_bytes):
             break
         if count and not (_word_byte(healed[0]) and _word_byte(text[-1])):
             break  # the word begins at the start of what is already taken back
         healed = text + healed
         count += 1
-    return count
+    return count, healed
 
 
 class Healing:
@@ -82,7 +84,6 @@ class Healing:
 
     def __init__(self, vocabulary: Vocabulary, healed: bytes) -> None:
         self.vocabulary = vocabulary
-        self.healed = healed
         self.remaining = healed
 
     @property
@@ -91,8 +92,7 @@ class Healing:
 
     def pick(self, logits: np.ndarray) -> tuple[int, float]:
         """The most likely allowed token, and its log-probability among the allowed ones."""
-        allowed = self.vocabulary.allowed(self.remaining)
-        allowed = allowed[allowed < logits.shape[0]]
+        allowed = self.vocabulary.allowed(self.remaining)  # never empty: the taken-back tokens spell it
         values = logits[allowed].astype(np.float64)
         best = int(np.argmax(values))
         top = float(values[best])
@@ -114,8 +114,8 @@ class Healing:
 
 class Healer:
     """Heals the prompts of one model, with its vocabulary read once at load (~0.2 s for SmolLM2's 49k tokens,
-    ~0.5 s for Qwen2.5's 152k here). Read on a thread at the first request instead, it took the GIL from that
-    request's decode loop and made its measured rates too low: a speed probe then failed to correct a figure."""
+    ~0.5 s for Qwen2.5's 152k here), so no read competes with a request's decode loop for the GIL and its measured
+    rates (read on a thread at the first request instead, the real-model lock-out test failed once under load)."""
 
     def __init__(self, model: NativeModel) -> None:
         self._model = model
@@ -128,15 +128,10 @@ class Healer:
         last = request.prompt[-1] if request.prompt else None
         if not request.heal or vocabulary is None or not isinstance(last, str) or not last:
             return tokens, None  # e.g. a FIM prompt ending in its middle token: nothing typed on the line yet
-        with self._model.using():
-            count = tokens_to_heal(tokens, self._piece, len(last.encode("utf-8")))
-            healed = b"".join(self._piece(t) for t in tokens[len(tokens) - count:]) if count else b""
-        if not healed or not len(vocabulary.allowed(healed)):
+        count, healed = tokens_to_heal(tokens, vocabulary.pieces.__getitem__, len(last.encode("utf-8")))
+        if not count:
             return tokens, None
         return tokens[: len(tokens) - count], Healing(vocabulary, healed)
-
-    def _piece(self, token: int) -> bytes:
-        return self._model.detokenize([token], special=False)
 
     def read_vocabulary(self) -> None:
         try:

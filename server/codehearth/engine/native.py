@@ -76,35 +76,27 @@ class NativeModel:
             return [int(t) for t in self.model.tokenize(text, add_bos=add_bos, special=special)]
 
     def detokenize(self, tokens: Sequence[int], special: bool = False) -> bytes:
-        with self.using():
-            return b"".join(self._piece(int(t), special) for t in tokens)
+        return b"".join(self.pieces(tokens, special))
 
-    def pieces(self, tokens: Sequence[int]) -> list[bytes]:
-        """Each token's own bytes (a vocabulary read: one lock and one buffer for many tokens)."""
+    def pieces(self, tokens: Sequence[int], special: bool = False) -> list[bytes]:
+        """Each token's own bytes. Not llama-cpp-python's detokenize: its 32-byte buffer drops every longer token
+        (Qwen2.5's runs of 33+ spaces of indentation, its '-' * 64 separator) from the text; llama.cpp says how
+        much room a longer piece needs, and gets it."""
         import llama_cpp
 
-        size = 256
+        to_piece, size = llama_cpp.llama_token_to_piece, 64
         buffer = ctypes.create_string_buffer(size)
-        to_piece, vocab = llama_cpp.llama_token_to_piece, self.vocab
         out: list[bytes] = []
-        with self.using():
+        with self.using():  # one lock and one buffer for many tokens (a vocabulary read is 150k of them)
             for token in tokens:
-                n = to_piece(vocab, token, buffer, size, 0, False)
-                out.append(buffer.raw[:n] if n >= 0 else self._piece(int(token), False))
+                n = to_piece(self.vocab, token, buffer, size, 0, special)
+                if n < 0:
+                    longer = ctypes.create_string_buffer(-n)
+                    n = to_piece(self.vocab, token, longer, -n, 0, special)
+                    out.append(longer.raw[:n])
+                else:
+                    out.append(buffer.raw[:n])
         return out
-
-    def _piece(self, token: int, special: bool) -> bytes:
-        # Not llama-cpp-python's detokenize: its 32-byte buffer drops every longer token (Qwen2.5's runs of 33+
-        # spaces of indentation, its '-' * 64 separator) from the text. llama.cpp returns the size it needs instead.
-        import llama_cpp
-
-        size = 64
-        while True:
-            buffer = ctypes.create_string_buffer(size)
-            n = llama_cpp.llama_token_to_piece(self.vocab, token, buffer, size, 0, special)
-            if n >= 0:
-                return buffer.raw[:n]
-            size = -n
 
     def context(self, label: str, n_ctx: int, n_batch: int, threads: int) -> NativeContext:
         """A new context (its own KV cache) on these weights."""
