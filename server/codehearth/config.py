@@ -114,6 +114,9 @@ class Settings(_Base):
     deadline_cut: Literal["word", "line"] = "word"
     prepare_while_paused: bool = True  # prefill the next prompt in the background after Enter, a jump, a file switch
     prefetch_next: bool = True  # after a suggestion is shown, prepare the one that follows it as if accepted
+    # After an answer the budget cut short (a glance, or nothing), generate from the full prompt once it is read and
+    # tell the client (codehearth/suggestionReady), which asks again if the cursor is still there
+    late_suggestions: bool = True
     # When even the smallest prompt cannot be evaluated by the deadline (a file just opened on a slow machine), a
     # short suggestion from the lines right above the cursor, in a small context of its own (embedded engine)
     glance_when_behind: bool = True

@@ -5,6 +5,8 @@
   one at the edit's end). A file just opened waits for its first edit or request: the cursor is not known. A plan that finds no time for a request prefills its prompt here too, so the
   next request continues from the KV state instead of starting over.
 - After a suggestion is shown, generate the one that follows it as if it were accepted, so Tab, Tab does not wait.
+- After an answer the budget cut short (a glance, or nothing: the full prompt could not be read in time), generate
+  from the full prompt once its prefill is done and tell the client it is ready, if the user has not moved on.
 
 Everything here runs on the event loop, which owns this state (see :mod:`codehearth.threads`); prompts are
 built on the planning thread from a document snapshot, and every task started here is kept until it is done.
@@ -18,13 +20,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from codehearth import threads
+from codehearth.complete.confidence import below
 from codehearth.complete.generation import Anchor, Generation, cursor_context, offset_of, opens_block
+from codehearth.complete.planner import Plan
 from codehearth.complete.postprocess import CursorContext, Shape
-from codehearth.complete.preparing import prompt_key
+from codehearth.complete.preparing import Prepared, prompt_key
 from codehearth.complete.prompting import build_context, prompt_pieces, refresh_snippets
 from codehearth.context.document import Document, Point
 from codehearth.engine.base import (
@@ -245,6 +249,56 @@ class Background:
         self._prefetched[doc.uri] = gen
         service.stats.prefetches += 1
         service._start(engine, gen, pieces, time.monotonic() + PREFETCH_BOX_S)
+
+    # -- the suggestion the budget could not give --------------------------------------------------------
+
+    def answer_late(self, doc: Document, anchor: Anchor, prepared: Prepared,
+                    prefill: asyncio.Future[GenerationResult] | None, ready: Callable[[], None] | None) -> None:
+        """A request was answered with a glance or nothing because its full prompt did not fit the budget (a cold
+        file on a slow machine). Once the prefill of the full prompt is done, generate from it; when the suggestion
+        is ready and passes the confidence gate, call ``ready`` (the client asks again and gets it at once) -- unless
+        the user moved on meanwhile: a newer request for the document, or an edit."""
+        if prefill is None or ready is None or not self.service.settings.late_suggestions:
+            return
+        threads.check_owner(self._owner, "background work")
+        ticket, revision = self.service._seq.get(doc.uri), doc.revision
+        self._spawn(asyncio.get_running_loop(), self._late(doc, anchor, prepared, prefill, ready, ticket, revision))
+
+    async def _late(self, doc: Document, anchor: Anchor, prepared: Prepared, prefill: asyncio.Future[GenerationResult],
+                    ready: Callable[[], None], ticket: int | None, revision: int) -> None:
+        service = self.service
+
+        def moved_on() -> bool:
+            return service._seq.get(doc.uri) != ticket or doc.revision != revision
+
+        try:
+            prefilled = await asyncio.shield(prefill)  # closing the server cancels this wait, not the engine's work
+        except (EngineError, RuntimeError, ValueError, OSError) as exc:  # EngineUnavailable: a reload
+            log.debug("no late suggestion: the prefill failed: %s", exc)
+            return
+        engine = self._engine()
+        # Preempted: a real request came, and it is what matters now.
+        if prefilled.stop_reason == "cancelled" or moved_on() or doc.uri in service._running or engine is None:
+            return
+        settings = service.settings
+        pieces = prepared.full_pieces
+        plan = Plan(kind="prepared", rung=0, held_suffix=prepared.full_holds[0],
+                    held_definitions=prepared.full_holds[1])
+        gen = Generation(uri=doc.uri, anchor=anchor, shape=prepared.shape, cursor=prepared.cursor,
+                         prompt_key=prompt_key(pieces, prepared.shape), cut=settings.deadline_cut, plan=plan)
+        service._running[doc.uri] = gen  # a request at this place joins it; any other one cancels it
+        service.stats.late_started += 1
+        service._start(engine, gen, pieces, time.monotonic() + PREFETCH_BOX_S)
+        while not gen.done:
+            gen.changed.clear()
+            await gen.changed.wait()
+        text = gen.suggestion_after("")
+        if gen.error or not text or moved_on():
+            return
+        if below(gen.confidence_after("", text), settings.min_confidence, settings.confidence_measure):
+            return
+        service.stats.late_ready += 1
+        ready()
 
     # -- stopping ---------------------------------------------------------------------------------
 

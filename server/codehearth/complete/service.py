@@ -119,15 +119,17 @@ class CompletionService:
     # -- the request ------------------------------------------------------------------------------
 
     async def complete(
-        self, doc: Document, point: Point, arrived: float | None = None, stream_token: str | None = None
+        self, doc: Document, point: Point, arrived: float | None = None, stream_token: str | None = None,
+        on_late: Callable[[], None] | None = None,
     ) -> Suggestion:
+        """``on_late``: called (on the loop) when an answer the budget cut short has a better one ready here."""
         arrived = arrived if arrived is not None else time.monotonic()
         deadline = arrived + self.settings.latency_budget_ms / 1000
         threads.check_owner(self._owner, "completion service")
         self._tickets += 1
         mine = self._seq[doc.uri] = self._tickets
         try:
-            suggestion = await self._complete(doc, point, arrived, deadline, stream_token)
+            suggestion = await self._complete(doc, point, arrived, deadline, stream_token, on_late)
         except asyncio.CancelledError:
             self.stats.record(Suggestion(text="", source="cancelled", latency_ms=_ms_since(arrived)))
             raise
@@ -140,7 +142,8 @@ class CompletionService:
         return suggestion
 
     async def _complete(
-        self, doc: Document, point: Point, arrived: float, deadline: float, stream_token: str | None
+        self, doc: Document, point: Point, arrived: float, deadline: float, stream_token: str | None,
+        on_late: Callable[[], None] | None,
     ) -> Suggestion:
         def answer(text: str, source: Source, reason: str = "", timings: Timings | None = None,
                    plan: Plan | None = None, gen: Generation | None = None, typed: str = "",
@@ -262,6 +265,7 @@ class CompletionService:
             if self._seq[doc.uri] != mine:
                 return answer("", "superseded", plan=plan)
             if replanned is None:
+                self.background.answer_late(doc, anchor, prepared, prefill, on_late)
                 return answer("", "no-plan", "no plan fits the time left", plan=plan)
             prepared, plan = replanned
 
@@ -272,11 +276,12 @@ class CompletionService:
         if stream_token:
             gen.stream_tokens.add(stream_token)
         self._running[doc.uri] = gen
+        behind = None
         if plan.kind == "glance":
             # A short suggestion from the lines above, in the glance context; the full prompt's prefill goes on
             # behind it (queued on the worker thread), so a later request finds it ready.
             self._start(engine, gen, prepared.pieces, deadline, purpose="glance")
-            self.background.prepare(engine, prepared.full_pieces)  # queued behind the glance
+            behind = self.background.prepare(engine, prepared.full_pieces)  # queued behind the glance
         else:
             self.background.note_request(prepared.pieces)
             self._start(engine, gen, prepared.pieces, deadline)
@@ -287,6 +292,8 @@ class CompletionService:
         if gen.error:
             return answer("", "error", gen.error, timings, plan)
         shown = answer(text or "", "model", timings=timings, plan=plan, gen=gen)
+        if plan.kind == "glance":
+            self.background.answer_late(doc, anchor, prepared, behind, on_late)
         if _climbs(engine, plan):
             # Answered from a smaller prompt: the full one is read behind it, in the engine's second context, so a
             # later request climbs back up the ladder (before, requests settled on the smallest rung: 120 of 121

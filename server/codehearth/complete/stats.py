@@ -32,6 +32,9 @@ class Stats:
         self.prepared_tokens = 0
         self.prefetches = 0
         self.prefetch_hits = 0
+        # answers the budget cut short: full-prompt suggestions generated after them, and those the client was told of
+        self.late_started = 0
+        self.late_ready = 0
         # what the model answered, and with what: answers by prompt rung, hidden by the confidence gate, and one
         # record per answer (source, plan, rung, what the prompt held, confidence, text) for the benchmarks
         self.hidden_by_confidence = 0
@@ -84,6 +87,8 @@ class Stats:
                 "preparedTokens": self.prepared_tokens,
                 "prefetches": self.prefetches,
                 "prefetchHits": self.prefetch_hits,
+                "lateStarted": self.late_started,
+                "lateReady": self.late_ready,
             },
             "rungs": dict(self.rungs),  # model answers by prompt rung ("0": the full prompt, "glance")
             "hiddenByConfidence": self.hidden_by_confidence,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from lsprotocol import types
 
@@ -26,7 +27,14 @@ def register(server: CodehearthServer) -> None:
     ) -> types.InlineCompletionList:
         arrived = time.monotonic()
         stream = str(params.work_done_token) if ls.stream_chunks and params.work_done_token is not None else None
-        suggestion = await _suggest(ls, params.text_document.uri, params.position, arrived, stream)
+        uri, position = params.text_document.uri, params.position
+
+        def ready() -> None:  # a better suggestion is ready here than the budget allowed: the client may ask again
+            ls.notify("codehearth/suggestionReady", {"textDocument": {"uri": uri},
+                                                     "position": {"line": position.line,
+                                                                  "character": position.character}})
+
+        suggestion = await _suggest(ls, uri, position, arrived, stream, ready)
         if suggestion is None or not suggestion.text:
             return types.InlineCompletionList(items=[])
         here = params.position
@@ -61,7 +69,8 @@ def register(server: CodehearthServer) -> None:
 
 
 async def _suggest(
-    ls: CodehearthServer, uri: str, position: types.Position, arrived: float, stream: str | None
+    ls: CodehearthServer, uri: str, position: types.Position, arrived: float, stream: str | None,
+    on_late: Callable[[], None] | None = None,
 ) -> Suggestion | None:
     doc = ls.document(uri)
     if doc is None:
@@ -71,7 +80,8 @@ async def _suggest(
         log.info("completion position %s:%s is past the end of %s", position.line, position.character, uri)
         return None
     point = convert.to_point(doc, position, ls.encoding)
-    suggestion = await ls.assistant.completions.complete(doc, point, arrived=arrived, stream_token=stream)
+    suggestion = await ls.assistant.completions.complete(doc, point, arrived=arrived, stream_token=stream,
+                                                         on_late=on_late)
     timings = suggestion.timings
     # One line per answer, read by the editor benchmark (benchmarks/editor): source, plan, rung and token counts;
     # the model's confidence (lowest/mean log-probability of the first line), what the prompt held (s: lines below

@@ -224,6 +224,31 @@ def test_ghost_text_appears_and_is_accepted(
     record("ghost", {"typed": typed, "suggestion": suggestion, "stats": g["stats"]})
 
 
+def test_a_suggestion_cut_short_shows_once_it_is_ready(
+    make_nvim: NvimFactory, workspace: Path, real_server: tuple[list[str], dict[str, str]]
+) -> None:
+    """A budget long enough to build the prompt, far too short to read it (a thousand tokens in 150 ms): the answer at
+    the keystroke is empty; the server reads the full prompt behind it, generates, says `codehearth/suggestionReady`,
+    and the plugin asks again and shows the suggestion while the cursor has not moved."""
+    cmd, env = real_server
+    nv = make_nvim({"cmd": cmd, "model": MODEL, "latency_budget_ms": 150, "ghost_text": {"debounce_ms": 50},
+                    "settings": {"glanceWhenBehind": False}}, env=env)
+    src = workspace / "reader.py"
+    handlers = "".join(f"def handler_{i}(request):\n    return request.get('key_{i}', {i})\n\n\n" for i in range(60))
+    src.write_text(handlers + GHOST_SOURCE)
+    open_at(nv, src, 1)
+    wait_ready(nv)
+    nv.input("Go        return")  # then rest
+    state = nv.wait_for(f"local s = {T}.ghost_state(); return s.visible and s.answered and s", timeout=60)
+    assert state["stats"]["late"] == 1, state["stats"]
+    assert state["stats"]["requests"] == 2  # the keystrokes' (debounced) request, then the one asked again
+    assert state["extmarks"] == [state["text"]] and state["text"].strip()
+    stats = nv.lua(f"return {T}.server_stats()")
+    background = stats["background"]
+    assert (background["lateStarted"], background["lateReady"]) == (1, 1)
+    record("ghost-late", {"suggestion": state["text"], "stats": state["stats"]})
+
+
 def test_acceptance_statistics_from_accept_keys(
     make_nvim: NvimFactory, workspace: Path, real_server: tuple[list[str], dict[str, str]], tmp_path: Path
 ) -> None:

@@ -307,6 +307,32 @@ lsp.handlers["codehearth/completionChunk"] = function(_, params)
   draw()
 end
 
+-- The answer to the last request was cut short by the deadline (nothing, or a glance, while the full prompt was
+-- still being read) and the full prompt's suggestion is ready now: ask again if the cursor is where that request
+-- asked and nothing was typed since (the server answers from what it has, at once).
+lsp.handlers["codehearth/suggestionReady"] = function(_, params)
+  if type(params) ~= "table" or not st or not st.answered or st.consumed ~= "" then
+    return
+  end
+  local buf = api.nvim_get_current_buf()
+  local doc = type(params.textDocument) == "table" and params.textDocument.uri or nil
+  local pos = type(params.position) == "table" and params.position or {}
+  if buf ~= st.buf or doc ~= vim.uri_from_bufnr(buf) or not api.nvim_get_mode().mode:match("^i") then
+    return
+  end
+  local row, col = cursor()
+  local client = vim.lsp.get_client_by_id(st.client_id)
+  if not client or row ~= st.row or col ~= st.col or get_line(buf, row) ~= st.line then
+    return
+  end
+  local here = lsp.position_params(0, client).position
+  if here.line ~= pos.line or here.character ~= pos.character then
+    return
+  end
+  M.stats.late = (M.stats.late or 0) + 1
+  M.request()
+end
+
 --- Ask the server for a suggestion at the cursor (the extmark backend).
 function M.request()
   if M.backend() ~= "extmark" or not config.options.ghost_text.enabled then

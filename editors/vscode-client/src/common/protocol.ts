@@ -5,6 +5,7 @@ export const EXPLAIN_CHUNK = 'codehearth/explainChunk';
 export const CANCEL_EXPLAIN = 'codehearth/cancelExplain';
 export const STATUS_NOTIFICATION = 'codehearth/status';
 export const STATS_REQUEST = 'codehearth/stats';
+export const SUGGESTION_READY = 'codehearth/suggestionReady';
 
 export type ModelState = 'loading' | 'ready' | 'error';
 
@@ -93,4 +94,30 @@ export function isWirePosition(value: unknown): value is WirePosition {
   }
   const v = value as Record<string, unknown>;
   return Number.isInteger(v.line) && Number.isInteger(v.character);
+}
+
+/** `codehearth/suggestionReady`: the inline completion asked at `position` was cut short by the deadline, and the
+ * full prompt's suggestion is ready now; asking again at the same place gets it at once. */
+export interface SuggestionReady {
+  textDocument: { uri: string };
+  position: WirePosition;
+}
+
+export function isSuggestionReady(value: unknown): value is SuggestionReady {
+  if (typeof value !== 'object' || value === null) {
+    return false;
+  }
+  const v = value as Record<string, unknown>;
+  const doc = v.textDocument as Record<string, unknown> | undefined;
+  return typeof doc === 'object' && doc !== null && typeof doc.uri === 'string' && isWirePosition(v.position);
+}
+
+/** Ask again only where the user still is: the same document, the cursor at the position asked, nothing selected. */
+export function asksAgain(ready: SuggestionReady, uri: string, cursor: WirePosition, selectionEmpty: boolean): boolean {
+  return (
+    selectionEmpty &&
+    ready.textDocument.uri === uri &&
+    ready.position.line === cursor.line &&
+    ready.position.character === cursor.character
+  );
 }

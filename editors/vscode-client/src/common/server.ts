@@ -30,10 +30,13 @@ import {
   ExplainResult,
   STATS_REQUEST,
   STATUS_NOTIFICATION,
+  SUGGESTION_READY,
   Stats,
   StatusParams,
   WirePosition,
+  asksAgain,
   isExplainChunk,
+  isSuggestionReady,
   isWirePosition,
 } from './protocol';
 import { ServerCommand, ServerNotFoundError, resolveServerCommand } from './serverCommand';
@@ -263,6 +266,7 @@ export class ServerManager implements vscode.Disposable {
         }
       }
     });
+    client.onNotification(SUGGESTION_READY, (params: unknown) => this.onSuggestionReady(client, params));
     client.onNotification('window/showMessage', (params: ShowMessageParams) => this.onShowMessage(params));
     this.status.update({ state: 'starting', message: undefined });
     try {
@@ -321,6 +325,21 @@ export class ServerManager implements vscode.Disposable {
       this.log.info(`model ready: ${params.model}`);
     } else if (params.state === 'error') {
       this.log.error(`model error: ${params.message ?? ''}`);
+    }
+  }
+
+  /** The last inline completion was cut short and a better one is ready: VS Code asks again if the cursor is still
+   * where it asked (positions in UTF-16 on both sides: vscode-languageclient negotiates it). */
+  private onSuggestionReady(client: LanguageClient, params: unknown): void {
+    const editor = vscode.window.activeTextEditor;
+    if (!editor || this.client !== client || !isSuggestionReady(params)) {
+      return;
+    }
+    const uri = client.code2ProtocolConverter.asUri(editor.document.uri);
+    const cursor = editor.selection.active;
+    if (asksAgain(params, uri, { line: cursor.line, character: cursor.character }, editor.selection.isEmpty)) {
+      this.log.trace('a suggestion cut short is ready: asking again');
+      void vscode.commands.executeCommand('editor.action.inlineSuggest.trigger');
     }
   }
 

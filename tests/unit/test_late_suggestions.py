@@ -1,0 +1,139 @@
+"""An answer the budget cut short (nothing, or a glance, because the full prompt could not be read in time) gets the
+full prompt's suggestion late: once the background prefill is done the service generates from it and calls the
+request's ``on_late`` (the LSP layer turns it into ``codehearth/suggestionReady``); the client asks again at the same
+place and gets it at once. Nothing is offered after the user moved on. Fake engine, exact counts, no clock."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from tests.fakes import CachingFakeEngine
+from tests.unit.test_adaptive_service import (
+    BEHIND,
+    END,
+    LONG_END,
+    LONG_SOURCE,
+    SLOW,
+    doc_with,
+    hold_first_prefill_until_preempted,
+    service,
+    settle,
+)
+
+from codehearth.complete.service import CompletionService
+from codehearth.context.document import Point
+
+
+async def background_done(svc: CompletionService) -> None:
+    """Until every background task (prefill waits, late generations) has ended."""
+    for _ in range(2000):
+        if not svc.background._tasks:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"{len(svc.background._tasks)} background tasks still running")
+
+
+class Calls:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self) -> None:
+        self.count += 1
+
+
+def blocked_prefill(engine: CachingFakeEngine) -> threading.Event:
+    """The background prefill waits until the test lets it go on (it outlasts the request)."""
+    release = threading.Event()
+    engine.before_chunk = lambda request, index: release.wait(10)
+    return release
+
+
+async def test_an_answer_that_fits_nothing_gets_the_full_prompts_suggestion_late() -> None:
+    engine = CachingFakeEngine(["x * 2\n"], figures=SLOW)
+    svc = service(engine, latency_budget_ms=300, prefetch_next=False)
+    doc = doc_with()
+    release = blocked_prefill(engine)
+    ready = Calls()
+    first = await svc.complete(doc, END, on_late=ready)
+    assert (first.text, first.source) == ("", "no-plan") and ready.count == 0
+    release.set()
+    await background_done(svc)
+    assert ready.count == 1
+    assert [purpose for purpose, _, _ in engine.log] == ["prepare", "complete"]  # generated from the read prompt
+    assert (svc.stats.late_started, svc.stats.late_ready) == (1, 1)
+    # The client asks again at the same place: the suggestion is there, no new generation.
+    again = await svc.complete(doc, END)
+    assert (again.text, again.source) == ("x * 2", "in-flight")
+    assert len(engine.log) == 2
+
+
+async def test_a_glance_is_followed_by_the_full_prompts_suggestion() -> None:
+    engine = CachingFakeEngine(["x * 2\n", "x + x\n"], figures=BEHIND, glance_tokens=256)
+    svc = service(engine, prefetch_next=False)
+    doc = doc_with(LONG_SOURCE)
+    hold_first_prefill_until_preempted(engine)
+    ready = Calls()
+    first = await svc.complete(doc, LONG_END, on_late=ready)
+    assert (first.text, first.plan) == ("x * 2", "glance")
+    await background_done(svc)
+    assert ready.count == 1
+    assert [purpose for purpose, _, _ in engine.log] == ["prepare", "glance", "prepare", "complete"]
+    again = await svc.complete(doc, LONG_END)
+    assert (again.text, again.source) == ("x + x", "in-flight")
+
+
+async def test_nothing_is_offered_after_an_edit() -> None:
+    engine = CachingFakeEngine(["x * 2\n"], figures=SLOW)
+    svc = service(engine, latency_budget_ms=300, prefetch_next=False, prepare_while_paused=False)
+    doc = doc_with()
+    release = blocked_prefill(engine)
+    ready = Calls()
+    await svc.complete(doc, END, on_late=ready)
+    doc.apply_edit(END, END, "y")  # the user typed on; no request yet
+    release.set()
+    await background_done(svc)
+    assert ready.count == 0 and svc.stats.late_started == 0
+    assert [purpose for purpose, _, _ in engine.log] == ["prepare"]
+
+
+async def test_nothing_is_offered_after_a_newer_request() -> None:
+    engine = CachingFakeEngine(["x * 2\n"], figures=SLOW)
+    svc = service(engine, latency_budget_ms=300, prefetch_next=False)
+    doc = doc_with()
+    release = blocked_prefill(engine)
+    ready = Calls()
+    await svc.complete(doc, END, on_late=ready)
+    newer = asyncio.ensure_future(svc.complete(doc, Point(3, 4)))  # elsewhere: it preempts the prefill
+    await asyncio.sleep(0.05)
+    release.set()
+    await newer
+    await background_done(svc)
+    assert ready.count == 0 and svc.stats.late_started == 0
+
+
+async def test_a_late_suggestion_below_the_confidence_gate_is_not_offered() -> None:
+    engine = CachingFakeEngine(["x * 2\n"], figures=SLOW)
+    engine.default_logprob = -3.0  # the model is unsure of every token
+    svc = service(engine, latency_budget_ms=300, prefetch_next=False, min_confidence=-1.0)
+    doc = doc_with()
+    release = blocked_prefill(engine)
+    ready = Calls()
+    await svc.complete(doc, END, on_late=ready)
+    release.set()
+    await background_done(svc)
+    assert ready.count == 0
+    assert (svc.stats.late_started, svc.stats.late_ready) == (1, 0)
+
+
+async def test_the_setting_turns_it_off() -> None:
+    engine = CachingFakeEngine(["x * 2\n"], figures=SLOW)
+    svc = service(engine, latency_budget_ms=300, prefetch_next=False, late_suggestions=False)
+    doc = doc_with()
+    release = blocked_prefill(engine)
+    ready = Calls()
+    await svc.complete(doc, END, on_late=ready)
+    release.set()
+    await settle(svc, engine, 1)  # the prefill, which nothing waits for
+    await background_done(svc)
+    assert ready.count == 0 and [purpose for purpose, _, _ in engine.log] == ["prepare"]
