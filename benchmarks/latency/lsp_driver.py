@@ -78,6 +78,28 @@ class Editor:
     def __init__(self, client: LanguageClient) -> None:
         self.client = client
         self.versions: dict[str, int] = {}
+        # codehearth/suggestionReady as it came: (monotonic time, uri, line, character)
+        self.late: list[tuple[float, str, int, int]] = []
+        self.late_came = asyncio.Event()
+
+    def note_late(self, params: Any) -> None:
+        doc, pos = getattr(params, "textDocument", None), getattr(params, "position", None)
+        self.late.append((time.monotonic(), str(getattr(doc, "uri", "")), int(getattr(pos, "line", -1)),
+                          int(getattr(pos, "character", -1))))
+        self.late_came.set()
+
+    async def wait_late(self, uri: str, line: int, character: int, until: float) -> float | None:
+        """When ``codehearth/suggestionReady`` came for this place (monotonic), waiting at most until ``until``."""
+        while True:
+            for at, u, ln, ch in self.late:
+                if (u, ln, ch) == (uri, line, character):
+                    return at
+            left = until - time.monotonic()
+            if left <= 0:
+                return None
+            self.late_came.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.late_came.wait(), left)
 
     async def stats(self) -> dict[str, Any]:
         return to_dict(await self.client.protocol.send_request_async("codehearth/stats", None))
@@ -149,6 +171,13 @@ async def lsp_session(workspace: Path, cache: Path, trace: Path, init_options: d
     def _on_status(params: Any) -> None:  # model state changes; the benchmark polls codehearth/stats instead
         pass
 
+    editors: list[Editor] = []
+
+    @client.feature("codehearth/suggestionReady")
+    def _on_late(params: Any) -> None:
+        for editor in editors:
+            editor.note_late(params)
+
     try:
         params = editor_initialize_params(workspace, init_options)
         client.capabilities = params.capabilities
@@ -158,6 +187,7 @@ async def lsp_session(workspace: Path, cache: Path, trace: Path, init_options: d
             raise RuntimeError(f"the benchmark needs utf-8 positions, the server chose {encoding}")
         client.initialized(types.InitializedParams())
         editor = Editor(client)
+        editors.append(editor)
         state = await editor.wait_ready()
         if state != "ready":
             raise RuntimeError(f"model failed to load: {(await editor.stats()).get('error')}")

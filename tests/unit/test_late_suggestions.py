@@ -23,6 +23,8 @@ from tests.unit.test_adaptive_service import (
 
 from codehearth.complete.service import CompletionService
 from codehearth.context.document import Point
+from codehearth.engine.base import GenerationRequest, GenerationResult, Timings
+from codehearth.engine.speed import SpeedFigures
 
 
 async def background_done(svc: CompletionService) -> None:
@@ -137,3 +139,65 @@ async def test_the_setting_turns_it_off() -> None:
     await settle(svc, engine, 1)  # the prefill, which nothing waits for
     await background_done(svc)
     assert ready.count == 0 and [purpose for purpose, _, _ in engine.log] == ["prepare"]
+
+
+async def test_an_answer_from_a_smaller_prompt_is_followed_by_the_full_prompts() -> None:
+    # Only the smallest rung (the last lines above the cursor) can be read in 2 s; the engine has a second context
+    # to read the full prompt in, behind the answer.
+    figures = SpeedFigures(prompt_tokens_per_s=200.0, generated_tokens_per_s=1000.0, source="fixed")
+    engine = CachingFakeEngine(["x * 2\n", "x + x\n"], figures=figures, second_context=True)
+    svc = service(engine, glance_when_behind=False, prefetch_next=False)
+    doc = doc_with(LONG_SOURCE)
+    ready = Calls()
+    first = await svc.complete(doc, LONG_END, on_late=ready)
+    assert (first.text, first.plan) == ("x * 2", "smaller")
+    await background_done(svc)
+    assert ready.count == 1
+    assert [purpose for purpose, _, _ in engine.log] == ["complete", "prepare", "complete"]
+    again = await svc.complete(doc, LONG_END)
+    assert (again.text, again.source) == ("x + x", "in-flight")
+
+
+class CutByTheDeadline(CachingFakeEngine):
+    """Streams part of a line, then holds until the test lets it finish: the deadline cuts it, it goes on."""
+
+    def __init__(self) -> None:
+        super().__init__(["value + other\n"])
+        self.release = threading.Event()
+
+    def generate(self, request: GenerationRequest) -> GenerationResult:
+        assert request.on_text is not None
+        request.on_text("value + oth")
+        self.release.wait(10)
+        return GenerationResult(text="value + other\n", stop_reason="eos", timings=Timings())
+
+
+async def test_a_generation_the_deadline_cut_is_offered_whole_when_done() -> None:
+    engine = CutByTheDeadline()
+    svc = service(engine, latency_budget_ms=300, keep_generating_ms=5000, prefetch_next=False)
+    doc = doc_with()
+    ready = Calls()
+    first = await svc.complete(doc, END, on_late=ready)
+    assert first.text == "value +" and ready.count == 0  # the finished words, at the deadline
+    engine.release.set()
+    await background_done(svc)
+    assert ready.count == 1 and svc.stats.late_ready == 1
+    again = await svc.complete(doc, END)
+    assert (again.text, again.source) == ("value + other", "in-flight")
+
+
+async def test_a_streaming_client_gets_the_rest_in_chunks_not_an_offer() -> None:
+    engine = CutByTheDeadline()
+    svc = service(engine, latency_budget_ms=300, keep_generating_ms=5000, prefetch_next=False)
+    chunks: list[tuple[str, str, bool]] = []
+    svc.chunk_sink = lambda token, text, done: chunks.append((token, text, done))
+    ready = Calls()
+    first = await svc.complete(doc_with(), END, stream_token="t1", on_late=ready)
+    assert first.text == "value +"
+    engine.release.set()
+    await background_done(svc)
+    for _ in range(2000):  # the generation ends on the worker thread
+        if chunks and chunks[-1][2]:
+            break
+        await asyncio.sleep(0.005)
+    assert ready.count == 0 and chunks[-1] == ("t1", "value + other", True)

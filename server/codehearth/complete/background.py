@@ -253,24 +253,34 @@ class Background:
     # -- the suggestion the budget could not give --------------------------------------------------------
 
     def answer_late(self, doc: Document, anchor: Anchor, prepared: Prepared,
-                    prefill: asyncio.Future[GenerationResult] | None, ready: Callable[[], None] | None) -> None:
-        """A request was answered with a glance or nothing because its full prompt did not fit the budget (a cold
-        file on a slow machine). Once the prefill of the full prompt is done, generate from it; when the suggestion
-        is ready and passes the confidence gate, call ``ready`` (the client asks again and gets it at once) -- unless
-        the user moved on meanwhile: a newer request for the document, or an edit."""
+                    prefill: asyncio.Future[GenerationResult] | None, shown: str,
+                    ready: Callable[[], None] | None) -> None:
+        """A request was answered with less than its full prompt (a glance, nothing, or a smaller rung) because the
+        full prompt did not fit the budget (a cold file on a slow machine). Once ``prefill`` has read the full
+        prompt, generate from it; when that suggestion is ready, differs from ``shown`` and passes the confidence
+        gate, call ``ready`` (the client asks again and gets it at once) -- unless the user moved on meanwhile: a
+        newer request for the document, or an edit."""
         if prefill is None or ready is None or not self.service.settings.late_suggestions:
             return
         threads.check_owner(self._owner, "background work")
-        ticket, revision = self.service._seq.get(doc.uri), doc.revision
-        self._spawn(asyncio.get_running_loop(), self._late(doc, anchor, prepared, prefill, ready, ticket, revision))
+        moved_on = self._moved_on(doc)
+        self._spawn(asyncio.get_running_loop(), self._late(doc, anchor, prepared, prefill, shown, ready, moved_on))
+
+    def offer_when_done(self, doc: Document, gen: Generation, shown: str, ready: Callable[[], None] | None) -> None:
+        """The deadline cut a generation that goes on (``keepGeneratingMs``): offer its whole suggestion when done."""
+        if ready is None or not self.service.settings.late_suggestions:
+            return
+        threads.check_owner(self._owner, "background work")
+        self._spawn(asyncio.get_running_loop(), self._offer(gen, shown, ready, self._moved_on(doc)))
+
+    def _moved_on(self, doc: Document) -> Callable[[], bool]:
+        """Whether, since now, a newer request for ``doc`` came or it was edited."""
+        seq, ticket, revision = self.service._seq, self.service._seq.get(doc.uri), doc.revision
+        return lambda: seq.get(doc.uri) != ticket or doc.revision != revision
 
     async def _late(self, doc: Document, anchor: Anchor, prepared: Prepared, prefill: asyncio.Future[GenerationResult],
-                    ready: Callable[[], None], ticket: int | None, revision: int) -> None:
+                    shown: str, ready: Callable[[], None], moved_on: Callable[[], bool]) -> None:
         service = self.service
-
-        def moved_on() -> bool:
-            return service._seq.get(doc.uri) != ticket or doc.revision != revision
-
         try:
             prefilled = await asyncio.shield(prefill)  # closing the server cancels this wait, not the engine's work
         except (EngineError, RuntimeError, ValueError, OSError) as exc:  # EngineUnavailable: a reload
@@ -280,24 +290,28 @@ class Background:
         # Preempted: a real request came, and it is what matters now.
         if prefilled.stop_reason == "cancelled" or moved_on() or doc.uri in service._running or engine is None:
             return
-        settings = service.settings
         pieces = prepared.full_pieces
         plan = Plan(kind="prepared", rung=0, held_suffix=prepared.full_holds[0],
                     held_definitions=prepared.full_holds[1])
         gen = Generation(uri=doc.uri, anchor=anchor, shape=prepared.shape, cursor=prepared.cursor,
-                         prompt_key=prompt_key(pieces, prepared.shape), cut=settings.deadline_cut, plan=plan)
+                         prompt_key=prompt_key(pieces, prepared.shape), cut=service.settings.deadline_cut, plan=plan)
         service._running[doc.uri] = gen  # a request at this place joins it; any other one cancels it
         service.stats.late_started += 1
         service._start(engine, gen, pieces, time.monotonic() + PREFETCH_BOX_S)
+        await self._offer(gen, shown, ready, moved_on)
+
+    async def _offer(self, gen: Generation, shown: str, ready: Callable[[], None],
+                     moved_on: Callable[[], bool]) -> None:
         while not gen.done:
             gen.changed.clear()
             await gen.changed.wait()
         text = gen.suggestion_after("")
-        if gen.error or not text or moved_on():
+        if gen.error or not text or text == shown or moved_on():
             return
+        settings = self.service.settings
         if below(gen.confidence_after("", text), settings.min_confidence, settings.confidence_measure):
             return
-        service.stats.late_ready += 1
+        self.service.stats.late_ready += 1
         ready()
 
     # -- stopping ---------------------------------------------------------------------------------

@@ -265,7 +265,7 @@ class CompletionService:
             if self._seq[doc.uri] != mine:
                 return answer("", "superseded", plan=plan)
             if replanned is None:
-                self.background.answer_late(doc, anchor, prepared, prefill, on_late)
+                self.background.answer_late(doc, anchor, prepared, prefill, "", on_late)
                 return answer("", "no-plan", "no plan fits the time left", plan=plan)
             prepared, plan = replanned
 
@@ -292,15 +292,18 @@ class CompletionService:
         if gen.error:
             return answer("", "error", gen.error, timings, plan)
         shown = answer(text or "", "model", timings=timings, plan=plan, gen=gen)
-        if plan.kind == "glance":
-            self.background.answer_late(doc, anchor, prepared, behind, on_late)
         if _climbs(engine, plan):
             # Answered from a smaller prompt: the full one is read behind it, in the engine's second context, so a
             # later request climbs back up the ladder (before, requests settled on the smallest rung: 120 of 121
             # answers at latencyBudgetMs 3000 on the held-out replay). It yields to every request.
-            self.background.prepare(engine, prepared.full_pieces)
+            behind = self.background.prepare(engine, prepared.full_pieces)
         elif shown.text and gen.done:
             self.background.prefetch(doc, point, shown.text, gen.rung)
+        # Less than the model would say with time: its better suggestion is offered when ready.
+        if behind is not None:
+            self.background.answer_late(doc, anchor, prepared, behind, shown.text, on_late)
+        elif not gen.done and not stream_token:  # a streaming client sees the rest in chunks
+            self.background.offer_when_done(doc, gen, shown.text, on_late)
         return shown
 
     async def _after_prefill(self, prefill: asyncio.Future[GenerationResult], engine: Engine, prepared: Prepared,
