@@ -16,7 +16,8 @@ from typing import Any
 from benchmarks.common import ROOT
 
 HUMANEVAL_ROWS = (("ours-unlimited", "ours, unlimited budget (60 s)"), ("llama-server-psm", "llama-server `/infill`, plain PSM"),
-                  ("ours-default", "ours, default budget"))
+                  ("ours-default", "ours, default budget"),
+                  ("ours-default-rest", "ours, default budget, then the person rests (late suggestions)"))
 
 
 def humaneval_table(result: dict[str, Any], results_name: str) -> str:
@@ -36,11 +37,18 @@ def humaneval_table(result: dict[str, Any], results_name: str) -> str:
         tasks = row["per_task"]
         passed = sum(1 for t in tasks if t["passed"])
         empty = sum(1 for t in tasks if not t["completion"].strip())
-        if key == "ours-default":
-            label = f"{label} ({result['default_budget_ms']} ms)"
+        if key.startswith("ours-default"):
+            label = label.replace("default budget", f"default budget ({result['default_budget_ms']} ms)")
         cut = row.get("server_prompts_cut", 0) if key.startswith("llama") else "–"
         lines.append(f"| {label} | {row['pass@1']:.1%} ({passed}) | {row['exact_match']:.1%} | "
                      f"{row['edit_similarity']:.3f} | {row['latency_ms']['p50']} | {empty} | {cut} |")
+    rest = result["rows"].get("ours-default-rest")
+    if rest is not None and "pass@1_after_rest" in rest:
+        reads = ", ".join(f"{k} {v:.1%}" for k, v in rest["pass@1_after_rest"].items())
+        lines += ["", f"The rest row: pass@1 of what is shown at the keystroke {rest['first_pass@1']:.1%}; after the "
+                      f"person rested {reads}. {rest['late_answers']} late suggestions, asked again at p50 "
+                      f"{rest['late_ms']['p50']} ms (p95 {rest['late_ms']['p95']} ms) after the keystroke; its p50 "
+                      "ms column is the time of what is shown after the rest."]
     return "\n".join(lines)
 
 
@@ -114,7 +122,8 @@ def update(readme: Path, results: Path) -> list[str]:
         if editor.is_file():
             text = replace_between(text, stem, editor_table(json.loads(editor.read_text()), stem))
             done.append(stem)
-    for name, stem in (("humaneval-lines", "humaneval-lines-qwen2.5"), ("humaneval-blocks", "humaneval-blocks-qwen2.5")):
+    for name, stem in (("humaneval-lines", "humaneval-lines-qwen2.5"), ("humaneval-blocks", "humaneval-blocks-qwen2.5"),
+                       ("humaneval-lines-rest", "humaneval-lines-rest-qwen2.5")):
         path = results / f"{stem}.json"
         if path.is_file():
             data = json.loads(path.read_text())
