@@ -88,18 +88,36 @@ class Editor:
                           int(getattr(pos, "character", -1))))
         self.late_came.set()
 
-    async def wait_late(self, uri: str, line: int, character: int, until: float) -> float | None:
-        """When ``codehearth/suggestionReady`` came for this place (monotonic), waiting at most until ``until``."""
+    def server_cpu_s(self) -> float:
+        """CPU seconds the server process has used so far (0 when it cannot be read)."""
+        server = getattr(self.client, "_server", None)
+        try:
+            fields = Path(f"/proc/{server.pid}/stat").read_text().rsplit(")", 1)[1].split()  # type: ignore[union-attr]
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (AttributeError, OSError, IndexError, ValueError):
+            return 0.0
+
+    async def wait_late(self, uri: str, line: int, character: int, until: float,
+                        quiet_s: float = 1.0) -> float | None:
+        """When ``codehearth/suggestionReady`` came for this place (monotonic), waiting at most until ``until``, and
+        no longer than the server stays idle for ``quiet_s`` (under 5% of a core: it is working on nothing, so
+        nothing more will come; the person would not wait for a suggestion that is not being made)."""
+        window_start, cpu_start = time.monotonic(), self.server_cpu_s()
         while True:
             for at, u, ln, ch in self.late:
                 if (u, ln, ch) == (uri, line, character):
                     return at
-            left = until - time.monotonic()
-            if left <= 0:
+            now = time.monotonic()
+            if now >= until:
                 return None
+            if now - window_start >= quiet_s:
+                cpu = self.server_cpu_s()
+                if cpu - cpu_start < 0.05 * (now - window_start):
+                    return None
+                window_start, cpu_start = now, cpu
             self.late_came.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.late_came.wait(), left)
+                await asyncio.wait_for(self.late_came.wait(), min(0.1, until - now))
 
     async def stats(self) -> dict[str, Any]:
         return to_dict(await self.client.protocol.send_request_async("codehearth/stats", None))
