@@ -22,7 +22,7 @@ from tests.unit.test_adaptive_service import (
 )
 
 from codehearth.complete.service import CompletionService
-from codehearth.context.document import Point
+from codehearth.context.document import Document, Point
 from codehearth.engine.base import GenerationRequest, GenerationResult, Timings
 from codehearth.engine.speed import SpeedFigures
 
@@ -51,14 +51,21 @@ def blocked_prefill(engine: CachingFakeEngine) -> threading.Event:
     return release
 
 
-async def test_an_answer_that_fits_nothing_gets_the_full_prompts_suggestion_late() -> None:
-    engine = CachingFakeEngine(["x * 2\n"], figures=SLOW)
-    svc = service(engine, latency_budget_ms=300, prefetch_next=False)
+async def asked_with_nothing_in_time(engine: CachingFakeEngine, **settings: object
+                                     ) -> tuple[CompletionService, Document, threading.Event, Calls]:
+    """A request at END answered with no plan while the prefill of its prompt is held (``release`` lets it go on)."""
+    svc = service(engine, latency_budget_ms=300, prefetch_next=False, **settings)
     doc = doc_with()
     release = blocked_prefill(engine)
     ready = Calls()
     first = await svc.complete(doc, END, on_late=ready)
     assert (first.text, first.source) == ("", "no-plan") and ready.count == 0
+    return svc, doc, release, ready
+
+
+async def test_an_answer_that_fits_nothing_gets_the_full_prompts_suggestion_late() -> None:
+    engine = CachingFakeEngine(["x * 2\n"], figures=SLOW)
+    svc, doc, release, ready = await asked_with_nothing_in_time(engine)
     release.set()
     await background_done(svc)
     assert ready.count == 1
@@ -87,11 +94,7 @@ async def test_a_glance_is_followed_by_the_full_prompts_suggestion() -> None:
 
 async def test_nothing_is_offered_after_an_edit() -> None:
     engine = CachingFakeEngine(["x * 2\n"], figures=SLOW)
-    svc = service(engine, latency_budget_ms=300, prefetch_next=False, prepare_while_paused=False)
-    doc = doc_with()
-    release = blocked_prefill(engine)
-    ready = Calls()
-    await svc.complete(doc, END, on_late=ready)
+    svc, doc, release, ready = await asked_with_nothing_in_time(engine, prepare_while_paused=False)
     doc.apply_edit(END, END, "y")  # the user typed on; no request yet
     release.set()
     await background_done(svc)
@@ -101,11 +104,7 @@ async def test_nothing_is_offered_after_an_edit() -> None:
 
 async def test_nothing_is_offered_after_a_newer_request() -> None:
     engine = CachingFakeEngine(["x * 2\n"], figures=SLOW)
-    svc = service(engine, latency_budget_ms=300, prefetch_next=False)
-    doc = doc_with()
-    release = blocked_prefill(engine)
-    ready = Calls()
-    await svc.complete(doc, END, on_late=ready)
+    svc, doc, release, ready = await asked_with_nothing_in_time(engine)
     newer = asyncio.ensure_future(svc.complete(doc, Point(3, 4)))  # elsewhere: it preempts the prefill
     await asyncio.sleep(0.05)
     release.set()
@@ -117,11 +116,7 @@ async def test_nothing_is_offered_after_a_newer_request() -> None:
 async def test_a_late_suggestion_below_the_confidence_gate_is_not_offered() -> None:
     engine = CachingFakeEngine(["x * 2\n"], figures=SLOW)
     engine.default_logprob = -3.0  # the model is unsure of every token
-    svc = service(engine, latency_budget_ms=300, prefetch_next=False, min_confidence=-1.0)
-    doc = doc_with()
-    release = blocked_prefill(engine)
-    ready = Calls()
-    await svc.complete(doc, END, on_late=ready)
+    svc, _, release, ready = await asked_with_nothing_in_time(engine, min_confidence=-1.0)
     release.set()
     await background_done(svc)
     assert ready.count == 0
@@ -130,11 +125,7 @@ async def test_a_late_suggestion_below_the_confidence_gate_is_not_offered() -> N
 
 async def test_the_setting_turns_it_off() -> None:
     engine = CachingFakeEngine(["x * 2\n"], figures=SLOW)
-    svc = service(engine, latency_budget_ms=300, prefetch_next=False, late_suggestions=False)
-    doc = doc_with()
-    release = blocked_prefill(engine)
-    ready = Calls()
-    await svc.complete(doc, END, on_late=ready)
+    svc, _, release, ready = await asked_with_nothing_in_time(engine, late_suggestions=False)
     release.set()
     await settle(svc, engine, 1)  # the prefill, which nothing waits for
     await background_done(svc)
