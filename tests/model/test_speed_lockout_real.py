@@ -4,7 +4,7 @@ A speed figure cached in speed.json from a calibration in a moment of load (Smol
 it does 50-100) made every plan "none" at the default 400 ms budget: no generation ran, so nothing measured the rate
 again, and the figure came back at every start. Here the poisoned entry is written under the exact key the server
 reads back (``engine.nThreads`` pinned to 1, so no thread search), then a user types into a small file. The server
-must probe, answer from the model again within a bounded number of keystrokes, and write a corrected figure back
+must measure again (a probe, or a late suggestion's generation from the full prompt), answer from the model again within a bounded number of keystrokes, and write a corrected figure back
 to speed.json. Before 4e92ff8 the same 40 keystrokes were all empty "no-plan" answers (plan "none") and the
 figure stayed at 3.8. Counts and sources only (no wall-clock thresholds beyond the harness's timeouts).
 """
@@ -105,14 +105,16 @@ async def test_a_poisoned_speed_figure_recovers_with_the_real_model(tmp_path: Pa
 
     seen = [(a["source"], a["plan"], a["text"]) for a in answers]
     plans = [a["plan"] for a in answers]
-    # At 3.8 tokens/s no plan affords the 4 tokens a suggestion needs: until a probe ran, every answer was an empty
-    # "no-plan"; the probe measured the real rate.
-    assert "probe" in plans, (seen, end["plans"], end["speed"])
-    first_probe = plans.index("probe")
-    assert all(a["source"] == "no-plan" and not a["text"] for a in answers[:first_probe]), seen
+    # At 3.8 tokens/s no plan affords the 4 tokens a suggestion needs: until a generation measured the real rate,
+    # every answer was an empty "no-plan". Two things generate then: a rate-limited probe, and a late suggestion (the
+    # full prompt read and generated from behind a no-plan answer); whichever ran first measured.
+    late_started = end["background"]["lateStarted"]
+    assert "probe" in plans or late_started > 0, (seen, end["plans"], end["background"], end["speed"])
+    first_other = next((i for i, a in enumerate(answers) if a["source"] != "no-plan"), len(answers))
+    assert 0 < first_other < len(answers) and all(not a["text"] and a["plan"] == "none" for a in answers[:first_other]), seen
     # Model answers resume, normally planned (not only the rate-limited probes), within MAX_KEYSTROKES.
     resumed = [i for i, a in enumerate(answers) if a["source"] == "model" and a["text"] and a["plan"] != "probe"]
-    assert resumed and resumed[0] > first_probe, (seen, end["speed"])
+    assert resumed and resumed[0] >= first_other, (seen, end["speed"])
     assert end["speed"]["updates"] > 0 and end["speed"]["byContext"], end["speed"]
     # The corrected figure replaced the poisoned one in speed.json (only upwards, from >= 3 generation samples), so
     # the next start does not begin locked out again.
