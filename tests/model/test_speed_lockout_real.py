@@ -78,7 +78,8 @@ async def type_along(client: Any, uri: str, cache: SpeedCache, key: SpeedKey) ->
     return answers
 
 
-async def test_a_poisoned_speed_figure_recovers_with_the_real_model(tmp_path: Path) -> None:
+@pytest.mark.parametrize("late_suggestions", [False, True], ids=["probe-only", "late-suggestions"])
+async def test_a_poisoned_speed_figure_recovers_with_the_real_model(tmp_path: Path, late_suggestions: bool) -> None:
     from codehearth.models.registry import Registry
 
     model = Registry().pull(MODEL_ID)
@@ -91,6 +92,7 @@ async def test_a_poisoned_speed_figure_recovers_with_the_real_model(tmp_path: Pa
     cache.put(SpeedEntry(key=key, figures=POISONED, measured_at=1.0))
 
     options = {"latencyBudgetMs": 400, "model": MODEL_ID, "minConfidence": 0.0,  # show whatever the model says
+               "lateSuggestions": late_suggestions,
                "engine": {"nThreads": 1, "calibrate": True}}
     uri = (workspace / "rings.py").as_uri()
     async with running_server(workspace, server_cache, init_options=options) as client:
@@ -110,6 +112,8 @@ async def test_a_poisoned_speed_figure_recovers_with_the_real_model(tmp_path: Pa
     # full prompt read and generated from behind a no-plan answer); whichever ran first measured.
     late_started = end["background"]["lateStarted"]
     assert "probe" in plans or late_started > 0, (seen, end["plans"], end["background"], end["speed"])
+    if not late_suggestions:  # then only the probe can have measured
+        assert "probe" in plans and late_started == 0, (seen, end["background"])
     first_other = next((i for i, a in enumerate(answers) if a["source"] != "no-plan"), len(answers))
     assert 0 < first_other < len(answers) and all(not a["text"] and a["plan"] == "none" for a in answers[:first_other]), seen
     # Model answers resume, normally planned (not only the rate-limited probes), within MAX_KEYSTROKES.
