@@ -99,6 +99,45 @@ def editor_table(result: dict[str, Any], stem: str = "editor") -> str:
     return "\n".join(lines)
 
 
+WRONG_COST = 3  # useful characters a wrong ghost text costs, as in the confidence gate's objective
+
+
+def defaults_table(result: dict[str, Any], stem: str) -> str:
+    """The sweep that chooses ``latencyBudgetMs`` and ``auto``'s completion model (issue 22): every codehearth row
+    on the tuning split (where the choice is made: useful characters a keystroke minus WRONG_COST x the share of
+    keystrokes with wrong ghost text) and on the test split (where it is reported)."""
+    from benchmarks.editor.report import _f
+
+    m = result["machine"]
+    lines = [f"Run of {result['started'][:10]} (commit `{result['git_commit'][:10]}`, {m.get('cpu', '?')}, "
+             f"{m.get('cores', '?')} cores, load {(m.get('loadavg_start') or ['?'])[0]} at the start, rows "
+             f"interleaved passage by passage; [results](benchmarks/results/{stem}.md)). Objective: useful chars / "
+             f"keystroke − {WRONG_COST} × wrong share, on the tuning split; **bold**: the best row at each cadence.",
+             "", "| cadence | model | budget | threads | tuning: useful / key | tuning: wrong | tuning: objective | "
+             "test: useful / key | test: wrong | test: exact rest of line |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for cadence, c in result["cadences"].items():
+        rows = [(name, row) for name, row in c["rows"].items() if row["kind"] == "codehearth"]
+
+        def objective(row: dict[str, Any]) -> float:
+            tuning = row["summary"]["tuning"]
+            return (tuning.get("useful_per_keystroke") or 0) - WRONG_COST * (tuning.get("wrong_share") or 0)
+
+        best = max((objective(row) for _, row in rows), default=None)
+        for name, row in rows:
+            tuning, test = row["summary"]["tuning"], row["summary"]["test"]
+            model = row.get("model_used") or row.get("model") or "auto"
+            auto = "`auto` → " if name.split("+")[0].split("@")[0] == "defaults" else ""
+            budget = f"{row['budget_ms']} ms" if row.get("budget_ms") else "default"
+            budget += "".join(f", `{k}` {json.dumps(v)}" for k, v in (row.get("settings") or {}).items())
+            score = objective(row)
+            mark = "**" if score == best else ""
+            lines.append(f"| {cadence} ms | {auto}{model} | {budget} | {row.get('threads') or result.get('threads')} | "
+                         f"{_f(tuning.get('useful_per_keystroke'))} | {_f(tuning.get('wrong_share'), True)} | "
+                         f"{mark}{score:.2f}{mark} | {_f(test.get('useful_per_keystroke'))} | "
+                         f"{_f(test.get('wrong_share'), True)} | {_f(test.get('exact_share'), True)} |")
+    return "\n".join(lines)
+
+
 def replace_between(text: str, name: str, body: str) -> str:
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
     if start not in text or end not in text:
@@ -122,6 +161,10 @@ def update(readme: Path, results: Path) -> list[str]:
         if editor.is_file():
             text = replace_between(text, stem, editor_table(json.loads(editor.read_text()), stem))
             done.append(stem)
+    sweep = results / "editor-defaults.json"
+    if sweep.is_file():
+        text = replace_between(text, "editor-defaults", defaults_table(json.loads(sweep.read_text()), "editor-defaults"))
+        done.append("editor-defaults")
     for name, stem in (("humaneval-lines", "humaneval-lines-qwen2.5"), ("humaneval-blocks", "humaneval-blocks-qwen2.5"),
                        ("humaneval-lines-rest", "humaneval-lines-rest-qwen2.5")):
         path = results / f"{stem}.json"
