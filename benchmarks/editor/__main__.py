@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from benchmarks.common import ROOT, add_allow_dirty, begin_results, write_results_file
+from benchmarks.editor import passages as passages_mod
 from benchmarks.editor.bench import run
 from benchmarks.editor.report import markdown
 
@@ -33,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="threads of llama-server and llama-bench (ours: "
                         "its own choice, recorded)")
     parser.add_argument("--quick", action="store_true", help="one short passage (development)")
+    parser.add_argument("--passages", choices=sorted(passages_mod.SETS), default="default",
+                        help="which passages: the benchmark's own, or one-line strings (the oneLineStrings decision)")
     parser.add_argument("--no-bounds", action="store_true", help="skip the floor and the ceiling")
     parser.add_argument("--ceiling-stride", type=int, default=12, help="the ceiling asks at every Nth keystroke")
     parser.add_argument("--ceiling-box-s", type=float, default=600, help="time box of each ceiling replay")

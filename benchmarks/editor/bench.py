@@ -119,7 +119,7 @@ def prompt_shares(answers: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run(args: Any) -> dict[str, Any]:
-    spec = passages_mod.QUICK if args.quick else passages_mod.PASSAGES
+    spec = passages_mod.QUICK if args.quick else passages_mod.SETS[getattr(args, "passages", "default")]
     passages = passages_mod.load(spec)
     rows = [Row.parse(s) for s in args.rows]
     work = Path(tempfile.mkdtemp(prefix="editor-bench-"))
@@ -136,6 +136,7 @@ def run(args: Any) -> dict[str, Any]:
         "git_commit": git_commit(), "machine": machine_info(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                                          time.gmtime()),
         "config": {"cadences_ms": args.cadence, "pause_ms": PAUSE_MS, "rows": args.rows, "quick": args.quick,
+                   "passages": getattr(args, "passages", "default"),
                    "threads": args.threads, "ceiling_stride": args.ceiling_stride,
                    "llama_vim_commit": llama_vim_commit, "llama_server_preset": llamavim.PRESET,
                    "fim_model_file": str(qwen)},

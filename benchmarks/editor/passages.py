@@ -29,6 +29,17 @@ PASSAGES: tuple[tuple[str, int, int, str], ...] = (
     ("graphlib.py", 104, 107, "tuning"),
 )  # 821 keystrokes: 355 tuning, 466 test; 531 code, 170 string, 120 comment
 QUICK: tuple[tuple[str, int, int, str], ...] = (("colorsys.py", 99, 102, "tuning"),)
+# One-line string literals (error messages, element names), for the ``oneLineStrings`` decision (issue 22): the main
+# set holds one (graphlib's f-string). No docstrings here, so the ``string`` class is one-line strings only.
+STRINGS: tuple[tuple[str, int, int, str], ...] = (
+    ("wave.py", 458, 463, "tuning"),
+    ("wave.py", 582, 587, "test"),
+    ("netrc.py", 116, 119, "test"),
+    ("netrc.py", 150, 156, "tuning"),
+    ("getopt.py", 158, 164, "tuning"),
+    ("plistlib.py", 339, 349, "test"),
+)
+SETS = {"default": PASSAGES, "strings": STRINGS}
 
 Kind = str  # "code" | "string" | "comment"
 

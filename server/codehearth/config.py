@@ -120,6 +120,9 @@ class Settings(_Base):
     # When even the smallest prompt cannot be evaluated by the deadline (a file just opened on a slow machine), a
     # short suggestion from the lines right above the cursor, in a small context of its own (embedded engine)
     glance_when_behind: bool = True
+    # Complete inside one-line string literals too (messages, keys, paths), as the rest of the line of code.
+    # Docstrings, comments and multi-line strings are completed as prose either way.
+    one_line_strings: bool = False
     pause_ms: Ms = 150  # quiet time after an edit before background work starts
     # Show only what is likely right: a suggestion whose first line the model itself found less likely than this
     # (a log-probability per token, the lowest or the mean over the first line's tokens, ``confidenceMeasure``) is

@@ -69,3 +69,14 @@ def test_llama_vim_context_and_render() -> None:
     assert llamavim.render("    return x\n", ["def f(x):", "    ", "    pass"], 1, 4) == (["return x"], True)
     assert llamavim.render("pass", ["def f(x):", "    ", "    pass"], 1, 4)[0] == ["pass"]
     assert llamavim.render("    pass", ["def f(x):", "    ", "    pass"], 1, 4)[0] == [""]
+
+
+def test_the_strings_passages_hold_one_line_strings_in_both_splits() -> None:
+    # The oneLineStrings decision is made on the tuning split and reported on the test split: both need keystrokes
+    # inside one-line strings, and none inside a docstring (the string class would mix the two).
+    loaded = passages.load(passages.STRINGS)
+    assert not any('"""' in line or "'''" in line for p in loaded for line in p.lines)
+    by_split = {split: sum(k.kind == "string" for p in loaded if p.split == split for k in p.keys)
+                for split in ("tuning", "test")}
+    assert by_split == {"tuning": 155, "test": 134}
+    assert {p.module for p in loaded}.isdisjoint({p.module for p in passages.load(passages.PASSAGES)})

@@ -165,16 +165,17 @@ def text_kind_at(doc: Document, point: Point) -> TextKind:
         return CODE
 
 
-def skip_reason(doc: Document, point: Point, language_enabled: bool) -> str:
-    """Why a completion at ``point`` is not asked of the model at all ("" when it is)."""
+def skip_reason(doc: Document, point: Point, language_enabled: bool, one_line_strings: bool = False) -> str:
+    """Why a completion at ``point`` is not asked of the model at all ("" when it is). ``one_line_strings``: a
+    one-line string literal is completed as code (the rest of the line, closing quote included)."""
     if not language_enabled:
         return f"completions disabled for {doc.language}"
     line = doc.line(point.row)
     right = line.encode("utf-8")[point.column :].decode("utf-8", errors="ignore")
     if len(right.strip()) > 40 and not _only_closers(right):
         return "long text right of the cursor"
-    if text_kind_at(doc, point).kind == "string":  # one-line strings: not measured yet (docstrings, comments
-        return "inside a string literal"          # and multi-line strings are completed as prose)
+    if not one_line_strings and text_kind_at(doc, point).kind == "string":  # (docstrings, comments and
+        return "inside a string literal"                                   # multi-line strings: as prose)
     return ""
 
 

@@ -162,7 +162,7 @@ class CompletionService:
                               held_suffix=made.held_suffix if made is not None else False,
                               held_definitions=made.held_definitions if made is not None else False)
 
-        skip = skip_reason(doc, point, self.settings.language_enabled(doc.language))
+        skip = skip_reason(doc, point, self.settings.language_enabled(doc.language), self.settings.one_line_strings)
         if skip:
             return answer("", "skipped", skip)
         offset = offset_of(doc, point)
