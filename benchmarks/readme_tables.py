@@ -52,6 +52,13 @@ def humaneval_table(result: dict[str, Any], results_name: str) -> str:
     return "\n".join(lines)
 
 
+OLD_DEFAULT_BUDGET_MS = 400  # results written before the benchmark recorded the default: it was 400 until issue 22
+
+
+def default_budget(result: dict[str, Any]) -> str:
+    return f"default {result.get('config', {}).get('default_budget_ms', OLD_DEFAULT_BUDGET_MS)} ms"
+
+
 def editor_table(result: dict[str, Any], stem: str = "editor") -> str:
     """The editor benchmark's rows, both cadences in one table, every figure from its results file."""
     from benchmarks.editor.report import _f
@@ -70,7 +77,7 @@ def editor_table(result: dict[str, Any], stem: str = "editor") -> str:
             threads = row.get("threads") or result.get("threads")
             if row["kind"] == "codehearth":
                 model = row.get("model_used") or row.get("model") or "auto"
-                budget = f"{row['budget_ms']} ms" if row.get("budget_ms") else "default budget"
+                budget = f"{row['budget_ms']} ms" if row.get("budget_ms") else default_budget(result)
                 base = name.split("+")[0]
                 changed = "".join(f", `{k}` {json.dumps(v)}" for k, v in (row.get("settings") or {}).items())
                 label = (f"codehearth defaults (`auto` → {model}, {budget}{changed}, {threads} thread(s))"
@@ -127,7 +134,7 @@ def defaults_table(result: dict[str, Any], stem: str) -> str:
             tuning, test = row["summary"]["tuning"], row["summary"]["test"]
             model = row.get("model_used") or row.get("model") or "auto"
             auto = "`auto` → " if name.split("+")[0].split("@")[0] == "defaults" else ""
-            budget = f"{row['budget_ms']} ms" if row.get("budget_ms") else "default"
+            budget = f"{row['budget_ms']} ms" if row.get("budget_ms") else default_budget(result)
             budget += "".join(f", `{k}` {json.dumps(v)}" for k, v in (row.get("settings") or {}).items())
             score = objective(row)
             mark = "**" if score == best else ""

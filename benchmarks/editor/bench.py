@@ -62,6 +62,14 @@ def model_path(model: str) -> Path:
     return Path(out.stdout.strip())
 
 
+def default_budget_ms() -> int:
+    """This tree's default ``latencyBudgetMs`` (what a ``defaults`` row ran with), read as its servers read it."""
+    out = subprocess.run([sys.executable, "-c", "from codehearth.config import Settings; "
+                          "print(Settings().latency_budget_ms)"], capture_output=True, text=True, check=True,
+                         env=server_env({}))
+    return int(out.stdout.strip())
+
+
 def server_env(base: dict[str, str]) -> dict[str, str]:
     """The checkout's own server package first (results come from this tree's code, not another install)."""
     env = {**os.environ, **base}
@@ -136,7 +144,7 @@ def run(args: Any) -> dict[str, Any]:
         "git_commit": git_commit(), "machine": machine_info(), "started": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                                          time.gmtime()),
         "config": {"cadences_ms": args.cadence, "pause_ms": PAUSE_MS, "rows": args.rows, "quick": args.quick,
-                   "passages": getattr(args, "passages", "default"),
+                   "passages": getattr(args, "passages", "default"), "default_budget_ms": default_budget_ms(),
                    "threads": args.threads, "ceiling_stride": args.ceiling_stride,
                    "llama_vim_commit": llama_vim_commit, "llama_server_preset": llamavim.PRESET,
                    "fim_model_file": str(qwen)},

@@ -98,7 +98,12 @@ class Settings(_Base):
     explain_first_chunk_ms: int = 2500  # auto: an explanation model must start streaming within this
     auto_pull: bool = False  # consent: auto may pull a better model from the manifest (else: present ones only)
     model_dir: str = ""  # where pulled weights live; CODEHEARTH_MODELS_DIR wins
-    latency_budget_ms: Ms = 400
+    # 2000 by what people see (issue 22; benchmarks/results/editor-defaults.md, 821 keystrokes typed in Neovim at
+    # 150 and 250 ms a character, budgets 250-2000 ms, both offline models): Qwen2.5-Coder-0.5B at 2000 ms led the
+    # tuning split at both cadences (useful chars a keystroke - 3 x wrong share: 4.49 and 6.08, against 2.39 and 3.71
+    # for SmolLM2 at 400). Most keystrokes are answered long before it: the budget bounds a request, and a newer
+    # keystroke cancels it. Under `auto` it also lets a FIM model whose typical keystroke fits 2 s be chosen.
+    latency_budget_ms: Ms = 2000
     debounce_ms: Ms = 0
     max_tokens_single_line: Tokens = 32
     max_tokens_multi_line: Tokens = 96
@@ -121,8 +126,11 @@ class Settings(_Base):
     # short suggestion from the lines right above the cursor, in a small context of its own (embedded engine)
     glance_when_behind: bool = True
     # Complete inside one-line string literals too (messages, keys, paths), as the rest of the line of code.
-    # Docstrings, comments and multi-line strings are completed as prose either way.
-    one_line_strings: bool = False
+    # Docstrings, comments and multi-line strings are completed as prose either way. On by measurement
+    # (benchmarks/results/editor-strings.md, 1204 keystrokes, 289 inside one-line strings, 250 ms a character):
+    # Qwen2.5-Coder-0.5B at 2000 ms 5.90 vs 4.63 useful chars a keystroke on the tuning split (wrong 10% vs 7%), test
+    # split 6.32 vs 5.04 (wrong 9% both); SmolLM2-135M 4.56 vs 3.97 (wrong 16% vs 9%), test 5.20 vs 3.96.
+    one_line_strings: bool = True
     pause_ms: Ms = 150  # quiet time after an edit before background work starts
     # Show only what is likely right: a suggestion whose first line the model itself found less likely than this
     # (a log-probability per token, the lowest or the mean over the first line's tokens, ``confidenceMeasure``) is

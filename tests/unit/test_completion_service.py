@@ -103,12 +103,13 @@ async def test_lru_answers_a_prompt_seen_before() -> None:
     assert again.source == "lru" and again.text == "x * 2" and engine.calls == 1
 
 
-async def test_disabled_language_and_strings_are_skipped() -> None:
+async def test_disabled_language_and_strings_with_one_line_strings_off_are_skipped() -> None:
     engine = FakeEngine(["anything\n"])
     svc = service(engine)
     svc.settings.disabled_languages = ["python"]
     assert (await svc.complete(doc_with(), END)).source == "skipped"
     svc.settings.disabled_languages = []
+    svc.settings.one_line_strings = False
     in_string = Document("file:///t/s.py", 'name = "ab', "python")
     assert (await svc.complete(in_string, Point(0, 10))).source == "skipped"
     assert engine.calls == 0

@@ -60,7 +60,7 @@ def test_numbers_past_their_bounds_fall_back_with_one_message_each() -> None:
     settings, problems = settings_from_tree({"latencyBudgetMs": 10**9, "debounceMs": -1, "maxTokensMultiLine": 10**7,
                                              "explain": {"maxTokens": 0}, "keepGeneratingMs": 100})
     assert (settings.latency_budget_ms, settings.debounce_ms, settings.max_tokens_multi_line,
-            settings.explain.max_tokens, settings.keep_generating_ms) == (400, 0, 96, 384, 100)
+            settings.explain.max_tokens, settings.keep_generating_ms) == (2000, 0, 96, 384, 100)
     assert [str(p) for p in problems] == [
         "setting $.latencyBudgetMs: Expected `int` <= 60000; using its default",
         "setting $.debounceMs: Expected `int` >= 0; using its default",

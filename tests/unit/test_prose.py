@@ -1,5 +1,5 @@
-"""Completions where people write prose: docstrings, comments, multi-line strings (one-line strings: only with
-``oneLineStrings``)."""
+"""Completions where people write prose: docstrings, comments, multi-line strings; one-line strings as code
+(``oneLineStrings``, on by default)."""
 
 from __future__ import annotations
 
@@ -72,11 +72,13 @@ async def test_a_comment_is_completed_without_code_rules() -> None:
     assert s.text == " (a circle) for the plot"
 
 
-async def test_a_one_line_string_is_still_refused() -> None:
+async def test_a_one_line_string_is_refused_with_one_line_strings_off() -> None:
     engine = FakeEngine(["square"])
     doc = Document("file:///t/a.py", SOURCE, "python")
     line = doc.line(12)
-    s = await service(engine).complete(doc, Point(12, len(line[: line.index('"cir') + 4].encode())))
+    builder = ContextBuilder(None, ContextSettings(), lambda s: len(s) // 3 + 1)
+    settings = Settings(latency_budget_ms=2000, keep_generating_ms=0, one_line_strings=False)
+    s = await CompletionService(settings, builder, lambda: engine).complete(doc, Point(12, len(line[: line.index('"cir') + 4].encode())))
     assert (s.source, s.reason, engine.calls) == ("skipped", "inside a string literal", 0)
 
 
@@ -84,7 +86,7 @@ async def test_one_line_strings_on_complete_the_rest_of_the_line_of_code() -> No
     # `label = "cir|` with oneLineStrings: the model's rest of the line, closing quote and all, up to the line end.
     engine = FakeEngine(['cle"  # the shape we draw\n    return 0'])
     builder = ContextBuilder(None, ContextSettings(), lambda s: len(s) // 3 + 1)
-    settings = Settings(latency_budget_ms=2000, keep_generating_ms=0, one_line_strings=True)
+    settings = Settings(latency_budget_ms=2000, keep_generating_ms=0)  # oneLineStrings: on by default
     source = SOURCE.replace('    label = "circle"  # the shape we draw\n', '    label = "cir\n')
     doc = Document("file:///t/a.py", source, "python")
     line = doc.line(12)
