@@ -121,7 +121,7 @@ def defaults_table(result: dict[str, Any], stem: str) -> str:
              f"interleaved passage by passage; [results](benchmarks/results/{stem}.md)). Objective: useful chars / "
              f"keystroke − {WRONG_COST} × wrong share, on the tuning split; **bold**: the best row at each cadence.",
              "", "| cadence | model | budget | threads | tuning: useful / key | tuning: wrong | tuning: objective | "
-             "test: useful / key | test: wrong | test: exact rest of line |", "|---|---|---|---|---|---|---|---|---|---|"]
+             "test: useful / key | test: wrong | test: exact rest of line |", "|---" * 10 + "|"]
     for cadence, c in result["cadences"].items():
         rows = [(name, row) for name, row in c["rows"].items() if row["kind"] == "codehearth"]
 
@@ -170,7 +170,8 @@ def update(readme: Path, results: Path) -> list[str]:
             done.append(stem)
     sweep = results / "editor-defaults.json"
     if sweep.is_file():
-        text = replace_between(text, "editor-defaults", defaults_table(json.loads(sweep.read_text()), "editor-defaults"))
+        sweep_table = defaults_table(json.loads(sweep.read_text()), "editor-defaults")
+        text = replace_between(text, "editor-defaults", sweep_table)
         done.append("editor-defaults")
     for name, stem in (("humaneval-lines", "humaneval-lines-qwen2.5"), ("humaneval-blocks", "humaneval-blocks-qwen2.5"),
                        ("humaneval-lines-rest", "humaneval-lines-rest-qwen2.5")):

@@ -4,9 +4,9 @@ A speed figure cached in speed.json from a calibration in a moment of load (Smol
 it does 50-100) made every plan "none" at the default 400 ms budget: no generation ran, so nothing measured the rate
 again, and the figure came back at every start. Here the poisoned entry is written under the exact key the server
 reads back (``engine.nThreads`` pinned to 1, so no thread search), then a user types into a small file. The server
-must measure again (a probe, or a late suggestion's generation from the full prompt), answer from the model again within a bounded number of keystrokes, and write a corrected figure back
-to speed.json. Before 4e92ff8 the same 40 keystrokes were all empty "no-plan" answers (plan "none") and the
-figure stayed at 3.8. Counts and sources only (no wall-clock thresholds beyond the harness's timeouts).
+must measure again (a probe, or a late suggestion's generation from the full prompt), answer from the model again
+within a bounded number of keystrokes, and write a corrected figure back to speed.json. Before 4e92ff8 the same 40
+keystrokes were all empty "no-plan" answers (plan "none") and the figure stayed at 3.8. Counts and sources only (no wall-clock thresholds beyond the harness's timeouts).
 """
 
 from __future__ import annotations
@@ -115,7 +115,8 @@ async def test_a_poisoned_speed_figure_recovers_with_the_real_model(tmp_path: Pa
     if not late_suggestions:  # then only the probe can have measured
         assert "probe" in plans and late_started == 0, (seen, end["background"])
     first_other = next((i for i, a in enumerate(answers) if a["source"] != "no-plan"), len(answers))
-    assert 0 < first_other < len(answers) and all(not a["text"] and a["plan"] == "none" for a in answers[:first_other]), seen
+    assert 0 < first_other < len(answers), seen
+    assert all(not a["text"] and a["plan"] == "none" for a in answers[:first_other]), seen
     # Model answers resume, normally planned (not only the rate-limited probes), within MAX_KEYSTROKES.
     resumed = [i for i, a in enumerate(answers) if a["source"] == "model" and a["text"] and a["plan"] != "probe"]
     assert resumed and resumed[0] >= first_other, (seen, end["speed"])

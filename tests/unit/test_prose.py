@@ -50,9 +50,10 @@ def test_an_unterminated_docstring_being_written_is_prose() -> None:
     assert kind_at(doc, 1, "Double")[0] == "docstring"
 
 
-def service(engine: FakeEngine) -> CompletionService:
+def service(engine: FakeEngine, one_line_strings: bool = True) -> CompletionService:
     builder = ContextBuilder(None, ContextSettings(), lambda s: len(s) // 3 + 1)
-    return CompletionService(Settings(latency_budget_ms=2000, keep_generating_ms=0), builder, lambda: engine)
+    settings = Settings(latency_budget_ms=2000, keep_generating_ms=0, one_line_strings=one_line_strings)
+    return CompletionService(settings, builder, lambda: engine)
 
 
 async def test_docstring_completion_is_prose_to_the_end_of_the_line() -> None:
@@ -76,19 +77,16 @@ async def test_a_one_line_string_is_refused_with_one_line_strings_off() -> None:
     engine = FakeEngine(["square"])
     doc = Document("file:///t/a.py", SOURCE, "python")
     line = doc.line(12)
-    builder = ContextBuilder(None, ContextSettings(), lambda s: len(s) // 3 + 1)
-    settings = Settings(latency_budget_ms=2000, keep_generating_ms=0, one_line_strings=False)
-    s = await CompletionService(settings, builder, lambda: engine).complete(doc, Point(12, len(line[: line.index('"cir') + 4].encode())))
+    inside = Point(12, len(line[: line.index('"cir') + 4].encode()))
+    s = await service(engine, one_line_strings=False).complete(doc, inside)
     assert (s.source, s.reason, engine.calls) == ("skipped", "inside a string literal", 0)
 
 
 async def test_one_line_strings_on_complete_the_rest_of_the_line_of_code() -> None:
     # `label = "cir|` with oneLineStrings: the model's rest of the line, closing quote and all, up to the line end.
     engine = FakeEngine(['cle"  # the shape we draw\n    return 0'])
-    builder = ContextBuilder(None, ContextSettings(), lambda s: len(s) // 3 + 1)
-    settings = Settings(latency_budget_ms=2000, keep_generating_ms=0)  # oneLineStrings: on by default
     source = SOURCE.replace('    label = "circle"  # the shape we draw\n', '    label = "cir\n')
     doc = Document("file:///t/a.py", source, "python")
     line = doc.line(12)
-    s = await CompletionService(settings, builder, lambda: engine).complete(doc, Point(12, len(line)))
+    s = await service(engine).complete(doc, Point(12, len(line)))
     assert (s.source, s.text, engine.calls) == ("model", 'cle"  # the shape we draw', 1)

@@ -165,7 +165,7 @@ def text_kind_at(doc: Document, point: Point) -> TextKind:
         return CODE
 
 
-def skip_reason(doc: Document, point: Point, language_enabled: bool, one_line_strings: bool = False) -> str:
+def skip_reason(doc: Document, point: Point, language_enabled: bool, one_line_strings: bool) -> str:
     """Why a completion at ``point`` is not asked of the model at all ("" when it is). ``one_line_strings``: a
     one-line string literal is completed as code (the rest of the line, closing quote included)."""
     if not language_enabled:
