@@ -191,7 +191,7 @@ class RawServer:
         assert err is not None
         for line in err:
             self._stderr.append(line)
-            del self._stderr[:-200]
+            del self._stderr[:-2000]  # enough for a traceback among the log lines
             self._stderr_line(line)
 
     def _stderr_line(self, line: bytes) -> None:

@@ -301,7 +301,7 @@ class Stress:
                              f"answered with {items[0]['insertText'][:30]!r}")
         log = [n["params"]["message"] for n in server.notifications if n["method"] == "window/logMessage"]
         bad_log = [line[:300] for line in log if any(b in line for b in BAD_LOG)]
-        stderr = server.stderr_tail(200)
+        stderr = server.stderr_tail(2000)
         bad_stderr = [line[:300] for line in stderr.splitlines() if any(b in line for b in BAD_LOG)]
         statuses = [n["params"].get("state") for n in server.notifications if n["method"] == "codehearth/status"]
         if not alive:
@@ -315,6 +315,10 @@ class Stress:
                             ("bad lines in the client log", bad_log), ("bad lines on stderr", bad_stderr)):
             if found:
                 problems.append(f"{len(found)} {name}: {found[:5]}")
+        if bad_stderr:  # the whole traceback, so a failure on CI says where it came from
+            lines = stderr.splitlines()
+            first = next(i for i, line in enumerate(lines) if any(b in line for b in BAD_LOG))
+            problems.append("stderr from the first bad line:\n" + "\n".join(lines[first:first + 80]))
         return {
             "duration_s": round(duration, 1), "requests": len(self.sent), "messages_sent": self.seq,
             **self.counts, "suggestions_with_text": texts, "errors_by_kind": errors,

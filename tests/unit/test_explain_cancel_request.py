@@ -94,3 +94,32 @@ async def test_cancel_request_stops_the_explanation(server: Any, fake: FakeEngin
     assert fake.stop_reasons == ["cancelled", "eos"]
     await asyncio.sleep(0.05)
     assert server.protocol.handlers_in_flight == before  # nothing left in pygls's table (95a5adb)
+
+
+@pytest.mark.parametrize("also_cancel_explain", [False, True])
+async def test_a_cancelled_explanation_leaves_no_unread_failure(server: Any, fake: FakeEngine, also_cancel_explain: bool,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    """pygls drops the handler behind its executeCommand once the request is cancelled, without reading how it
+    ended: an explanation that ended in its own error (cancelled by cancelExplain, or stopped by a reload) was a
+    task whose exception nobody read, and asyncio logged "Task exception was never retrieved" with its traceback
+    when it was collected (the concurrency stress on CI)."""
+    import gc
+
+    assert "result" in await ask(server, "init", "initialize", {"capabilities": {}})
+    notify(server, "textDocument/didOpen", {"textDocument": {
+        "uri": URI, "languageId": "python", "version": 1, "text": "def f(x):\n    return x + 1\n"}})
+    for n in range(1, 6):
+        generated = fake.tokens_generated
+        send(server, explain_request(n, f"s{n}"))
+        await until(lambda g=generated: fake.tokens_generated > g)
+        if also_cancel_explain:
+            notify(server, "codehearth/cancelExplain", {"id": f"s{n}"})
+            await until(lambda n=n: len(fake.stop_reasons) >= n)  # ended in its own error before the request's cancel
+        notify(server, "$/cancelRequest", {"id": n})
+        await until(lambda n=n: server.protocol.writer.answers(n))
+        await until(lambda n=n: len(fake.stop_reasons) >= n)
+        fake.outputs.append(LONG)
+    await asyncio.sleep(0.05)
+    gc.collect()
+    assert [r.getMessage() for r in caplog.records if "never retrieved" in r.getMessage()] == []
+    assert [len(server.protocol.writer.answers(n)) for n in range(1, 6)] == [1] * 5

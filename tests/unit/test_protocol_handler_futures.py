@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import weakref
 from pathlib import Path
 from typing import Any
@@ -58,3 +59,35 @@ async def test_a_failed_command_keeps_neither_its_future_nor_its_closed_document
     assert server.protocol.handlers_in_flight == before
     gc.collect()
     assert [ref() for ref in closed] == [None] * 5  # no closed document (nor its tree) is kept
+
+
+async def test_a_handler_that_fails_after_its_request_was_cancelled_leaves_no_unread_failure(
+        server: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """pygls stops reading the handler behind its executeCommand once the request is cancelled. A handler that ended
+    in its own error after that (here deterministically: it turns the cancel into an error; in the server, an
+    explanation ending in its own error just before the $/cancelRequest is handled) was a task whose exception
+    nobody read: asyncio logged "Task exception was never retrieved" and its traceback when it was collected,
+    which failed the concurrency stress on CI."""
+    caplog.set_level(logging.DEBUG, logger="codehearth.lsp.handler_futures")
+    started = asyncio.Event()
+
+    @server.command("test.failsWhenCancelled")
+    async def fails_when_cancelled(ls: Any, *args: Any) -> None:
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            raise RuntimeError("stopped in its own way") from None
+
+    assert "result" in await ask(server, "init", "initialize", {"capabilities": {}})
+    send(server, {"jsonrpc": "2.0", "id": 7, "method": "workspace/executeCommand",
+                  "params": {"command": "test.failsWhenCancelled", "arguments": []}})
+    await asyncio.wait_for(started.wait(), 5)
+    notify(server, "$/cancelRequest", {"id": 7})
+    await asyncio.sleep(0.05)
+    answers = server.protocol.writer.answers(7)
+    assert [a["error"]["code"] for a in answers] == [-32800]  # exactly one answer: the cancel's
+    gc.collect()
+    assert [r.getMessage() for r in caplog.records if "never retrieved" in r.getMessage()] == []
+    assert any("a handler ended after its request was cancelled: stopped in its own way" in r.getMessage()
+               for r in caplog.records)

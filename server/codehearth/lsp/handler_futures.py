@@ -8,6 +8,7 @@ overrides are the protocol's whole bookkeeping of it (the soak's leaks and the e
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Generator
 from concurrent.futures import Future
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 from lsprotocol import types
 from pygls.protocol import LanguageServerProtocol, lsp_method
 from pygls.protocol.json_rpc import MsgId
+
+log = logging.getLogger(__name__)
 
 
 class HandlerFutures(LanguageServerProtocol):
@@ -37,6 +40,11 @@ class HandlerFutures(LanguageServerProtocol):
                 # The user handler behind pygls's generator handler (executeCommand -> our explain): $/cancelRequest
                 # cancels only the outer future, and the explanation generated on to its last token. Cancel it too.
                 outer.add_done_callback(functools.partial(_cancel_if_cancelled, future))
+                # Once the request is cancelled pygls's generator no longer reads how the handler ended: read it
+                # here, or an explanation that ended in its own error (cancelExplain, a reload) just before the
+                # $/cancelRequest is a task whose exception nobody read, and asyncio logs "Task exception was never
+                # retrieved" with its traceback when it is collected (the concurrency stress on CI).
+                future.add_done_callback(functools.partial(_read_if_dropped, outer))
 
     def _run_generator(self, future: Future[Any] | None, *, gen: Generator[Any, Any, Any],
                        result_future: Future[Any]) -> None:
@@ -76,3 +84,8 @@ class HandlerFutures(LanguageServerProtocol):
 def _cancel_if_cancelled(inner: Future[Any], outer: Future[Any]) -> None:
     if outer.cancelled() and not inner.done():
         inner.cancel()  # the request already has its -32800 answer (_send_handler_result); the inner task's is dropped
+
+
+def _read_if_dropped(outer: Future[Any], inner: Future[Any]) -> None:
+    if outer.cancelled() and not inner.cancelled() and (exc := inner.exception()) is not None:
+        log.debug("a handler ended after its request was cancelled: %s", exc)
