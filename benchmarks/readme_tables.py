@@ -80,10 +80,12 @@ def editor_table(result: dict[str, Any], stem: str = "editor") -> str:
                 budget = f"{row['budget_ms']} ms" if row.get("budget_ms") else default_budget(result)
                 base = name.split("+")[0]
                 changed = "".join(f", `{k}` {json.dumps(v)}" for k, v in (row.get("settings") or {}).items())
-                label = (f"codehearth defaults (`auto` → {model}, {budget}{changed}, {threads} thread(s))"
-                         if base == "defaults"
-                         else f"codehearth `auto` → {model} at {budget}{changed} ({threads} thread(s))"
-                         if base.startswith("defaults@")
+                kind, _, at = base.partition("@")
+                measured = ", speeds measured first as `make run` does" if kind == "measured" else ""
+                label = (f"codehearth defaults (`auto` → {model}, {budget}{changed}, {threads} thread(s){measured})"
+                         if kind in ("defaults", "measured") and not at
+                         else f"codehearth `auto` → {model} at {budget}{changed} ({threads} thread(s){measured})"
+                         if kind in ("defaults", "measured")
                          else f"codehearth {model} at {budget}{changed} ({threads} thread(s))")
             else:
                 kind = "llama.vim, the real plugin" if row["kind"] == "llama.vim" else "llama.vim replica (Python)"
@@ -133,7 +135,7 @@ def defaults_table(result: dict[str, Any], stem: str) -> str:
         for name, row in rows:
             tuning, test = row["summary"]["tuning"], row["summary"]["test"]
             model = row.get("model_used") or row.get("model") or "auto"
-            auto = "`auto` → " if name.split("+")[0].split("@")[0] == "defaults" else ""
+            auto = "`auto` → " if name.split("+")[0].split("@")[0] in ("defaults", "measured") else ""
             budget = f"{row['budget_ms']} ms" if row.get("budget_ms") else default_budget(result)
             budget += "".join(f", `{k}` {json.dumps(v)}" for k, v in (row.get("settings") or {}).items())
             score = objective(row)
@@ -163,7 +165,7 @@ def update(readme: Path, results: Path) -> list[str]:
     if useful.is_file():
         text = replace_between(text, "useful", useful_markdown(json.loads(useful.read_text())).replace("\n### ", "\n#### "))
         done.append("useful")
-    for stem in ("editor", "editor-healing"):
+    for stem in ("editor", "editor-healing", "editor-measured"):
         editor = results / f"{stem}.json"
         if editor.is_file():
             text = replace_between(text, stem, editor_table(json.loads(editor.read_text()), stem))

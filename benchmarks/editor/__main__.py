@@ -3,8 +3,9 @@
     python -m benchmarks.editor --llama-vim /path/to/llama.vim            # the full run (make bench)
     python -m benchmarks.editor --quick --rows defaults --no-bounds      # a short passage, for development
 
-Rows (``--rows``): ``defaults`` (codehearth's plugin, default settings), ``MODEL@MS`` / ``defaults@MS``
-(a model and ``latencyBudgetMs``), ``llama.vim`` (the real plugin from ``--llama-vim DIR``, a checkout or a bare
+Rows (``--rows``): ``defaults`` (codehearth's plugin, default settings, a first start), ``measured`` (the
+same after ``codehearth models recommend --measure``, as ``make run`` leaves a machine), ``MODEL@MS`` /
+``defaults@MS`` / ``measured@MS`` (a model and ``latencyBudgetMs``), ``llama.vim`` (the real plugin from ``--llama-vim DIR``, a checkout or a bare
 git snapshot of ggml-org/llama.vim; never committed here) and ``replica`` (the committed Python replica of
 llama.vim). Heavy: run it under ``flock /tmp/codehearth-bench.lock``.
 """

@@ -31,7 +31,9 @@ ANSWER = re.compile(r"completion (\S+) in (\d+) ms at (\d+):(\d+) plan=(\S+) run
 class Row:
     """``defaults``, ``MODEL@MS`` or ``defaults@MS`` (codehearth's plugin), ``llama.vim`` (the real plugin) or
     ``replica`` (the Python replica of llama.vim). A codehearth row may end in ``+SETTING=VALUE`` (a JSON value),
-    e.g. ``defaults+tokenHealing=false``: that server setting changed, for an A/B beside the row without it."""
+    e.g. ``defaults+tokenHealing=false``: that server setting changed, for an A/B beside the row without it.
+    ``measured`` / ``measured@MS`` is ``defaults`` after ``codehearth models recommend --measure``, as ``make run``
+    leaves a machine: ``auto`` then picks from measured speeds, not from the size estimate of a first start."""
 
     name: str
     kind: str
@@ -41,6 +43,7 @@ class Row:
     extra: dict[str, Any] = field(default_factory=dict)
     cadence_ms: int | None = None  # only at this cadence (``replica@150``: the replica's check beside the plugin)
     settings: dict[str, Any] = field(default_factory=dict)  # server settings changed from the defaults
+    measure_first: bool = False  # ``measured``: the models' speeds measured before the server starts
 
     @classmethod
     def parse(cls, spec: str) -> Row:
@@ -49,17 +52,24 @@ class Row:
             return cls(kind, kind, cadence_ms=int(at) if at else None)
         base, *changes = spec.split("+")
         settings = {key: json.loads(value) for key, _, value in (c.partition("=") for c in changes)}
-        if base == "defaults":
-            return cls(spec, "codehearth", settings=settings)
         model, _, ms = base.partition("@")
-        return cls(spec, "codehearth", None if model == "defaults" else model, int(ms) if ms else None,
-                   settings=settings)
+        chosen = model not in ("defaults", "measured")
+        return cls(spec, "codehearth", model if chosen else None, int(ms) if ms else None, settings=settings,
+                   measure_first=model == "measured")
 
 
 def model_path(model: str) -> Path:
     out = subprocess.run([sys.executable, "-m", "codehearth", "models", "path", model], capture_output=True,
                          text=True, check=True, env=server_env({}))
     return Path(out.stdout.strip())
+
+
+def measure_models(env: dict[str, str]) -> list[str]:
+    """``codehearth models recommend --measure`` in the row's own state (what ``make run`` does first): its
+    speed cache then holds measured rates, as on a machine where codehearth has run. Returns what it printed."""
+    out = subprocess.run([sys.executable, "-m", "codehearth", "models", "recommend", "--measure"],
+                         capture_output=True, text=True, check=True, env={**os.environ, **env})
+    return out.stdout.strip().splitlines()
 
 
 def default_budget_ms() -> int:
@@ -203,6 +213,8 @@ def run_cadence(all_rows: list[Row], passages: list[passages_mod.Passage], ws: P
                     setup["latency_budget_ms"] = row.budget_ms
                 setup["settings"].update(row.settings)
                 env = codehearth_env(state, models_dir)
+                if row.measure_first:
+                    row.extra["measured"] = measure_models(env)
                 env["EDITOR_BENCH_SETUP"] = json.dumps(setup)
                 nv = NvimEditor("codehearth", ws, state, env, PLUGIN_DIR, "codehearth.ghost")
                 stack.callback(nv.close)

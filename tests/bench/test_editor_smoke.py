@@ -80,3 +80,18 @@ def test_the_strings_passages_hold_one_line_strings_in_both_splits() -> None:
                 for split in ("tuning", "test")}
     assert by_split == {"tuning": 155, "test": 134}
     assert {p.module for p in loaded}.isdisjoint({p.module for p in passages.load(passages.PASSAGES)})
+
+
+def test_rows_name_a_model_a_budget_settings_and_whether_speeds_are_measured_first() -> None:
+    from benchmarks.editor.bench import Row
+
+    def parsed(spec: str) -> tuple[object, ...]:
+        row = Row.parse(spec)
+        return row.kind, row.model, row.budget_ms, row.settings, row.measure_first
+
+    assert parsed("defaults") == ("codehearth", None, None, {}, False)  # a first start: nothing measured
+    assert parsed("defaults@400") == ("codehearth", None, 400, {}, False)
+    assert parsed("measured") == ("codehearth", None, None, {}, True)  # as `make run` leaves the machine
+    assert parsed("measured@2000+oneLineStrings=false") == ("codehearth", None, 2000, {"oneLineStrings": False}, True)
+    assert parsed("qwen2.5-coder-0.5b-instruct@1000") == ("codehearth", "qwen2.5-coder-0.5b-instruct", 1000, {}, False)
+    assert parsed("replica@150")[:3] == ("replica", None, None) and Row.parse("replica@150").cadence_ms == 150

@@ -18,8 +18,6 @@ import time
 from collections.abc import Callable
 from typing import Literal, TypeVar
 
-import msgspec
-
 from codehearth import threads
 from codehearth.complete.background import Background
 from codehearth.complete.confidence import Confidence, below
@@ -30,6 +28,7 @@ from codehearth.complete.postprocess import block_shape_stop, indentation, line_
 from codehearth.complete.preparing import Prepared, max_tokens, prepare_request, prompt_key
 from codehearth.complete.prompting import without_typed_indent
 from codehearth.complete.stats import Stats
+from codehearth.complete.suggestion import ChunkSink, Source, Suggestion
 from codehearth.config import Settings
 from codehearth.context.builder import ContextBuilder
 from codehearth.context.document import Document, Point
@@ -46,12 +45,6 @@ from codehearth.engine.base import (
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-Source = Literal[
-    "model", "typed-through", "in-flight", "lru", "prefetched", "skipped", "unavailable", "superseded", "cancelled",
-    # empty answers the model never made: the deadline came while the prompt was built, the prompt or the generation
-    # failed, or no plan fitted the time left
-    "deadline", "error", "no-plan",
-]
 LRU_SIZE = 256
 DEBOUNCE_SHARE = 0.5  # a debounce never takes more than this share of the time left before the deadline
 GLANCE_HANDOVER_MS = 100.0  # a preempted background prefill ends its batch (~0.1 s of work) before a glance starts
@@ -61,25 +54,6 @@ GLANCE_HANDOVER_MS = 100.0  # a preempted background prefill ends its batch (~0.
 # "probe") if no generation started for this long; its timings correct the estimate (a truly slow machine pays
 # one short generation per interval).
 PROBE_INTERVAL_S = 10.0
-
-
-class Suggestion(msgspec.Struct, kw_only=True):
-    text: str
-    source: Source
-    latency_ms: float
-    timings: Timings | None = None
-    reason: str = ""
-    plan: str = ""  # the kind of plan the request was answered with (model answers only)
-    # The model's confidence in the first line of the text (or of the hidden text when ``hidden``); None when
-    # the engine reports no log-probabilities
-    confidence: Confidence | None = None
-    hidden: bool = False  # the confidence gate (``minConfidence``) hid the text
-    rung: int = -1  # the shrink-ladder rung of the prompt that produced it (-1: not known)
-    held_suffix: bool = False  # its prompt held lines below the cursor's line
-    held_definitions: bool = False  # its prompt held repository snippets (definitions of the names used)
-
-
-ChunkSink = Callable[[str, str, bool], None]  # (stream token, text so far, done)
 
 
 class CompletionService:

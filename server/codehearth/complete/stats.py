@@ -6,7 +6,7 @@ import collections
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from codehearth.complete.service import Suggestion
+    from codehearth.complete.suggestion import Suggestion
 
 CACHE_SOURCES = ("typed-through", "in-flight", "lru", "prefetched")
 ANSWER_RECORDS = 5000  # per-answer records kept for codehearth/stats (a benchmark reads them after its run)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from lsprotocol import types
 
-from codehearth.complete.service import Suggestion
+from codehearth.complete.suggestion import Suggestion
 from codehearth.lsp import convert, feedback
 from codehearth.lsp.server import CodehearthServer
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from lsprotocol import types
 
-from codehearth.complete.service import Suggestion
+from codehearth.complete.suggestion import Suggestion
 from codehearth.lsp import convert
 from codehearth.lsp.server import CodehearthServer
 
