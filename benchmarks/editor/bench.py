@@ -251,6 +251,8 @@ def run_cadence(all_rows: list[Row], passages: list[passages_mod.Passage], ws: P
             ed = editors[row.name]
             info: dict[str, Any] = {"kind": row.kind, "model": row.model, "budget_ms": row.budget_ms,
                                     "settings": row.settings}
+            if row.measure_first:
+                info["measured_first"] = row.extra.get("measured")  # what `models recommend --measure` said
             if isinstance(ed, NvimEditor) and row.kind == "codehearth":
                 stats = ed.stats()
                 answers = parse_answers(ed.lsp_log())
