@@ -11,10 +11,11 @@ def _f(v: Any, pct: bool = False) -> str:
     return f"{100 * v:.0f}%" if pct else f"{v:g}"
 
 
-def _row_label(name: str, row: dict[str, Any]) -> str:
+def _row_label(name: str, row: dict[str, Any], default_ms: int | None = None) -> str:
     if row["kind"] == "codehearth":
         model = row.get("model_used") or row.get("model") or "auto"
-        return f"codehearth {name} ({model}, {row.get('budget_ms') or 'default'} ms)"
+        budget = row.get("budget_ms") or (f"default {default_ms}" if default_ms else "default")
+        return f"codehearth {name} ({model}, {budget} ms)"
     if row["kind"] == "llama.vim":
         return "llama.vim (the real plugin)"
     return "llama.vim replica (Python)"
@@ -22,6 +23,7 @@ def _row_label(name: str, row: dict[str, Any]) -> str:
 
 def markdown(r: dict[str, Any]) -> str:
     m = r["machine"]
+    default_ms = r.get("config", {}).get("default_budget_ms")  # what a row without a budget ran with
     out = [
         "# Editor benchmark: what a person sees in Neovim at typing speed",
         "",
@@ -55,7 +57,7 @@ def markdown(r: dict[str, Any]) -> str:
             fl = r.get("floor", {}).get("rows", {}).get(f"{cadence}/{name}", {})
             answers = prompts.get("model_answers", len(row.get("server_tasks", [])))
             out.append(
-                f"| {_row_label(name, row)} | {_f(s.get('useful_per_keystroke'))} | {_f(s.get('shown_share'), True)} "
+                f"| {_row_label(name, row, default_ms)} | {_f(s.get('useful_per_keystroke'))} | {_f(s.get('shown_share'), True)} "
                 f"| {_f(s.get('wrong_share'), True)} | {_f(s.get('exact_share'), True)} | "
                 f"{_f(s.get('saved_per_100'))} | {_f(row.get('share_of_ceiling'), True)} | "
                 f"{_f(t.get('useful_per_keystroke'))} | {answers} | "
@@ -65,7 +67,7 @@ def markdown(r: dict[str, Any]) -> str:
                 "| row | code | string | comment |", "|---|---|---|---|"]
         for name, row in c["rows"].items():
             cls = row["summary"]["by_class"]
-            out.append(f"| {_row_label(name, row)} | " + " | ".join(
+            out.append(f"| {_row_label(name, row, default_ms)} | " + " | ".join(
                 f"{_f(cls[k].get('useful_per_keystroke'))} · {_f(cls[k].get('wrong_share'), True)} "
                 f"({cls[k].get('keystrokes', 0)})" for k in ("code", "string", "comment")) + " |")
         out.append("")
