@@ -52,16 +52,9 @@ def humaneval_table(result: dict[str, Any], results_name: str) -> str:
     return "\n".join(lines)
 
 
-OLD_DEFAULT_BUDGET_MS = 400  # results written before the benchmark recorded the default: it was 400 until issue 22
-
-
-def default_budget(result: dict[str, Any]) -> str:
-    return f"default {result.get('config', {}).get('default_budget_ms', OLD_DEFAULT_BUDGET_MS)} ms"
-
-
 def editor_table(result: dict[str, Any], stem: str = "editor") -> str:
     """The editor benchmark's rows, both cadences in one table, every figure from its results file."""
-    from benchmarks.editor.report import _f
+    from benchmarks.editor.report import _f, default_budget
 
     m = result["machine"]
     lines = [f"Run of {result['started'][:10]} (commit `{result['git_commit'][:10]}`, {result.get('threads')} "
@@ -115,7 +108,7 @@ def defaults_table(result: dict[str, Any], stem: str) -> str:
     """The sweep that chooses ``latencyBudgetMs`` and ``auto``'s completion model (issue 22): every codehearth row
     on the tuning split (where the choice is made: useful characters a keystroke minus WRONG_COST x the share of
     keystrokes with wrong ghost text) and on the test split (where it is reported)."""
-    from benchmarks.editor.report import _f
+    from benchmarks.editor.report import _f, default_budget
 
     m = result["machine"]
     lines = [f"Run of {result['started'][:10]} (commit `{result['git_commit'][:10]}`, {m.get('cpu', '?')}, "

@@ -11,11 +11,19 @@ def _f(v: Any, pct: bool = False) -> str:
     return f"{100 * v:.0f}%" if pct else f"{v:g}"
 
 
-def _row_label(name: str, row: dict[str, Any], default_ms: int | None = None) -> str:
+OLD_DEFAULT_BUDGET_MS = 400  # results written before the benchmark recorded the default: it was 400 until issue 22
+
+
+def default_budget(result: dict[str, Any]) -> str:
+    """The budget a row without one ran with: the tree's default, as the results recorded it."""
+    return f"default {result.get('config', {}).get('default_budget_ms', OLD_DEFAULT_BUDGET_MS)} ms"
+
+
+def _row_label(name: str, row: dict[str, Any], result: dict[str, Any]) -> str:
     if row["kind"] == "codehearth":
         model = row.get("model_used") or row.get("model") or "auto"
-        budget = row.get("budget_ms") or (f"default {default_ms}" if default_ms else "default")
-        return f"codehearth {name} ({model}, {budget} ms)"
+        budget = f"{row['budget_ms']} ms" if row.get("budget_ms") else default_budget(result)
+        return f"codehearth {name} ({model}, {budget})"
     if row["kind"] == "llama.vim":
         return "llama.vim (the real plugin)"
     return "llama.vim replica (Python)"
@@ -23,7 +31,6 @@ def _row_label(name: str, row: dict[str, Any], default_ms: int | None = None) ->
 
 def markdown(r: dict[str, Any]) -> str:
     m = r["machine"]
-    default_ms = r.get("config", {}).get("default_budget_ms")  # what a row without a budget ran with
     out = [
         "# Editor benchmark: what a person sees in Neovim at typing speed",
         "",
@@ -57,7 +64,7 @@ def markdown(r: dict[str, Any]) -> str:
             fl = r.get("floor", {}).get("rows", {}).get(f"{cadence}/{name}", {})
             answers = prompts.get("model_answers", len(row.get("server_tasks", [])))
             out.append(
-                f"| {_row_label(name, row, default_ms)} | {_f(s.get('useful_per_keystroke'))} | {_f(s.get('shown_share'), True)} "
+                f"| {_row_label(name, row, r)} | {_f(s.get('useful_per_keystroke'))} | {_f(s.get('shown_share'), True)} "
                 f"| {_f(s.get('wrong_share'), True)} | {_f(s.get('exact_share'), True)} | "
                 f"{_f(s.get('saved_per_100'))} | {_f(row.get('share_of_ceiling'), True)} | "
                 f"{_f(t.get('useful_per_keystroke'))} | {answers} | "
@@ -67,7 +74,7 @@ def markdown(r: dict[str, Any]) -> str:
                 "| row | code | string | comment |", "|---|---|---|---|"]
         for name, row in c["rows"].items():
             cls = row["summary"]["by_class"]
-            out.append(f"| {_row_label(name, row, default_ms)} | " + " | ".join(
+            out.append(f"| {_row_label(name, row, r)} | " + " | ".join(
                 f"{_f(cls[k].get('useful_per_keystroke'))} · {_f(cls[k].get('wrong_share'), True)} "
                 f"({cls[k].get('keystrokes', 0)})" for k in ("code", "string", "comment")) + " |")
         out.append("")

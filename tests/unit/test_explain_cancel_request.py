@@ -102,7 +102,8 @@ async def test_a_cancelled_explanation_leaves_no_unread_failure(server: Any, fak
     """pygls drops the handler behind its executeCommand once the request is cancelled, without reading how it
     ended: an explanation that ended in its own error (cancelled by cancelExplain, or stopped by a reload) was a
     task whose exception nobody read, and asyncio logged "Task exception was never retrieved" with its traceback
-    when it was collected (the concurrency stress on CI)."""
+    when it was collected (the concurrency stress on CI). This is the race as it happens, so it does not fail on every
+    run without the fix; test_protocol_handler_futures pins the same path down deterministically."""
     import gc
 
     assert "result" in await ask(server, "init", "initialize", {"capabilities": {}})
