@@ -77,7 +77,9 @@ class Generation:
     result: GenerationResult | None = None
     error: str = ""
     changed: asyncio.Event = field(default_factory=asyncio.Event)
-    stream_tokens: set[str] = field(default_factory=set)
+    # The streaming requests that follow it: workDoneToken -> what that request's user had typed past the anchor
+    # (each one is streamed the suggestion from its own cursor on).
+    stream_tokens: dict[str, str] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     # The engine's per-token log-probabilities (its request's list, filled as it generates), and how many
     # characters at the start of the engine's text ``text`` leaves out (the indentation the user typed).

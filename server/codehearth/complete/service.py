@@ -166,7 +166,9 @@ class CompletionService:
             if prefetched:
                 self.background.adopt(gen)
             if stream_token:
-                gen.stream_tokens.add(stream_token)
+                gen.stream_tokens[stream_token] = typed
+                if len(gen.text) > len(typed):
+                    self._send_chunk(gen, stream_token, typed, done=False)  # what it has so far, at once
             text = await self._wait(gen, typed, deadline)
             if text is not None:
                 return answer(text, source, gen=gen, typed=typed)
@@ -248,7 +250,7 @@ class CompletionService:
         gen = Generation(uri=doc.uri, anchor=anchor, shape=prepared.shape, cursor=prepared.cursor,
                          prompt_key=prepared.key, cut=self.settings.deadline_cut, plan=plan, rung=rung)
         if stream_token:
-            gen.stream_tokens.add(stream_token)
+            gen.stream_tokens[stream_token] = ""
         self._running[doc.uri] = gen
         behind = None
         if plan.kind == "glance":
@@ -421,14 +423,23 @@ class CompletionService:
         self._send_chunks(gen, done=True)
 
     def _send_chunks(self, gen: Generation, done: bool) -> None:
-        if self.chunk_sink is None or not gen.stream_tokens:
+        for token, typed in list(gen.stream_tokens.items()):
+            self._send_chunk(gen, token, typed, done)
+
+    def _send_chunk(self, gen: Generation, token: str, typed: str, done: bool) -> None:
+        """Stream a request what the generation suggests from that request's cursor on (its user may have typed
+        part of it since the generation began), through the same confidence gate as an answer: a chunk is what the
+        client shows, so one the gate would hide is sent empty (the client takes down what it showed)."""
+        if self.chunk_sink is None:
             return
-        text = gen.suggestion_after("") or ""
-        if not done and not text:
-            raw = gen.text if gen.shape == "block" else gen.text.split("\n", 1)[0]
-            text = raw.rstrip()
-        for token in list(gen.stream_tokens):
-            self.chunk_sink(token, text, done)
+        text = gen.suggestion_after(typed) or ""
+        if not done and not text and gen.text.startswith(typed):
+            rest = gen.text[len(typed):]
+            text = (rest if gen.shape == "block" else rest.split("\n", 1)[0]).rstrip()  # the line being written
+        if text and below(gen.confidence_after(typed, text), self.settings.min_confidence,
+                          self.settings.confidence_measure):
+            text = ""
+        self.chunk_sink(token, text, done)
 
     def _remember(self, key: str, text: str, confidence: Confidence | None) -> None:
         self._lru[key] = (text, confidence)

@@ -27,6 +27,7 @@ _cache: dict[str, str] = {}
 _cancelled: set[str] = set()
 _init_options: dict[str, Any] = {}
 _offers: list[str] = []
+_background: set[asyncio.Future[None]] = set()
 CHUNK_DELAY = float(os.environ.get("FAKE_CHUNK_DELAY", "0.05"))
 
 EXPLAIN_CHUNKS = [
@@ -96,13 +97,23 @@ async def inline_completion(
         return types.InlineCompletionList(items=[])
     text = SUGGESTION
     token = params.work_done_token
+    # In a function named `hidden` the generation goes on after the answer and the server's confidence gate then
+    # hides the finished suggestion: its last chunk is empty.
+    hidden = any(re.match(r"\s*def hidden\(", t) for t in lines[: pos.line])
     if token is not None and _init_options.get("streamCompletionChunks"):
         acc = ""
         for part in ["total", " = a", " + b\n", "    return", " total"]:
             await asyncio.sleep(0.03)
             acc += part
             ls.protocol.notify("codehearth/completionChunk", {"token": token, "text": acc, "done": False})
-        ls.protocol.notify("codehearth/completionChunk", {"token": token, "text": acc, "done": True})
+        if hidden:
+            async def hide_later() -> None:
+                await asyncio.sleep(0.3)
+                ls.protocol.notify("codehearth/completionChunk", {"token": token, "text": "", "done": True})
+
+            _background.add(asyncio.ensure_future(hide_later()))
+        else:
+            ls.protocol.notify("codehearth/completionChunk", {"token": token, "text": acc, "done": True})
     rng = types.Range(start=pos, end=pos)
     _offers.append(text)
     accept = types.Command(title="accepted", command="codehearth.acceptSuggestion",

@@ -136,6 +136,21 @@ def test_ghost_text_streams_and_accepts(make_nvim: NvimFactory, workspace: Path)
     assert nv.lua("return vim.api.nvim_win_get_cursor(0)") == [3, 16]
 
 
+def test_a_last_chunk_that_is_empty_takes_the_ghost_text_down(make_nvim: NvimFactory, workspace: Path) -> None:
+    """The server's last chunk is its final word: empty when its confidence gate hides what it streamed and answered
+    (seen in the editor benchmark as wrong ghost text the gate should have hidden)."""
+    nv = make_nvim(setup_opts())
+    src = workspace / "gated.py"
+    src.write_text("def hidden(a, b):\n")
+    open_at(nv, src, 1)
+    nv.cmd("setlocal indentexpr= noautoindent nosmartindent")
+    nv.input("Go    ")
+    st = nv.wait_for(f"local s = {T}.ghost_state(); return s.visible and s.answered and s", timeout=10)
+    assert st["text"] == "total = a + b\n    return total"
+    st = nv.wait_for(f"local s = {T}.ghost_state(); return not s.visible and s", timeout=10)
+    assert st["extmarks"] == [] and st["text"] == ""
+
+
 def test_ghost_accept_word_and_line(make_nvim: NvimFactory, workspace: Path) -> None:
     nv = typing_into_new_function(make_nvim, workspace)
     nv.wait_for(f"local s = {T}.ghost_state(); return s.visible and s.answered")

@@ -297,8 +297,9 @@ lsp.handlers["codehearth/completionChunk"] = function(_, params)
   if type(text) ~= "string" then
     return
   end
-  if st.answered and st.full ~= "" then
-    -- After the answer, chunks may only extend it (generation went on past the deadline).
+  if st.answered and st.full ~= "" and not params.done then
+    -- After the answer, chunks may only extend it (generation went on past the deadline); the last chunk is the
+    -- server's final word, and empty when its confidence gate hides the suggestion.
     if #text <= #st.full or text:sub(1, #st.full) ~= st.full then
       return
     end
