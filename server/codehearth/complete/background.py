@@ -306,8 +306,8 @@ class Background:
             gen.changed.clear()
             await gen.changed.wait()
         text = gen.suggestion_after("")
-        if gen.error or not text or text == shown or moved_on():
-            return
+        if gen.error or gen.cancel.cancelled or not text or text == shown or moved_on():
+            return  # cancelled: a request elsewhere took the engine, and what it wrote is only part of a suggestion
         settings = self.service.settings
         if below(gen.confidence_after("", text), settings.min_confidence, settings.confidence_measure):
             return

@@ -177,11 +177,11 @@ class CompletionService:
         if engine is None:
             return answer("", "unavailable", "model not ready")
 
-        # 2. A new generation supersedes the old one for this document (its waiter answers empty); background
-        # work yields to a real request.
-        old = self._running.pop(doc.uri, None)
-        if old is not None:
-            old.cancel.cancel()
+        # 2. A new generation supersedes the old one for this document (its waiter answers empty), and whatever still
+        # generates for another document (a late suggestion, the rest of a line past its deadline): the person is
+        # here now, and the engine decodes one thing at a time. Background work yields to a real request.
+        for uri in list(self._running):
+            self._running.pop(uri).cancel.cancel()
         self.background.stop()
         if self.settings.debounce_ms > 0:
             # The debounce is part of the budget, never past it: a long one is cut to a share of what is left.
