@@ -27,12 +27,12 @@ def setup_opts(**kw: object) -> dict[str, object]:
     return opts
 
 
-def typing_into_new_function(make_nvim: NvimFactory, workspace: Path) -> Nvim:
-    """A new file holding ``def add(a, b):``, with the cursor on an indented line below it in insert mode (no
+def typing_into_new_function(make_nvim: NvimFactory, workspace: Path, signature: str = "def add(a, b):") -> Nvim:
+    """A new file holding ``signature``, with the cursor on an indented line below it in insert mode (no
     auto-indent, so the indentation is exactly what was typed): where the fake server offers its ghost text."""
     nv = make_nvim(setup_opts())
     src = workspace / "new.py"
-    src.write_text("def add(a, b):\n")
+    src.write_text(signature + "\n")
     open_at(nv, src, 1)
     nv.cmd("setlocal indentexpr= noautoindent nosmartindent")
     nv.input("Go    ")
@@ -139,12 +139,7 @@ def test_ghost_text_streams_and_accepts(make_nvim: NvimFactory, workspace: Path)
 def test_a_last_chunk_that_is_empty_takes_the_ghost_text_down(make_nvim: NvimFactory, workspace: Path) -> None:
     """The server's last chunk is its final word: empty when its confidence gate hides what it streamed and answered
     (seen in the editor benchmark as wrong ghost text the gate should have hidden)."""
-    nv = make_nvim(setup_opts())
-    src = workspace / "gated.py"
-    src.write_text("def hidden(a, b):\n")
-    open_at(nv, src, 1)
-    nv.cmd("setlocal indentexpr= noautoindent nosmartindent")
-    nv.input("Go    ")
+    nv = typing_into_new_function(make_nvim, workspace, "def hidden(a, b):")
     st = nv.wait_for(f"local s = {T}.ghost_state(); return s.visible and s.answered and s", timeout=10)
     assert st["text"] == "total = a + b\n    return total"
     st = nv.wait_for(f"local s = {T}.ghost_state(); return not s.visible and s", timeout=10)
