@@ -24,7 +24,6 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from codehearth import threads
-from codehearth.complete.confidence import below
 from codehearth.complete.generation import Anchor, Generation, cursor_context, offset_of, opens_block
 from codehearth.complete.planner import Plan
 from codehearth.complete.postprocess import CursorContext, Shape
@@ -308,8 +307,7 @@ class Background:
         text = gen.suggestion_after("")
         if gen.error or gen.cancel.cancelled or not text or text == shown or moved_on():
             return  # cancelled: a request elsewhere took the engine, and what it wrote is only part of a suggestion
-        settings = self.service.settings
-        if below(gen.confidence_after("", text), settings.min_confidence, settings.confidence_measure):
+        if self.service.hides(gen.confidence_after("", text)):
             return
         self.service.stats.late_ready += 1
         ready()

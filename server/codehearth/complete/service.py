@@ -124,8 +124,7 @@ class CompletionService:
                    confidence: Confidence | None = None) -> Suggestion:
             if gen is not None and text:
                 confidence = gen.confidence_after(typed, text)
-            hidden = bool(text) and below(confidence, self.settings.min_confidence,
-                                          self.settings.confidence_measure)
+            hidden = bool(text) and self.hides(confidence)
             if hidden:
                 reason = "low confidence"
                 log.debug("hidden (confidence %s): %r", confidence, text)
@@ -180,9 +179,7 @@ class CompletionService:
         # 2. A new generation supersedes the old one for this document (its waiter answers empty), and whatever still
         # generates for another document (a late suggestion, the rest of a line past its deadline): the person is
         # here now, and the engine decodes one thing at a time. Background work yields to a real request.
-        for uri in list(self._running):
-            self._running.pop(uri).cancel.cancel()
-        self.background.stop()
+        self.cancel_all()
         if self.settings.debounce_ms > 0:
             # The debounce is part of the budget, never past it: a long one is cut to a share of what is left.
             left = max(0.0, deadline - time.monotonic())
@@ -436,8 +433,7 @@ class CompletionService:
         if not done and not text and gen.text.startswith(typed):
             rest = gen.text[len(typed):]
             text = (rest if gen.shape == "block" else rest.split("\n", 1)[0]).rstrip()  # the line being written
-        if text and below(gen.confidence_after(typed, text), self.settings.min_confidence,
-                          self.settings.confidence_measure):
+        if text and self.hides(gen.confidence_after(typed, text)):
             text = ""
         self.chunk_sink(token, text, done)
 
@@ -461,6 +457,11 @@ class CompletionService:
             gen.cancel.cancel()
         self._recent.pop(uri, None)
         self.background.forget(uri)
+
+    def hides(self, confidence: Confidence | None) -> bool:
+        """Whether the confidence gate (``minConfidence``) hides a suggestion of this confidence: answers, streamed
+        chunks and late suggestions alike."""
+        return below(confidence, self.settings.min_confidence, self.settings.confidence_measure)
 
     def cancel_all(self) -> None:
         threads.check_owner(self._owner, "completion service")
