@@ -34,6 +34,9 @@ from benchmarks.editor import bench, scoring
 from benchmarks.editor import passages as passages_mod
 
 WRONG_COST = 3.0  # characters a wrong ghost text costs the person (reading it, dismissing it)
+# complete/confidence.py's measures (the lowest, the mean, the first token's log-probability) and the keys they have
+# in a reading here (its "first" is the ghost text's first line)
+MEASURES = {"min": "min", "mean": "mean", "first": "first_token"}
 THRESHOLDS = (-0.1, -0.2, -0.3, -0.5, -0.75, -1.0, -1.25, -1.5, -2.0, -2.5, -3.0, -4.0, -6.0)
 CALIBRATED = re.compile(r"calibrated: ([\d.]+ prompt tokens/s, [\d.]+ generated tokens/s on \d+ threads?)")
 CONF = re.compile(r"completion (\S+) in (\d+) ms at (\d+):(\d+) plan=(\S+) rung=(-?\d+) .*? prompt=-?\d+: (.*?) "
@@ -44,9 +47,10 @@ def parse_confidences(lsp_log: str) -> list[dict[str, Any]]:
     out = []
     for m in CONF.finditer(lsp_log):
         source, ms, line, char, plan, rung, text, conf, held, hidden = m.groups()
-        low, _, mean = conf.partition("/")
+        low, mean, first = ([*conf.split("/"), None, None][:3] if "/" in conf else (None, None, None))
         out.append({"source": source, "ms": int(ms), "line": int(line), "character": int(char), "plan": plan,
                     "rung": int(rung), "min": float(low) if mean else None, "mean": float(mean) if mean else None,
+                    "first_token": float(first) if first else None,
                     "held": held, "hidden": int(hidden), "text": _literal(text)})
     return out
 
@@ -103,14 +107,14 @@ def attach(readings: list[dict[str, Any]], answers: list[dict[str, Any]]) -> int
         if found is None:
             untraced += 1
         else:
-            r["min"], r["mean"] = found["min"], found["mean"]
+            r["min"], r["mean"], r["first_token"] = found["min"], found["mean"], found.get("first_token")
     return untraced
 
 
 def gated(readings: list[dict[str, Any]], measure: str, threshold: float | None) -> list[dict[str, Any]]:
     out = []
     for r in readings:
-        value = r.get(measure)
+        value = r.get(MEASURES[measure])
         hide = threshold is not None and value is not None and value < threshold
         out.append({**r, "first": "" if hide else r["first"]})
     return out
@@ -118,7 +122,9 @@ def gated(readings: list[dict[str, Any]], measure: str, threshold: float | None)
 
 def curve(readings: list[dict[str, Any]], cost: float) -> dict[str, Any]:
     rows = []
-    for measure in ("min", "mean"):
+    for measure in MEASURES:
+        if not any(r.get(MEASURES[measure]) is not None for r in readings):
+            continue  # a log from before the server logged this measure
         for threshold in (None, *THRESHOLDS):
             s = scoring.summarise(gated(readings, measure, threshold))
             n = s["keystrokes"]

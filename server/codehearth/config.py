@@ -132,9 +132,9 @@ class Settings(_Base):
     # split 6.32 vs 5.04 (wrong 9% both); SmolLM2-135M 4.56 vs 3.97 (wrong 16% vs 9%), test 5.20 vs 3.96.
     one_line_strings: bool = True
     pause_ms: Ms = 150  # quiet time after an edit before background work starts
-    # Show only what is likely right: a suggestion whose first line the model itself found less likely than this
-    # (a log-probability per token, the lowest or the mean over the first line's tokens, ``confidenceMeasure``) is
-    # hidden; 0 shows everything. Glances pass the same gate.
+    # Show only what is likely right: a suggestion whose first line the model itself found less likely than this (a
+    # log-probability per token: the lowest, the mean or the first of the first line's tokens, ``confidenceMeasure``)
+    # is hidden; 0 shows everything. Glances pass the same gate.
     # -0.75 (mean) chosen on the editor benchmark's tuning split by a Tab's saved keys - 3 x wrong ghost texts, as
     # issue 22 asks (benchmarks/results/editor-gate.md, the defaults at -1.0, -0.75 and -0.5 typed side by side: 11,
     # 24, 38 at 150 ms a character; 17, 42, 27 at 250 ms; 28, 66, 65 in all). -0.5 keeps wrong ghost text under 5%
@@ -143,7 +143,7 @@ class Settings(_Base):
     # Token healing (embedded engine): the end of a half-typed word is taken back from the prompt and the model
     # spells it out again, so it completes the word it would have written rather than the tokenizer's cut
     token_healing: bool = True
-    confidence_measure: Literal["min", "mean"] = "mean"
+    confidence_measure: Literal["min", "mean", "first"] = "mean"
     engine: EngineSettings = msgspec.field(default_factory=EngineSettings)
     context: ContextSettings = msgspec.field(default_factory=ContextSettings)
     explain: ExplainSettings = msgspec.field(default_factory=ExplainSettings)

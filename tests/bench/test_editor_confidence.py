@@ -13,6 +13,10 @@ def test_an_answer_line_is_parsed_with_its_text_and_confidence() -> None:
     (answer,) = parse_confidences(log)
     assert (answer["line"], answer["character"], answer["text"]) == (98, 8, "to_rgb(h, l, s):")
     assert (answer["min"], answer["mean"], answer["held"]) == (-0.512, -0.1, "sd")
+    assert answer["first_token"] is None  # a log from before the first token's log-probability was logged
+    newer = log.replace("conf=-0.512/-0.100", "conf=-0.512/-0.100/-0.050")
+    (answer,) = parse_confidences(newer)
+    assert (answer["min"], answer["mean"], answer["first_token"]) == (-0.512, -0.1, -0.05)
 
 
 def test_a_ghost_shown_while_typing_into_a_suggestion_is_traced_to_it_and_hidden_below_the_threshold() -> None:
@@ -36,3 +40,21 @@ def test_a_ghost_shown_while_typing_into_a_suggestion_is_traced_to_it_and_hidden
     off = next(p for p in result["points"] if p["measure"] == "min" and p["threshold"] is None)
     assert result["best_point"]["objective"] == off["objective"] + 3.0  # one wrong ghost text fewer
     assert result["best"]["threshold"] is not None
+    assert {p["measure"] for p in result["points"]} == {"min", "mean"}  # no first-token figures in these answers
+
+
+def test_the_first_token_measure_hides_only_ghost_texts_whose_start_was_a_guess() -> None:
+    passage = passages_mod.load(passages_mod.QUICK)[0]
+    line = passage.lines[0]
+    key, other = passage.keys[3], passage.keys[9]
+    answers = [  # right at the start, unsure later; and wrong from its first token
+        {"line": passage.row, "character": key.col, "text": line[key.col:], "min": -3.0, "mean": -1.2,
+         "first_token": -0.05},
+        {"line": passage.row, "character": other.col, "text": "zzz wrong", "min": -2.0, "mean": -1.0,
+         "first_token": -2.0},
+    ]
+    readings = full_readings([passage], [[passage.name, 3, line[key.col:], [], 0.1],
+                                         [passage.name, 9, "zzz wrong", [], 0.2]])
+    assert attach(readings, answers) == 0
+    assert [r["first"] for r in gated(readings, "first", -1.0) if r["first"]] == [line[key.col:]]
+    assert [r["first"] for r in gated(readings, "min", -1.0) if r["first"]] == []

@@ -27,8 +27,9 @@ def service(engine: FakeEngine, **settings: object) -> CompletionService:
 def test_span_takes_the_tokens_that_overlap_it() -> None:
     logprobs = [(2, -0.5), (4, -2.0), (6, -0.1), (9, -3.0)]  # tokens "ab" "cd" "ef" "\ngh"
     c = span_confidence(logprobs, 0, 6)
-    assert c == Confidence(min_logprob=-2.0, mean_logprob=(-0.5 - 2.0 - 0.1) / 3, tokens=3)
-    assert span_confidence(logprobs, 3, 5) == Confidence(min_logprob=-2.0, mean_logprob=-1.05, tokens=2)
+    assert c == Confidence(min_logprob=-2.0, mean_logprob=(-0.5 - 2.0 - 0.1) / 3, tokens=3, first_logprob=-0.5)
+    assert span_confidence(logprobs, 3, 5) == Confidence(min_logprob=-2.0, mean_logprob=-1.05, tokens=2,
+                                                         first_logprob=-2.0)
     assert span_confidence(logprobs, 4, 4) is None
     assert span_confidence([], 0, 5) is None
 
@@ -45,6 +46,16 @@ def test_gate_needs_a_threshold_and_a_confidence() -> None:
     assert not below(None, -1.0, "min")
 
 
+def test_the_first_measure_judges_the_first_token_alone() -> None:
+    # A line whose start the model was sure of and whose end it guessed: still useful up to the guess.
+    sure_start = span_confidence([(6, -0.05), (9, -3.0)], 0, 9)
+    assert sure_start is not None and sure_start.value("first") == -0.05
+    assert not below(sure_start, -1.0, "first") and below(sure_start, -1.0, "min")
+    # A line whose very first token was a guess: not one character of it is likely right.
+    guessed_start = span_confidence([(3, -2.5), (9, -0.01)], 0, 9)
+    assert guessed_start is not None and below(guessed_start, -1.0, "first")
+
+
 def test_token_logprob_is_the_log_softmax_of_the_token() -> None:
     logits = np.array([1.0, 3.0, -2.0, 0.5], dtype=np.float32)
     expected = 3.0 - math.log(sum(math.exp(v) for v in logits.tolist()))
@@ -56,7 +67,8 @@ async def test_every_model_answer_carries_its_confidence() -> None:
     engine.default_logprob = -0.25
     s = await service(engine).complete(Document("file:///t/d.py", SOURCE, "python"), END)
     assert s.text == "x * 2"
-    assert s.confidence == Confidence(min_logprob=-0.25, mean_logprob=-0.25, tokens=3)  # "x ", "* ", "2\n"
+    assert s.confidence == Confidence(min_logprob=-0.25, mean_logprob=-0.25, tokens=3,  # "x ", "* ", "2\n"
+                                      first_logprob=-0.25)
     assert not s.hidden
 
 

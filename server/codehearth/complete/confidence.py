@@ -2,8 +2,10 @@
 
 The engine records, per generated token, where its text ends and its log-probability. A suggestion's confidence is
 taken over the tokens that make up the first line it shows (what a person reads first and what Tab accepts): the
-lowest of them (one unlikely token is where a wrong guess usually starts) and their mean. The completion service
-hides a suggestion whose confidence is below ``minConfidence`` (a log-probability; 0 turns the gate off).
+lowest of them (one unlikely token is where a wrong guess usually starts), their mean, and the first token's (a
+ghost text is wrong, not one character right, exactly when its first token is: a later unlikely token leaves the
+start of the line still useful). The completion service hides a suggestion whose confidence is below
+``minConfidence`` (a log-probability; 0 turns the gate off).
 """
 
 from __future__ import annotations
@@ -14,20 +16,23 @@ from typing import Literal
 
 import msgspec
 
-ConfidenceMeasure = Literal["min", "mean"]
+ConfidenceMeasure = Literal["min", "mean", "first"]
 
 
 class Confidence(msgspec.Struct, frozen=True):
     min_logprob: float
     mean_logprob: float
     tokens: int
+    first_logprob: float = 0.0
 
     def value(self, measure: ConfidenceMeasure) -> float:
+        if measure == "first":
+            return self.first_logprob
         return self.min_logprob if measure == "min" else self.mean_logprob
 
     def as_wire(self) -> dict[str, float]:
         return {"minLogprob": round(self.min_logprob, 4), "meanLogprob": round(self.mean_logprob, 4),
-                "tokens": self.tokens}
+                "firstLogprob": round(self.first_logprob, 4), "tokens": self.tokens}
 
 
 def span_confidence(logprobs: Sequence[tuple[int, float]], start: int, end: int) -> Confidence | None:
@@ -50,7 +55,8 @@ def span_confidence(logprobs: Sequence[tuple[int, float]], start: int, end: int)
             picked.append(-100.0)
     if not picked:
         return None
-    return Confidence(min_logprob=min(picked), mean_logprob=sum(picked) / len(picked), tokens=len(picked))
+    return Confidence(min_logprob=min(picked), mean_logprob=sum(picked) / len(picked), tokens=len(picked),
+                      first_logprob=picked[0])
 
 
 def first_line_span(raw_rest: str, shown: str) -> tuple[int, int]:

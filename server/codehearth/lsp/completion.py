@@ -84,7 +84,7 @@ async def _suggest(
                                                          on_late=on_late)
     timings = suggestion.timings
     # One line per answer, read by the editor benchmark (benchmarks/editor): source, plan, rung and token counts;
-    # the model's confidence (lowest/mean log-probability of the first line), what the prompt held (s: lines below
+    # the model's confidence (lowest/mean/first log-probability of the first line), what the prompt held (s: lines below
     # the cursor's, d: definitions) and whether minConfidence hid the text.
     confidence = suggestion.confidence
     log.debug("completion %s in %.0f ms at %d:%d plan=%s rung=%s evaluated=%s generated=%s prompt=%s: %r "
@@ -93,7 +93,8 @@ async def _suggest(
               suggestion.rung, timings.tokens_evaluated if timings else -1,
               timings.tokens_generated if timings else -1, timings.prompt_tokens if timings else -1,
               suggestion.text[:80],
-              f"{confidence.min_logprob:.3f}/{confidence.mean_logprob:.3f}" if confidence is not None else "-",
+              f"{confidence.min_logprob:.3f}/{confidence.mean_logprob:.3f}/{confidence.first_logprob:.3f}"
+              if confidence is not None else "-",
               ("s" if suggestion.held_suffix else "") + ("d" if suggestion.held_definitions else "") or "-",
               suggestion.hidden)
     return suggestion
