@@ -209,7 +209,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     splits = set(args.splits)
     spec = tuple(p for p in passages_mod.PASSAGES if p[3] in splits)
-    passages_mod.PASSAGES = spec  # without "test" in --splits, the test split is never typed
+    # without "test" in --splits, the test split is never typed (the benchmark reads its passages from SETS)
+    passages_mod.PASSAGES = spec
+    passages_mod.SETS = {**passages_mod.SETS, "default": spec}
     logs: dict[str, list[Any]] = {"runs": [], "speed": []}
     original = bench.parse_answers
 
@@ -230,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
 
     bench.codehearth_env = codehearth_env  # type: ignore[assignment]
     run_args = _RunArgs(rows=args.rows, cadence=[args.cadence], llama_vim=None, threads=args.threads,
-                        quick=False, no_bounds=True, ceiling_stride=4, ceiling_box_s=0)
+                        passages="default", quick=False, no_bounds=True, ceiling_stride=4, ceiling_box_s=0)
     results = bench.run(run_args)
     passages = passages_mod.load(spec)
     out: dict[str, Any] = {"name": args.name, "command": " ".join(["python -m benchmarks.editor.confidence",
