@@ -3,11 +3,18 @@
 Also the sweep that chooses the defaults: any rows (``MODEL@MS``, ``defaults``), one thread count per run
 (``--threads``), each reported as typed and at its best threshold.
 
-Rows run with ``minConfidence`` off; every answer's confidence (the lowest and the mean log-probability of the
-tokens of its first line) comes from the server's log line per answer (``lsp/completion.py``). Each ghost text the
-typist read is traced back to the answer for that cursor position, and hiding it at a threshold T is simulated by
-removing that reading's ghost text (what a person would have seen with ``minConfidence`` = T; the plugin's own reuse
-of a hidden suggestion while typing into it is not simulated). The threshold chosen maximises
+Rows run with ``minConfidence`` off; every answer's confidence (the lowest, the mean and the first log-probability
+of the tokens of its first line) comes from the server's log line per answer (``lsp/completion.py``). Each ghost
+text the typist read is traced back to the answer for that cursor position, and hiding it at a threshold T is
+simulated by removing that reading's ghost text (what a person would have seen with ``minConfidence`` = T; the
+plugin's own reuse of a hidden suggestion while typing into it is not simulated).
+
+The simulation overstates what the gate costs on long right suggestions: it hides every reading traced to a hidden
+answer, where the server, asked again a keystroke later, judges the same suggestion by what is left of it (the
+unlikely token typed) and often shows it. Seen in editor-confidence-first-150: one docstring line, right for 54
+keystrokes (1426 useful characters), hidden whole because its first token had a log-probability of -1.1. Compare
+measures and thresholds with it; choose a default from rows typed with the gate on (``measured+minConfidence=T``).
+The threshold chosen maximises
 
     useful characters - WRONG_COST x wrong ghost texts
 
