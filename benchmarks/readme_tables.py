@@ -158,7 +158,8 @@ def update(readme: Path, results: Path) -> list[str]:
     if useful.is_file():
         text = replace_between(text, "useful", useful_markdown(json.loads(useful.read_text())).replace("\n### ", "\n#### "))
         done.append("useful")
-    for stem in ("editor", "editor-healing", "editor-measured", "editor-chunks", "editor-gate", "editor-final"):
+    for stem in ("editor", "editor-healing", "editor-measured", "editor-chunks", "editor-gate", "editor-final",
+                 "editor-final-gate"):
         editor = results / f"{stem}.json"
         if editor.is_file():
             text = replace_between(text, stem, editor_table(json.loads(editor.read_text()), stem))
