@@ -2,10 +2,11 @@
 
 The engine records, per generated token, where its text ends and its log-probability. A suggestion's confidence is
 taken over the tokens that make up the first line it shows (what a person reads first and what Tab accepts): the
-lowest of them (one unlikely token is where a wrong guess usually starts), their mean, and the first token's (a
-ghost text is wrong, not one character right, exactly when its first token is: a later unlikely token leaves the
-start of the line still useful). The completion service hides a suggestion whose confidence is below
-``minConfidence`` (a log-probability; 0 turns the gate off).
+lowest of them (one unlikely token is where a wrong guess usually starts), their mean, and the first token's (tried
+because a ghost text with no character right has a wrong first token; on the editor benchmark it picked out wrong
+ghost text worse than the mean, benchmarks/results/editor-confidence-first-150.md, so the mean is the default). The
+completion service hides a suggestion whose confidence is below ``minConfidence`` (a log-probability; 0 turns the
+gate off).
 """
 
 from __future__ import annotations
